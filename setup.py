@@ -1,0 +1,27 @@
+"""ROS-free installation of wham_ros (``pip install -e .``).
+
+Under ROS 2 the package is built by colcon/ament_cmake (CMakeLists.txt), which also
+generates the messages in msg/. This file serves the core, the offline runner and tests.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="wham_ros",
+    version="0.1.0",
+    description="Live, world-grounded 3D humans (WHAM) for ROS 2",
+    license="MIT",
+    packages=find_packages(include=["wham_ros", "wham_ros.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "torch>=2.1",
+        "onnxruntime>=1.17",
+        "opencv-python-headless>=4.5,<5",
+        "rosbags>=0.10",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
+        "mediapipe": ["mediapipe==0.10.21"],
+    },
+    entry_points={"console_scripts": []},
+)
