@@ -1,0 +1,139 @@
+"""Plain data passed between the stages of the pipeline (ROS-free, numpy only).
+
+Frames and units (REP-103): metres, radians, seconds as integer nanoseconds.
+``camera`` = the optical frame of the image header (x right, y down, z forward).
+``world`` = the configurable z-up world frame (default ``wham_world``, REP-103 x forward,
+y left, z up), gravity aligned when gravity is known.
+Rotation matrices act on column vectors (``x_out = R @ x_in``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+@dataclass
+class CameraFrame:
+    """One image with its calibration.
+
+    Attributes:
+        stamp_ns: acquisition time (header stamp) in nanoseconds.
+        image: (H, W, 3) uint8, **RGB** channel order.
+        frame_id: optical frame of the camera (``Image.header.frame_id``).
+        K: (3, 3) float64 intrinsics from ``CameraInfo`` or None (WHAM default:
+            f = sqrt(W^2 + H^2), principal point at the image centre).
+    """
+
+    stamp_ns: int
+    image: np.ndarray
+    frame_id: str = "camera_optical_frame"
+    K: Optional[np.ndarray] = None
+
+
+@dataclass
+class ImuSample:
+    """One ``sensor_msgs/Imu`` sample in the IMU's own frame.
+
+    Attributes:
+        stamp_ns: sample time in nanoseconds.
+        angular_velocity: (3,) rad/s.
+        linear_acceleration: (3,) m/s^2 (specific force, +g upwards at rest) or None.
+        orientation_xyzw: (4,) quaternion (x, y, z, w) of IMU in its reference frame, or None
+            when the driver does not provide one (covariance[0] == -1).
+        frame_id: the IMU frame.
+    """
+
+    stamp_ns: int
+    angular_velocity: np.ndarray
+    linear_acceleration: Optional[np.ndarray] = None
+    orientation_xyzw: Optional[np.ndarray] = None
+    frame_id: str = "imu_link"
+
+
+@dataclass
+class PersonObservation:
+    """Front-end output for one tracked person in one frame: exactly WHAM's per-frame inputs.
+
+    Attributes:
+        track_id: stable id from the tracker.
+        bbox_xyxy: (4,) detector box in pixels.
+        keypoints: (17, 3) COCO-17 ``[x_px, y_px, confidence]``.
+        bbox_cxcys: (3,) WHAM box ``[cx, cy, s]`` (pixels; side = 200 s).
+        x: (37,) normalised keypoints (WHAM's ``x`` row).
+        mask: (17,) bool, True where confidence < 0.3.
+        features: (1024,) float32 HMR2.0 image token.
+        init_global_orient: (3, 3) camera-frame root rotation from HMR2.0 (track start only).
+        init_body_pose: (23, 3, 3) body joint rotations from HMR2.0 (track start only).
+        init_betas: (10,) shape from HMR2.0 (track start only).
+        is_new: True on the first frame the track is handed to WHAM.
+    """
+
+    track_id: int
+    bbox_xyxy: np.ndarray
+    keypoints: np.ndarray
+    bbox_cxcys: np.ndarray
+    x: np.ndarray
+    mask: np.ndarray
+    features: np.ndarray
+    init_global_orient: Optional[np.ndarray] = None
+    init_body_pose: Optional[np.ndarray] = None
+    init_betas: Optional[np.ndarray] = None
+    is_new: bool = False
+
+
+@dataclass
+class HumanEstimate:
+    """WHAM's output for one person in one frame.
+
+    Camera-frame quantities are in the image's optical frame; world quantities in the
+    z-up world frame. ``*_cam`` positions are absolute (not hip-centred).
+
+    Attributes:
+        track_id: tracker id.
+        age: frames since the track started in WHAM.
+        global_orient_cam: (3, 3) SMPL root rotation, camera frame.
+        global_orient_world: (3, 3) SMPL root rotation, world frame.
+        body_pose: (23, 3, 3) SMPL body joint rotations (parent-relative).
+        betas: (10,) SMPL shape.
+        trans_cam: (3,) hip centre (mean of WHAM joints 11, 12) in the camera frame, m.
+        trans_world: (3,) hip centre in the world frame, m.
+        smpl_joints_cam / smpl_joints_world: (24, 3) SMPL kinematic joints, m.
+        coco_joints_cam / coco_joints_world: (17, 3) COCO-17 joints (WHAM regressor), m.
+        contact: (4,) foot contact scores (left heel? see wham_ros.geometry.contacts).
+        feet_world: (4, 3) world positions of the 4 contact points, m.
+        keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``.
+        bbox_xyxy: (4,) input box, pixels.
+        vertices_cam: (6890, 3) mesh in the camera frame, or None when not requested.
+    """
+
+    track_id: int
+    age: int
+    global_orient_cam: np.ndarray
+    global_orient_world: np.ndarray
+    body_pose: np.ndarray
+    betas: np.ndarray
+    trans_cam: np.ndarray
+    trans_world: np.ndarray
+    smpl_joints_cam: np.ndarray
+    smpl_joints_world: np.ndarray
+    coco_joints_cam: np.ndarray
+    coco_joints_world: np.ndarray
+    contact: np.ndarray
+    feet_world: np.ndarray
+    keypoints2d: np.ndarray
+    bbox_xyxy: np.ndarray
+    vertices_cam: Optional[np.ndarray] = None
+
+
+@dataclass
+class FrameResult:
+    """Everything the pipeline produced for one camera frame."""
+
+    stamp_ns: int
+    frame_id: str
+    world_frame_id: str
+    humans: List[HumanEstimate] = field(default_factory=list)
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    dropped: bool = False
