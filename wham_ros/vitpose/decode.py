@@ -69,7 +69,7 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
         np.ndarray: (N, K, 2) float32 refined positions in heatmap pixels.
     """
     n, k, h, w = heatmaps.shape
-    logs = np.empty_like(heatmaps)
+    logs = np.empty(heatmaps.shape, dtype=heatmaps.dtype)
     for i in range(n):
         for j in range(k):
             cv2.GaussianBlur(heatmaps[i, j], (kernel, kernel), 0, dst=logs[i, j])
@@ -118,8 +118,8 @@ def keypoints_from_heatmaps(heatmaps: ArrayLike, center: ArrayLike, scale: Array
         ValueError: on inconsistent shapes or an even kernel.
     """
     hm = _as_numpy(heatmaps)
-    if hm.dtype not in (np.float32, np.float64):
-        hm = hm.astype(np.float32)
+    hm = np.ascontiguousarray(hm, dtype=hm.dtype if hm.dtype in (np.float32, np.float64)
+                              else np.float32)
     center = _as_numpy(center).astype(np.float32)
     scale = _as_numpy(scale).astype(np.float32)
     if hm.ndim != 4:

@@ -5,7 +5,7 @@ State-dict names are mmpose's: ``backbone.*`` (see :mod:`wham_ros.vit.backbone`)
 for ViTPose-H).
 """
 import logging
-from typing import Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -79,7 +79,8 @@ class ViTPose(nn.Module):
 
 
 def load_vitpose(checkpoint: StateDictLike, device: Union[str, torch.device] = "cpu",
-                 dtype: torch.dtype = torch.float32) -> ViTPose:
+                 dtype: torch.dtype = torch.float32, backbone_cfg: Optional[ViTConfig] = None,
+                 head_channels: int = 256) -> ViTPose:
     """Build ViTPose-H and load official weights (``vitpose-h-multi-coco.pth``, mmpose format).
 
     The file's ``state_dict`` is used, a leading ``module.`` is stripped; entries outside
@@ -90,6 +91,8 @@ def load_vitpose(checkpoint: StateDictLike, device: Union[str, torch.device] = "
         checkpoint: path to the checkpoint, or a state dict of the 403 entries.
         device: where the model lives.
         dtype: floating-point dtype of the weights (float32, float16, float64).
+        backbone_cfg: non-default backbone sizes (tests, tiny models); default ViT-H.
+        head_channels: deconvolution width of the head.
 
     Returns:
         ViTPose in eval mode.
@@ -97,4 +100,5 @@ def load_vitpose(checkpoint: StateDictLike, device: Union[str, torch.device] = "
     Raises:
         CheckpointError: missing/corrupt/truncated file, wrong or missing names, wrong shapes.
     """
-    return build_loaded(ViTPose, checkpoint, device, dtype, "ViTPose")
+    return build_loaded(lambda: ViTPose(backbone_cfg or ViTConfig(), head_channels),
+                        checkpoint, device, dtype, "ViTPose")
