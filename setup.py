@@ -23,5 +23,7 @@ setup(
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
         "mediapipe": ["mediapipe==0.10.21"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "wham-ros-export = wham_ros.cli.export_onnx:main",
+    ]},
 )

@@ -19,6 +19,9 @@ LOG = logging.getLogger(__name__)
 #: Network input (height, width) in pixels and heatmap (height, width) = input / 4.
 INPUT_HW = (256, 192)
 HEATMAP_HW = (64, 48)
+#: ONNX tensor names (``wham-ros-export vitpose``): (B, 3, 256, 192) → (B, 17, 64, 48).
+ONNX_INPUT = "input_tensor"
+ONNX_OUTPUT = "heatmaps"
 
 
 class TopdownHeatmapSimpleHead(nn.Module):

@@ -1,0 +1,115 @@
+"""``wham-ros-export``: export ViTPose-H and the HMR2.0 encoder to ONNX from official checkpoints.
+
+Examples::
+
+    wham-ros-export vitpose checkpoints/vitpose-h-multi-coco.pth models/vitpose_h.onnx
+    wham-ros-export hmr2 checkpoints/hmr2a.ckpt models/hmr2_encoder.onnx
+
+I/O (batch axis dynamic, float32):
+    vitpose: ``input_tensor`` (B, 3, 256, 192) → ``heatmaps`` (B, 17, 64, 48)
+    hmr2:    ``norm_img`` (B, 3, 256, 256) → ``features`` (B, 1024), ``global_orient``
+             (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10), ``cam`` (B, 3)
+
+ViT-H weights are ~2.5 GB, more than one protobuf may hold, so the weights go to an external
+data file next to the ``.onnx`` (``<name>.onnx.data``); keep the two files together.
+"""
+import argparse
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from wham_ros.hmr2.model import ONNX_INPUT as HMR2_INPUT
+from wham_ros.hmr2.model import OUTPUT_NAMES as HMR2_OUTPUTS
+from wham_ros.hmr2.model import HMR2Encoder, load_hmr2
+from wham_ros.vit.checkpoint import CheckpointError
+from wham_ros.vitpose.model import ONNX_INPUT as VITPOSE_INPUT
+from wham_ros.vitpose.model import ONNX_OUTPUT as VITPOSE_OUTPUT
+from wham_ros.vitpose.model import ViTPose, load_vitpose
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+_PROTOBUF_LIMIT_BYTES = 2 ** 31 - 1
+
+
+class _HMR2Outputs(nn.Module):
+    """HMR2Encoder with a tuple output in ``OUTPUT_NAMES`` order (ONNX needs positions)."""
+
+    def __init__(self, encoder: HMR2Encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, norm_img: torch.Tensor):
+        out = self.encoder(norm_img)
+        return tuple(out[name] for name in HMR2_OUTPUTS)
+
+
+def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str,
+            output_names: Sequence[str], opset: int) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    dynamic = {name: {0: "batch"} for name in (input_name, *output_names)}
+    with torch.no_grad():
+        torch.onnx.export(module.eval(), (example,), path, dynamo=False,
+                          input_names=[input_name], output_names=list(output_names),
+                          dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
+    LOG.info("wrote %s (%.1f MB of weights%s)", path, n_bytes / 1e6,
+             ", external data" if n_bytes > _PROTOBUF_LIMIT_BYTES else "")
+
+
+def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET) -> None:
+    """Export ViTPose (no flip test inside; the runtime wrapper does it) to ``path``.
+
+    Args:
+        model: a ViTPose module (any size) in float32 on CPU.
+        path: output ``.onnx``.
+        opset: ONNX opset.
+    """
+    example = torch.zeros(2, 3, *model.backbone.cfg.img_size)
+    _export(model, example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
+
+
+def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET) -> None:
+    """Export the HMR2.0 encoder (token + initial SMPL outputs) to ``path``.
+
+    Args:
+        model: an HMR2Encoder (any size) in float32 on CPU.
+        path: output ``.onnx``.
+        opset: ONNX opset.
+    """
+    example = torch.zeros(2, 3, 256, 256)
+    _export(_HMR2Outputs(model), example, path, HMR2_INPUT, HMR2_OUTPUTS, opset)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point (``wham-ros-export``)."""
+    parser = argparse.ArgumentParser(
+        prog="wham-ros-export",
+        description="Export WHAM's front-end networks to ONNX from the official checkpoints.")
+    parser.add_argument("model", choices=["vitpose", "hmr2"],
+                        help="vitpose: ViTPose-H (vitpose-h-multi-coco.pth); "
+                             "hmr2: HMR2.0 encoder (hmr2a.ckpt)")
+    parser.add_argument("checkpoint", help="official checkpoint file")
+    parser.add_argument("output", help="output .onnx path")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.model == "vitpose":
+            export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset)
+        else:
+            export_hmr2(load_hmr2(args.checkpoint), args.output, args.opset)
+    except CheckpointError as exc:
+        LOG.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
