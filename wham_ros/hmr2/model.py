@@ -194,6 +194,7 @@ class HMR2Encoder(nn.Module):
     def __init__(self, backbone_cfg: ViTConfig = ViTConfig(),
                  decoder_cfg: DecoderConfig = DecoderConfig()):
         super().__init__()
+        self.decoder_cfg = decoder_cfg
         self.backbone = ViT(backbone_cfg)
         self.smpl_head = SMPLHead(decoder_cfg, backbone_cfg.embed_dim)
         self._margin = (INPUT_HW[1] - backbone_cfg.img_size[1]) // 2
