@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -36,6 +37,17 @@ DEFAULT_OPSET = 17
 _PROTOBUF_LIMIT_BYTES = 2 ** 31 - 1
 
 
+class _Heatmaps(nn.Module):
+    """ViTPose without the flip-test switch (the runtime wrapper does the flip test)."""
+
+    def __init__(self, model: ViTPose):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.model(input_tensor, flip_test=False)
+
+
 class _HMR2Outputs(nn.Module):
     """HMR2Encoder with a tuple output in ``OUTPUT_NAMES`` order (ONNX needs positions)."""
 
@@ -53,7 +65,10 @@ def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     dynamic = {name: {0: "batch"} for name in (input_name, *output_names)}
-    with torch.no_grad():
+    # torch >= 2.9 marks the TorchScript exporter deprecated; the dynamo exporter needs
+    # onnxscript, which we do not require. The legacy exporter handles > 2 GB models.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(module.eval(), (example,), path, dynamo=False,
                           input_names=[input_name], output_names=list(output_names),
                           dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
@@ -70,7 +85,7 @@ def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET) -> Non
         opset: ONNX opset.
     """
     example = torch.zeros(2, 3, *model.backbone.cfg.img_size)
-    _export(model, example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
+    _export(_Heatmaps(model), example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
 
 
 def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET) -> None:

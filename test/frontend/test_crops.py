@@ -1,0 +1,100 @@
+"""Pre-processing crops: bit-exact against WHAM's reference crops (OpenCV 4.x), and geometry."""
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+from wham_ros.frontend.crops import (IMAGENET_MEAN, IMAGENET_STD, box_to_center_scale,
+                                     hmr2_crop_windows, hmr2_crops, vitpose_crops)
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "frontend_parity" / "inputs.npz"
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(DATA) as d:
+        return {k: d[k] for k in d.files}
+
+
+def test_opencv_major_version_is_pinned():
+    assert cv2.__version__.startswith("4."), "OpenCV 5 changes warpAffine rounding; pin <5"
+
+
+def test_vitpose_crops_bit_exact(ref):
+    out = vitpose_crops(ref["image_rgb"], ref["bboxes_xyxy"])
+    np.testing.assert_array_equal(out.center, ref["center"])
+    np.testing.assert_array_equal(out.scale, ref["scale"])
+    np.testing.assert_array_equal(out.warp, ref["warp_matrix"])
+    np.testing.assert_array_equal(out.crops, ref["crops_uint8_rgb"])
+    assert out.input_tensor.dtype == np.float32 and out.input_tensor.flags.c_contiguous
+    np.testing.assert_array_equal(out.input_tensor, ref["input_tensor"])
+
+
+def test_hmr2_crops_bit_exact(ref):
+    ul, br = hmr2_crop_windows(ref["bboxes_cxcys"])
+    np.testing.assert_array_equal(np.concatenate([ul, br], 1), ref["crop_ul_br"])
+    norm_img, crops = hmr2_crops(ref["image_rgb"], ref["bboxes_cxcys"])
+    assert norm_img.shape == (2, 3, 256, 256) and norm_img.dtype == np.float32
+    np.testing.assert_array_equal(norm_img, ref["norm_img"])
+
+
+def test_batched_equals_one_by_one(ref):
+    img = ref["image_rgb"]
+    both = vitpose_crops(img, ref["bboxes_xyxy"]).input_tensor
+    for i in range(2):
+        np.testing.assert_array_equal(vitpose_crops(img, ref["bboxes_xyxy"][i:i + 1]).input_tensor[0], both[i])
+    both, _ = hmr2_crops(img, ref["bboxes_cxcys"])
+    for i in range(2):
+        np.testing.assert_array_equal(hmr2_crops(img, ref["bboxes_cxcys"][i:i + 1])[0][0], both[i])
+
+
+def test_box_geometry():
+    # 60 x 160 box (w = x2 - x1 + 1) is widened to the 3:4 aspect ratio, then padded by 1.25.
+    center, scale = box_to_center_scale(np.array([[10, 20, 69, 179]], dtype=np.float32))
+    np.testing.assert_allclose(center, [[40.0, 100.0]])
+    np.testing.assert_allclose(scale, [[120 / 200 * 1.25, 160 / 200 * 1.25]], rtol=1e-6)
+    out = vitpose_crops(np.zeros((240, 320, 3), np.uint8), [[10, 20, 69, 179]])
+    # UDP: the box centre maps to the crop centre ((192 - 1) / 2, (256 - 1) / 2).
+    np.testing.assert_allclose(out.warp[0] @ [40.0, 100.0, 1.0], [95.5, 127.5], atol=1e-4)
+
+
+def test_outside_pixels_are_black():
+    img = np.full((100, 100, 3), 255, np.uint8)
+    norm_img, crops = hmr2_crops(img, [[50.0, 50.0, 1.0]])  # 200 px box around a 100 px image
+    assert crops[0, 0, 0].tolist() == [0, 0, 0] and crops[0, 128, 128].tolist() == [255, 255, 255]
+    np.testing.assert_allclose(norm_img[0, :, 0, 0], -IMAGENET_MEAN / IMAGENET_STD, rtol=1e-6)
+    far = vitpose_crops(img, [[1000, 1000, 1100, 1200]])
+    assert not far.crops.any()
+
+
+def test_no_boxes_gives_empty_batches():
+    img = np.zeros((10, 10, 3), np.uint8)
+    assert vitpose_crops(img, np.zeros((0, 4))).input_tensor.shape == (0, 3, 256, 192)
+    assert hmr2_crops(img, np.zeros((0, 3)))[0].shape == (0, 3, 256, 256)
+
+
+@pytest.mark.parametrize("image,match", [
+    (np.zeros((10, 10, 3), np.float32), "uint8 RGB image, got float32"),
+    (np.zeros((10, 10), np.uint8), r"got uint8 array of shape \(10, 10\)"),
+    ([[0]], "got list"),
+])
+def test_bad_images_are_rejected(image, match):
+    with pytest.raises(ValueError, match=match):
+        vitpose_crops(image, [[0, 0, 5, 5]])
+    with pytest.raises(ValueError, match=match):
+        hmr2_crops(image, [[5, 5, 0.1]])
+
+
+def test_bad_boxes_are_rejected():
+    img = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"boxes_xyxy must be \(N, 4\)"):
+        vitpose_crops(img, [[0, 0, 5]])
+    with pytest.raises(ValueError, match=r"bboxes_cxcys must be \(N, 3\)"):
+        hmr2_crops(img, [[0, 0, 5, 5]])
+    with pytest.raises(ValueError, match="s > 0"):
+        hmr2_crops(img, [[5, 5, 0.0]])
+    with pytest.raises(ValueError, match="s > 0"):
+        hmr2_crops(img, [[5, np.nan, 1.0]])
+    with pytest.raises(ValueError, match="empty crop window"):
+        hmr2_crops(img, [[5, 5, 1e-4]])
