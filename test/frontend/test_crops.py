@@ -43,7 +43,8 @@ def test_batched_equals_one_by_one(ref):
     img = ref["image_rgb"]
     both = vitpose_crops(img, ref["bboxes_xyxy"]).input_tensor
     for i in range(2):
-        np.testing.assert_array_equal(vitpose_crops(img, ref["bboxes_xyxy"][i:i + 1]).input_tensor[0], both[i])
+        one = vitpose_crops(img, ref["bboxes_xyxy"][i:i + 1]).input_tensor
+        np.testing.assert_array_equal(one[0], both[i])
     both, _ = hmr2_crops(img, ref["bboxes_cxcys"])
     for i in range(2):
         np.testing.assert_array_equal(hmr2_crops(img, ref["bboxes_cxcys"][i:i + 1])[0][0], both[i])

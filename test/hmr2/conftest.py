@@ -27,7 +27,8 @@ def parity():
 def tiny_state_dict(parity):
     """Name-seeded weights for a tiny HMR2 encoder (HMR2.0 names, small shapes)."""
     with torch.device("meta"):
-        shapes = {n: t.shape for n, t in HMR2Encoder(TINY_VIT, TINY_DECODER).state_dict().items()}
+        model = HMR2Encoder(TINY_VIT, TINY_DECODER)
+    shapes = {n: t.shape for n, t in model.state_dict().items()}
     return {n: torch.from_numpy(a) for n, a in parity.synthetic_state_dict_for(shapes).items()}
 
 

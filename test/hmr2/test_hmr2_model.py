@@ -89,7 +89,8 @@ def test_float64_and_unknown_extra_entries_warn(tiny_hmr2, tiny_state_dict, capl
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda sd: sd.pop("smpl_head.decshape.bias"), "missing 1 entries: smpl_head.decshape.bias"),
-    (lambda sd: sd.update({"smpl_head.extra.weight": torch.zeros(1)}), "unexpected entries: smpl_head.extra"),
+    (lambda sd: sd.update({"smpl_head.extra.weight": torch.zeros(1)}),
+     "unexpected entries: smpl_head.extra"),
     (lambda sd: sd.update({"smpl_head.init_betas": torch.zeros(1, 11)}),
      r"smpl_head.init_betas \(1, 11\) \(expected \(1, 10\)\)"),
 ])

@@ -52,6 +52,7 @@ def test_no_boxes(onnx_path, parity):
     assert out["features"].shape == (0, 1024) and out["body_pose"].shape == (0, 23, 3, 3)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_vitpose_model_is_rejected(tmp_path):
     path = tmp_path / "other.onnx"
     torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(path), dynamo=False,

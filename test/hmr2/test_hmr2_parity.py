@@ -53,7 +53,8 @@ def test_weights_follow_the_fixture_rule(parity, weights):
     keys = parity.load_keys("hmr2")
     assert list(weights) == list(keys)
     for name in ["backbone.patch_embed.proj.weight", "smpl_head.init_body_pose",
-                 "smpl_head.init_cam", "smpl_head.transformer.transformer.layers.3.1.fn.to_kv.weight",
+                 "smpl_head.init_cam",
+                 "smpl_head.transformer.transformer.layers.3.1.fn.to_kv.weight",
                  "smpl_head.transformer.to_token_embedding.weight", "smpl_head.decpose.bias"]:
         assert parity.sha256_of(weights[name].numpy()) == keys[name]["sha256"], name
 

@@ -27,7 +27,8 @@ def parity():
 def tiny_state_dict(parity):
     """Name-seeded weights for a tiny ViTPose (same names as ViTPose-H, small shapes)."""
     with torch.device("meta"):
-        shapes = {n: t.shape for n, t in ViTPose(TINY_VIT, TINY_HEAD_CHANNELS).state_dict().items()}
+        model = ViTPose(TINY_VIT, TINY_HEAD_CHANNELS)
+    shapes = {n: t.shape for n, t in model.state_dict().items()}
     return {n: torch.from_numpy(a) for n, a in parity.synthetic_state_dict_for(shapes).items()}
 
 

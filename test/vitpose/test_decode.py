@@ -56,7 +56,8 @@ def test_gaussian_peak_is_recovered_subpixel():
     scale = np.array([[0.75, 1.0], [1.5, 2.0]], dtype=np.float32)
     kp = keypoints_from_heatmaps(hm, center, scale)
     size = scale * 200.0
-    expected = peaks * size / [w - 1, h - 1] + center - size / 2  # UDP: pixel 0 and W-1 at the box edges
+    # UDP: heatmap pixels 0 and W - 1 sit on the box edges
+    expected = peaks * size / [w - 1, h - 1] + center - size / 2
     err_hm_px = np.abs(kp[..., :2] - expected[:, None]).max() / (size / [w - 1, h - 1]).min()
     assert err_hm_px < 0.05
     np.testing.assert_allclose(kp[..., 2], hm.reshape(2, 17, -1).max(-1))

@@ -93,7 +93,8 @@ def test_pickled_code_is_not_executed(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("mutate,message", [
-    (lambda sd: sd.pop("keypoint_head.final_layer.bias"), "missing 1 entries: keypoint_head.final_layer.bias"),
+    (lambda sd: sd.pop("keypoint_head.final_layer.bias"),
+     "missing 1 entries: keypoint_head.final_layer.bias"),
     (lambda sd: sd.update({"backbone.blocks.2.norm1.weight": torch.ones(64)}),
      "unexpected entries: backbone.blocks.2.norm1.weight"),
     (lambda sd: sd.update({"keypoint_head.final_layer.weight": torch.zeros(16, 32, 1, 1)}),
@@ -107,12 +108,14 @@ def test_wrong_entries_are_rejected(tiny_state_dict, tiny_vitpose, mutate, messa
 
 
 def test_real_size_loader_rejects_tiny_weights_by_shape(tiny_state_dict):
-    with pytest.raises(CheckpointError, match=r"ViTPose state dict does not match .* wrong shapes"):
+    with pytest.raises(CheckpointError,
+                       match=r"ViTPose state dict does not match .* wrong shapes"):
         load_vitpose(tiny_state_dict)
 
 
 def test_bad_argument_types():
-    with pytest.raises(CheckpointError, match="expected a checkpoint path or a state dict, got int"):
+    with pytest.raises(CheckpointError,
+                       match="expected a checkpoint path or a state dict, got int"):
         load_vitpose(3)
     with pytest.raises(ValueError, match="floating point"):
         load_vitpose({}, dtype=torch.int32)

@@ -50,14 +50,17 @@ def test_onnx_estimator_matches_torch_estimator(onnx_path, tiny_vitpose, image):
 
 
 def test_no_boxes(onnx_path, image):
-    assert VitPoseOnnx(str(onnx_path), providers="cpu")(image, np.zeros((0, 4))).shape == (0, 17, 3)
+    estimator = VitPoseOnnx(str(onnx_path), providers="cpu")
+    assert estimator(image, np.zeros((0, 4))).shape == (0, 17, 3)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_wrong_model_is_rejected(tmp_path):
     path = tmp_path / "other.onnx"
     torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(path), dynamo=False,
                       input_names=["x"], output_names=["y"])
-    with pytest.raises(ModelFileError, match="expected input 'input_tensor' and output 'heatmaps'"):
+    with pytest.raises(ModelFileError,
+                       match="expected input 'input_tensor' and output 'heatmaps'"):
         VitPoseOnnx(str(path), providers="cpu")
 
 

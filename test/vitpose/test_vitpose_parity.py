@@ -65,7 +65,8 @@ def test_float32_heatmaps(f32_heatmaps, data):
     assert np.abs(plain - ref["f64_heatmaps_noflip"]).max() <= 1e-4
     assert np.abs(merged - ref["f64_heatmaps"]).max() <= 1e-4
     for mine, theirs in [(plain, ref["f64_heatmaps_noflip"]), (merged, ref["f64_heatmaps"])]:
-        np.testing.assert_array_equal(mine.reshape(34, -1).argmax(1), theirs.reshape(34, -1).argmax(1))
+        np.testing.assert_array_equal(mine.reshape(34, -1).argmax(1),
+                                      theirs.reshape(34, -1).argmax(1))
 
 
 @pytest.mark.parametrize("flip", [True, False])

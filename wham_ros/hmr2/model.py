@@ -126,7 +126,7 @@ class FeedForward(nn.Module):
 
 
 class CrossAttnStack(nn.Module):
-    """``layers.{i}`` = [PreNorm self-attn, PreNorm cross-attn, PreNorm feed-forward], residuals."""
+    """``layers.{i}`` = PreNorm [self-attn, cross-attn, feed-forward], each with a residual."""
 
     def __init__(self, cfg: DecoderConfig, context_dim: int):
         super().__init__()

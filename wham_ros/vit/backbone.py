@@ -63,7 +63,7 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention: ``softmax((q * d^-0.5) k^T) v``; qkv rows are q|k|v, head-major."""
+    """Multi-head self-attention ``softmax((q * d^-0.5) k^T) v``; qkv rows q|k|v, head-major."""
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -122,7 +122,8 @@ class ViT(nn.Module):
     def __init__(self, cfg: ViTConfig = ViTConfig()):
         super().__init__()
         if cfg.embed_dim % cfg.num_heads:
-            raise ValueError(f"embed_dim {cfg.embed_dim} is not divisible by num_heads {cfg.num_heads}")
+            raise ValueError(f"embed_dim {cfg.embed_dim} is not divisible by "
+                             f"num_heads {cfg.num_heads}")
         self.cfg = cfg
         hp, wp = cfg.grid
         self.patch_embed = PatchEmbed(cfg)

@@ -4,7 +4,6 @@ State-dict names are mmpose's: ``backbone.*`` (see :mod:`wham_ros.vit.backbone`)
 ``keypoint_head.deconv_layers.{0,1,3,4}.*``, ``keypoint_head.final_layer.*`` (403 entries
 for ViTPose-H).
 """
-import logging
 from typing import Optional, Union
 
 import torch
@@ -13,8 +12,6 @@ from torch import nn
 from wham_ros.vit.backbone import ViT, ViTConfig
 from wham_ros.vit.checkpoint import StateDictLike, build_loaded
 from wham_ros.vitpose.keypoints import COCO17_FLIP_INDEX, COCO17_NAMES
-
-LOG = logging.getLogger(__name__)
 
 #: Network input (height, width) in pixels and heatmap (height, width) = input / 4.
 INPUT_HW = (256, 192)

@@ -16,7 +16,8 @@ class VitPoseOnnx(VitPoseEstimator):
 
     Args:
         path: the exported ``.onnx`` file.
-        providers: 'auto', 'cpu', 'cuda' or 'tensorrt' (see :func:`wham_ros.ort_session.make_session`).
+        providers: 'auto', 'cpu', 'cuda' or 'tensorrt'
+            (see :func:`wham_ros.ort_session.make_session`).
         flip_test: average with the mirrored crops (WHAM: True).
         intra_op_threads: ONNX Runtime threads, 0 = its default.
 
