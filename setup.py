@@ -22,6 +22,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
         "mediapipe": ["mediapipe==0.10.21"],
+        "export": ["onnx"],
     },
     entry_points={"console_scripts": [
         "wham-ros-export = wham_ros.cli.export_onnx:main",

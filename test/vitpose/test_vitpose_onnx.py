@@ -49,6 +49,10 @@ def test_onnx_estimator_matches_torch_estimator(onnx_path, tiny_vitpose, image):
     assert not np.allclose(VitPoseTorch(tiny_vitpose, flip_test=False)(image, boxes), kp_torch)
 
 
+def test_export_writes_one_file(onnx_path):
+    assert [p.name for p in onnx_path.parent.iterdir()] == ["vitpose_tiny.onnx"]
+
+
 def test_no_boxes(onnx_path, image):
     estimator = VitPoseOnnx(str(onnx_path), providers="cpu")
     assert estimator(image, np.zeros((0, 4))).shape == (0, 17, 3)

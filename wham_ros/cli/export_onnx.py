@@ -10,13 +10,15 @@ I/O (batch axis dynamic, float32):
     hmr2:    ``norm_img`` (B, 3, 256, 256) → ``features`` (B, 1024), ``global_orient``
              (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10), ``cam`` (B, 3)
 
-ViT-H weights are ~2.5 GB, more than one protobuf may hold, so the weights go to an external
-data file next to the ``.onnx`` (``<name>.onnx.data``); keep the two files together.
+ViT-H weights are ~2.5 GB, more than one protobuf may hold, so the weights go to one external
+data file next to the ``.onnx`` (``<name>.onnx.data``, needs the ``onnx`` package); keep the
+two files together.
 """
 import argparse
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from typing import Optional, Sequence
 
@@ -62,18 +64,36 @@ class _HMR2Outputs(nn.Module):
 
 def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str,
             output_names: Sequence[str], opset: int) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Trace-export ``module``; weights over 2 GB go to one ``<file>.data`` beside ``path``.
+
+    The exporter writes large models as one file per tensor, so it runs in a scratch folder
+    and the result is re-saved (``onnx`` package) with a single external-data file.
+    """
+    out_dir = os.path.dirname(os.path.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     dynamic = {name: {0: "batch"} for name in (input_name, *output_names)}
-    # torch >= 2.9 marks the TorchScript exporter deprecated; the dynamo exporter needs
-    # onnxscript, which we do not require. The legacy exporter handles > 2 GB models.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        torch.onnx.export(module.eval(), (example,), path, dynamo=False,
-                          input_names=[input_name], output_names=list(output_names),
-                          dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+        raw = os.path.join(scratch, "model.onnx")
+        # torch >= 2.9 marks the TorchScript exporter deprecated; the dynamo exporter needs
+        # onnxscript, which we do not require. The legacy exporter handles > 2 GB models.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            torch.onnx.export(module.eval(), (example,), raw, dynamo=False,
+                              input_names=[input_name], output_names=list(output_names),
+                              dynamic_axes=dynamic, opset_version=opset,
+                              do_constant_folding=True)
+        if n_bytes <= _PROTOBUF_LIMIT_BYTES:
+            os.replace(raw, path)
+        else:
+            import onnx  # only needed for > 2 GB models; in the 'export' extra
+
+            data = os.path.basename(path) + ".data"
+            onnx.save_model(onnx.load(raw), path, save_as_external_data=True,
+                            all_tensors_to_one_file=True, location=data)
     LOG.info("wrote %s (%.1f MB of weights%s)", path, n_bytes / 1e6,
-             ", external data" if n_bytes > _PROTOBUF_LIMIT_BYTES else "")
+             f", external data in {os.path.basename(path)}.data"
+             if n_bytes > _PROTOBUF_LIMIT_BYTES else "")
 
 
 def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET) -> None:
