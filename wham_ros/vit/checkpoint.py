@@ -57,8 +57,7 @@ def _load_weights_only(path: str, device: Union[str, torch.device], source: str)
         foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         if not foreign:
             raise
-    LOG.info("%s: reading non-tensor objects of %s as placeholders", source,
-                _listing(foreign))
+    LOG.info("%s: reading non-tensor objects of %s as placeholders", source, _listing(foreign))
     stubs = [(type(name.rsplit(".", 1)[-1], (_Placeholder,), {}), name) for name in foreign]
     with torch.serialization.safe_globals(stubs):
         return torch.load(path, map_location=device, weights_only=True)
