@@ -3,6 +3,8 @@
 Under ROS 2 the package is built by colcon/ament_cmake (CMakeLists.txt), which also
 generates the messages in msg/. This file serves the core, the offline runner and tests.
 """
+import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -18,10 +20,14 @@ setup(
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
+        "tqdm",
+        "pyyaml",
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
         "mediapipe": ["mediapipe==0.10.21"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["wham-ros=wham_ros.cli.run:main",
+                                      "wham-ros-node=wham_ros.ros.node:main"]},
+    data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],
 )
