@@ -62,15 +62,18 @@ def test_bag_in_mcap_out(tmp_path, typestore, storage):
 
 
 def test_output_decodes_with_mcap_ros2(tmp_path, typestore):
-    from mcap_ros2.reader import read_ros2_messages
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
 
     make_input_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, n_frames=3, compressed=True)
     run(str(tmp_path / "in"), str(tmp_path / "out"), load_parameters(None, {}), progress=False,
         pipeline_factory=fake_factory([]))
     mcap_file = next((tmp_path / "out").glob("*.mcap"))
     seen = {}
-    for m in read_ros2_messages(str(mcap_file)):
-        seen.setdefault(m.channel.topic, []).append(m.ros_msg)
+    with open(mcap_file, "rb") as fh:
+        reader = make_reader(fh, decoder_factories=[DecoderFactory()])
+        for _, channel, _, msg in reader.iter_decoded_messages():
+            seen.setdefault(channel.topic, []).append(msg)
     assert len(seen["/human_pose"]) == 3 and len(seen["/cam/image_raw/compressed"]) == 3
     human = seen["/human_pose"][0].humans[1]
     assert human.track_id == 2 and human.body_id == "2"

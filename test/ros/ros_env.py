@@ -26,14 +26,25 @@ def site_packages() -> Optional[Path]:
     return None
 
 
+def sourced() -> bool:
+    """True when a sourced ROS workspace (colcon install/setup.bash) provides wham_ros.msg."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("wham_ros.msg") is not None
+    except ImportError:
+        return False
+
+
 def check() -> Tuple[bool, str]:
     """(usable, reason) for the ROS build and rclpy."""
     try:
         import rclpy  # noqa: F401
     except ImportError as exc:
         return False, f"rclpy not installed ({exc}); run tools/setup_env.sh"
-    if site_packages() is None:
-        return False, f"no ROS build in {PREFIX}; run bash tools/build_ros.sh"
+    if site_packages() is None and not sourced():
+        return False, (f"no ROS build in {PREFIX} and no sourced workspace providing "
+                       "wham_ros.msg; run bash tools/build_ros.sh")
     return True, ""
 
 
@@ -43,6 +54,9 @@ def activate() -> None:
     if _ACTIVE:
         return
     sp = site_packages()
+    if sp is None:  # sourced colcon workspace: everything is on the paths already
+        _ACTIVE = True
+        return
     import wham_ros  # the checkout's package first: the install copy must not shadow it
 
     if str(sp) not in sys.path:
@@ -60,12 +74,15 @@ def activate() -> None:
 def subprocess_env(**extra) -> dict:
     """Environment for a child Python that runs ROS code from this checkout."""
     env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    if env.get("ROS_DISTRO") == "humble":  # Humble predates ROS_AUTOMATIC_DISCOVERY_RANGE
+        env["ROS_LOCALHOST_ONLY"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    if site_packages() is None:
+        return env
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         p for p in (str(PREFIX / "lib"), env.get("LD_LIBRARY_PATH")) if p)
     env["AMENT_PREFIX_PATH"] = os.pathsep.join(
         p for p in (str(PREFIX), sys.prefix, env.get("AMENT_PREFIX_PATH")) if p)
-    env["WHAM_ROS_SITE_PACKAGES"] = str(site_packages())
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -26,6 +26,9 @@ _RCLPY_TYPECODES = {
     "int32": ("i", np.int32), "uint32": ("I", np.uint32),
     "int64": ("q", np.int64), "uint64": ("Q", np.uint64),
 }
+# Default values declared in .msg files (rosbags' typestore does not keep them); the
+# only one in the messages built here: geometry_msgs/Quaternion is the identity.
+_MSG_DEFAULTS = {"geometry_msgs/msg/Quaternion": {"w": 1.0}}
 # rosbags base type -> numpy dtype.
 _ROSBAGS_DTYPES = {
     "bool": np.bool_, "byte": np.uint8, "char": np.uint8,
@@ -116,9 +119,12 @@ class RosbagsFactory:
         """Message ``typename`` with ``fields``; omitted fields get ROS default values."""
         _, defs = self.typestore.fielddefs[typename]
         values = {}
+        declared = _MSG_DEFAULTS.get(typename, {})
         for name, desc in defs:
             if name in fields:
                 values[name] = self._coerce(fields[name], desc)
+            elif name in declared:
+                values[name] = declared[name]
             else:
                 values[name] = self._default(desc)
         unknown = set(fields) - {name for name, _ in defs}
