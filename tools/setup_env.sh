@@ -13,3 +13,5 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # CPU build of torch (an unpinned torch would pull a multi-GB CUDA build).
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[test]"
+# ROS 2 package (messages + nodes) built against the ROS 2 PyPI wheels into build/ros_install.
+bash tools/build_ros.sh
