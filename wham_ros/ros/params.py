@@ -76,15 +76,31 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="device", read_only=True),
     ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
               "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame.",
-              length=4, pipeline_field="imu_to_camera_quat_xyzw", read_only=True),
-    ParamSpec("gyro_bias", [0.0, 0.0, 0.0], "Gyro bias subtracted from Imu.angular_velocity, "
-              "rad/s, IMU frame.", length=3, pipeline_field="gyro_bias", read_only=True),
+              length=4, pipeline_field="camera_imu_quat_xyzw", read_only=True),
+    ParamSpec("estimate_gyro_bias", True, "Estimate the gyro bias while the camera is at rest "
+              "(false: use gyro_bias).", read_only=True),
+    ParamSpec("gyro_bias", [0.0, 0.0, 0.0], "Fixed gyro bias subtracted from "
+              "Imu.angular_velocity when estimate_gyro_bias is false, rad/s, IMU frame.",
+              length=3, pipeline_field="gyro_bias", read_only=True),
+    ParamSpec("camera_motion", "imu", "Camera rotation source: 'imu' (gyro), 'orientation' "
+              "(Imu.orientation) or 'static' (no IMU).", choices=("imu", "static", "orientation"),
+              pipeline_field="camera_motion", read_only=True),
+    ParamSpec("frame_rate_mode", "resample", "'resample': step WHAM at its 30 Hz training rate; "
+              "'every_frame': one WHAM step per image.", choices=("resample", "every_frame"),
+              pipeline_field="frame_rate_mode", read_only=True),
+    ParamSpec("keypoint_backend", "vitpose", "2D keypoints: 'vitpose' (ONNX) or 'mediapipe'.",
+              choices=("vitpose", "mediapipe"), pipeline_field="keypoint_backend", read_only=True),
+    ParamSpec("detector_format", "auto", "Detector ONNX output layout.",
+              choices=("auto", "yolov8", "yolox", "yolox_raw"), pipeline_field="detector_format",
+              read_only=True),
+    ParamSpec("detector_score_threshold", 0.5, "Minimum person detection score.", min_value=0.0,
+              pipeline_field="detector_score_threshold", read_only=True),
     # Outputs.
     ParamSpec("world_frame_id", "wham_world", "z-up world frame of the *_world fields, TF "
               "parent of body_<id> and frame of the markers.", pipeline_field="world_frame_id",
               read_only=True),
     ParamSpec("publish_vertices", False, "Fill Human.vertices_cam (6890 x 3 float32, camera "
-              "frame) in human_pose.", pipeline_field="publish_vertices", read_only=True),
+              "frame) in human_pose.", read_only=True),
     ParamSpec("publish_tf", True, "Broadcast world -> body_<id> on /tf."),
     ParamSpec("mesh_rate_hz", 2.0, "Maximum rate of the SMPL mesh markers on "
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
@@ -131,4 +147,10 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
                  f"'{spec.pipeline_field}' in this version; ignored")
             continue
         out[spec.pipeline_field] = list(value) if isinstance(value, (list, tuple)) else value
+    if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
+        out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
+    # Vertices are needed for Human.vertices_cam and for the mesh markers.
+    wants_mesh = values.get("publish_vertices", False) or values.get("mesh_rate_hz", 0.0) > 0
+    if accepted is None or "full_mesh" in accepted:
+        out["full_mesh"] = bool(wants_mesh)
     return out
