@@ -18,10 +18,13 @@ setup(
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
+        "scipy>=1.9",
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
         "mediapipe": ["mediapipe==0.10.21"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "wham-ros-convert-smpl = wham_ros.body.convert:main",
+    ]},
 )

@@ -69,6 +69,8 @@ _ALLOWED_NUMPY = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    # protocol 0-2 helpers: bytes and object re-creation (only ever of the classes above)
+    ("_codecs", "encode"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
 }
 
 
