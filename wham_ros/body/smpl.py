@@ -138,6 +138,13 @@ class SMPLBody(nn.Module):
         used = np.nonzero((np.abs(arrays["J_regressor_wham"]).sum(0)
                            + np.abs(arrays["J_regressor_feet"]).sum(0)) > 0)[0]
         self.register_buffer("sub_idx", torch.as_tensor(used, dtype=torch.int64))
+        used3 = (used[:, None] * 3 + np.arange(3)).reshape(-1)
+        self.register_buffer("sub_v_template", self.v_template[used].clone())
+        self.register_buffer("sub_shapedirs", self.shapedirs[used].clone())
+        self.register_buffer("sub_posedirs", self.posedirs[:, used3].clone())
+        self.register_buffer("sub_lbs_weights", self.lbs_weights[used].clone())
+        self.register_buffer("sub_J_regressor_wham", self.J_regressor_wham[:, used].clone())
+        self.register_buffer("sub_J_regressor_feet", self.J_regressor_feet[:, used].clone())
 
     @classmethod
     def from_dir(cls, body_model_dir: str, device="cpu", dtype=torch.float32) -> "SMPLBody":
@@ -145,10 +152,8 @@ class SMPLBody(nn.Module):
         return cls(read_body_model_dir(body_model_dir), dtype=dtype).to(device)
 
     def _subset(self):
-        idx = self.sub_idx
-        idx3 = (idx[:, None] * 3 + torch.arange(3, device=idx.device)).reshape(-1)
-        return (self.v_template[idx], self.shapedirs[idx], self.posedirs[:, idx3],
-                self.lbs_weights[idx], self.J_regressor_wham[:, idx], self.J_regressor_feet[:, idx])
+        return (self.sub_v_template, self.sub_shapedirs, self.sub_posedirs,
+                self.sub_lbs_weights, self.sub_J_regressor_wham, self.sub_J_regressor_feet)
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                 full_mesh: bool = False) -> BodyOutput:

@@ -9,6 +9,7 @@ reference are inactive at inference and therefore absent.
 from typing import List, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 HC = Tuple[torch.Tensor, torch.Tensor]
@@ -33,6 +34,10 @@ class Regressor(nn.Module):
     def step(self, parts: List[torch.Tensor], hc: HC):
         """One frame.
 
+        The LSTM cell is evaluated directly with its parameters (``nn.LSTM`` only holds them):
+        for a single time step oneDNN's fused RNN costs ~2 ms per layer on CPU, the two
+        matrix products ~0.1 ms.
+
         Args:
             parts: tensors (B, D_i) concatenated into the LSTM input (B, in_dim + init_dim).
             hc: LSTM state.
@@ -40,10 +45,37 @@ class Regressor(nn.Module):
         Returns:
             (heads: list of (B, out_dim_i), hidden (B, H), new state).
         """
-        out, hc = self.rnn(torch.cat(parts, dim=-1).unsqueeze(1), hc)
-        out = out[:, 0]  # B x H
-        heads = [getattr(self, f"declayer{i}")(out) for i in range(self.n_outs)]
-        return heads, out, hc
+        x = torch.cat(parts, dim=-1)
+        h0, c0 = hc
+        hs, cs = [], []
+        for layer in range(self.rnn.num_layers):
+            h, c = lstm_cell(x, h0[layer], c0[layer],
+                             getattr(self.rnn, f"weight_ih_l{layer}"),
+                             getattr(self.rnn, f"weight_hh_l{layer}"),
+                             getattr(self.rnn, f"bias_ih_l{layer}"),
+                             getattr(self.rnn, f"bias_hh_l{layer}"))
+            hs.append(h)
+            cs.append(c)
+            x = h
+        heads = [getattr(self, f"declayer{i}")(x) for i in range(self.n_outs)]
+        return heads, x, (torch.stack(hs), torch.stack(cs))
+
+
+def lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih: torch.Tensor,
+              w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> HC:
+    """One LSTM layer, one time step (PyTorch's definition, gate order i, f, g, o).
+
+    Args:
+        x (torch.Tensor): (B, D) input; h, c (torch.Tensor): (B, H) previous state;
+        w_ih (4H, D), w_hh (4H, H), b_ih, b_hh (4H,).
+
+    Returns:
+        (h', c'), each (B, H).
+    """
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # B x 4H
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class NeuralInitialization(nn.Module):
