@@ -18,6 +18,7 @@ setup(
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
+        "scipy>=1.10",
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
