@@ -22,7 +22,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
-        "mediapipe": ["mediapipe==0.10.21"],
+        # mediapipe 0.10.21 itself declares numpy<2 and protobuf<5 but runs with numpy 2 and
+        # protobuf 6; install it with: pip install -e ".[mediapipe]" &&
+        # pip install --no-deps mediapipe==0.10.21
+        "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
     },
     entry_points={"console_scripts": []},
 )
