@@ -31,7 +31,8 @@ def yolo_output(rng, fmt, n=8400, n_people=10):
     centres = rng.uniform(100, 540, (n_people, 2))
     for k in range(n_people):                      # 30 candidates per person, as a real head
         idx = slice(k * 30, k * 30 + 30)
-        cx[idx], cy[idx] = centres[k, 0] + rng.normal(0, 3, 30), centres[k, 1] + rng.normal(0, 3, 30)
+        cx[idx] = centres[k, 0] + rng.normal(0, 3, 30)
+        cy[idx] = centres[k, 1] + rng.normal(0, 3, 30)
         w[idx], h[idx] = 80 + rng.normal(0, 3, 30), 240 + rng.normal(0, 3, 30)
         cls[idx, 0] = rng.uniform(0.6, 0.95, 30)
     boxes = np.stack([cx, cy, w, h], 1)
@@ -71,8 +72,8 @@ def main():
         ms = median_ms(lambda: postprocess(out, fmt, lb, 0, 0.5, 0.7, 100), args.repeats)
         rows.append((f"decode+NMS {fmt} {shape}", f"{n_det} people", ms))
     img = np.zeros((1080, 1920, 3), np.uint8)
-    rows.append(("letterbox 1920x1080 -> 640x640", "", median_ms(lambda: letterbox(img, (640, 640)),
-                                                                   args.repeats)))
+    ms = median_ms(lambda: letterbox(img, (640, 640)), args.repeats)
+    rows.append(("letterbox 1920x1080 -> 640x640", "", ms))
     for n in (1, 4, 16):
         for use_kp in (False, True):
             frames = scene(rng, n, 30 + args.repeats)

@@ -20,7 +20,9 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas of (..., 4) xyxy boxes (0 for degenerate boxes)."""
-    return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    w = np.clip(boxes[..., 2] - boxes[..., 0], 0, None)
+    h = np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    return w * h
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

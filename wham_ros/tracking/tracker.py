@@ -259,7 +259,8 @@ class MultiPersonTracker:
         det, kp = self._check(detections, keypoints)
         t_s = self._frame / cfg.fps if stamp_s is None else float(stamp_s)
         if self._last_t is not None and t_s <= self._last_t:
-            raise ValueError(f"tracker timestamps must increase; got {t_s} s after {self._last_t} s")
+            raise ValueError(f"tracker timestamps must increase; got {t_s} s after "
+                             f"{self._last_t} s")
         self._last_t = t_s
         self._frame += 1
         scores = det[:, 4]
