@@ -18,11 +18,14 @@ setup(
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
-        "scipy>=1.9",
+        "scipy>=1.10",
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
-        "mediapipe": ["mediapipe==0.10.21"],
+        # mediapipe 0.10.21 itself declares numpy<2 and protobuf<5 but runs with numpy 2 and
+        # protobuf 6; install it with: pip install -e ".[mediapipe]" &&
+        # pip install --no-deps mediapipe==0.10.21
+        "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
     },
     entry_points={"console_scripts": [
         "wham-ros-convert-smpl = wham_ros.body.convert:main",
