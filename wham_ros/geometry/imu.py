@@ -68,6 +68,7 @@ class ImuConfig:
         rest_accel_std_m_s2: max std of |a| over the window to count as at rest (if accel given).
         rest_max_rate_rad_s: max |mean w| at rest (a bias larger than this is not believed).
         rest_min_samples: fewest samples in a window to judge rest.
+        bias_memory_samples: at-rest samples the bias average remembers (older ones fade).
     """
 
     R_cam_imu: np.ndarray = field(default_factory=lambda: np.eye(3))
@@ -85,6 +86,7 @@ class ImuConfig:
     rest_accel_std_m_s2: float = 0.2
     rest_max_rate_rad_s: float = 0.1
     rest_min_samples: int = 20
+    bias_memory_samples: int = 4000
 
 
 @dataclass
@@ -158,8 +160,9 @@ class ImuIntegrator:
         self._accel: List[Optional[np.ndarray]] = []
         self._orient: List[Optional[np.ndarray]] = []
         self._late_in_row = 0
-        self._bias_est = np.zeros(3)
-        self._bias_windows = 0
+        self._bias_sum = np.zeros(3)
+        self._bias_count = 0.0
+        self._bias_until_ns = -1
         self._last_rest_eval_ns: Optional[int] = None
         self.at_rest = False
         self.rejected = RejectCounter(LOGGER, "IMU sample")
@@ -187,12 +190,14 @@ class ImuIntegrator:
     @property
     def bias(self) -> np.ndarray:
         """(3,) gyro bias in the IMU frame (rad/s) subtracted before integration."""
-        return (self._fixed_bias if self._fixed_bias is not None else self._bias_est).copy()
+        if self._fixed_bias is not None:
+            return self._fixed_bias.copy()
+        return self._bias_sum / self._bias_count if self._bias_count else np.zeros(3)
 
     @property
     def bias_estimated(self) -> bool:
-        """True once a fixed bias is set or at least one at-rest window was averaged."""
-        return self._fixed_bias is not None or self._bias_windows > 0
+        """True once a fixed bias is set or at-rest samples were averaged."""
+        return self._fixed_bias is not None or self._bias_count > 0
 
     @property
     def newest_stamp_ns(self) -> Optional[int]:
@@ -325,10 +330,18 @@ class ImuIntegrator:
             rest = float(np.linalg.norm(np.asarray(accels), axis=1).std()) < cfg.rest_accel_std_m_s2
         self.at_rest = rest
         if rest and cfg.estimate_bias and self._fixed_bias is None:
-            # Running mean over at most 8 windows, so a slowly drifting bias is followed.
-            n = min(self._bias_windows, 7)
-            self._bias_est = (self._bias_est * n + gyro.mean(axis=0)) / (n + 1)
-            self._bias_windows += 1
+            # Average every at-rest sample once. Only the older half of a rest window is used:
+            # motion that starts at the end of a window, still below the thresholds, then does
+            # not leak into the estimate. The memory is capped so a drifting bias is followed.
+            half = lo + max((len(self._stamps) - lo) // 2, 1)
+            first = bisect.bisect_right(self._stamps, self._bias_until_ns, lo, half)
+            if first < half:
+                if self._bias_count > cfg.bias_memory_samples:
+                    self._bias_sum *= cfg.bias_memory_samples / self._bias_count
+                    self._bias_count = float(cfg.bias_memory_samples)
+                self._bias_sum += np.sum(self._gyro[first:half], axis=0)
+                self._bias_count += half - first
+                self._bias_until_ns = self._stamps[half - 1]
 
     # ------------------------------------------------------------------ output
     def recent(self, t_ns: int, window_ns: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
