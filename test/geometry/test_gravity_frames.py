@@ -21,7 +21,7 @@ from wham_ros.geometry.frames import (  # noqa: E402
 from wham_ros.geometry.gravity import (  # noqa: E402
     estimate_gravity, gravity_from_accelerometer, gravity_from_orientation, init_root_6d, level_rotation)
 from wham_ros.geometry.imu import ImuConfig, ImuIntegrator  # noqa: E402
-from wham_ros.geometry.so3 import angle_between, exp_so3, matrix_to_6d, matrix_to_quat_xyzw, rot_x, rot_z  # noqa: E402
+from wham_ros.geometry.so3 import angle_between, exp_so3, matrix_to_6d, matrix_to_quat_xyzw, rot_z  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "wham_T24_geometry.npz"
 DOWN = np.array([0.0, 0.0, -1.0])

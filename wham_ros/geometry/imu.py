@@ -256,6 +256,8 @@ class ImuIntegrator:
         self._orient.insert(i, orient)
         self._prune()
         if i == len(self._stamps) - 1:
+            if np.linalg.norm(w - self.bias) > self.config.rest_max_rate_rad_s:
+                self.at_rest = False  # motion ends "at rest" at once; rest needs a full quiet window
             self._update_rest(stamp)
         return True
 

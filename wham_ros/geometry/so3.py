@@ -15,7 +15,7 @@ IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
 def hat(v: np.ndarray) -> np.ndarray:
-    """Skew-symmetric matrix of a 3-vector, ``hat(a) @ b == cross(a, b)``.
+    """Skew-symmetric (cross-product) matrix of a 3-vector: ``K(a) @ b`` equals ``a x b``.
 
     Args:
         v (np.ndarray): (..., 3).
