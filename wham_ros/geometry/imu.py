@@ -391,8 +391,11 @@ class ImuIntegrator:
             return RelativeRotation(np.eye(3), False, "no IMU data")
         if b == a:
             return RelativeRotation(np.eye(3), True)
-        stamps = np.asarray(self._stamps, dtype=np.int64)
-        gyro = np.asarray(self._gyro) - self.bias  # N x 3, IMU frame
+        # Only the samples bracketing [a, b] matter (linear interpolation between neighbours).
+        lo = max(bisect.bisect_right(self._stamps, a) - 1, 0)
+        hi = bisect.bisect_left(self._stamps, b) + 1
+        stamps = np.asarray(self._stamps[lo:hi], dtype=np.int64)
+        gyro = np.asarray(self._gyro[lo:hi]) - self.bias  # N x 3, IMU frame
         inside = (stamps > a) & (stamps < b)
         knots = np.concatenate(([a], stamps[inside], [b]))  # K
         # Rates at the knots: linear between samples, held beyond the data (np.interp clamps).
@@ -402,21 +405,19 @@ class ImuIntegrator:
         dR = np.eye(3)
         for step in steps:
             dR = dR @ step
-        valid, reason = self._check_coverage(stamps, a, b)
+        valid, reason = self._check_coverage(stamps, a, b, self._stamps[0], self._stamps[-1])
         R_ci = self._R_cam_imu
         return RelativeRotation(R_ci @ dR @ R_ci.T, valid, reason, int(inside.sum()))
 
-    def _check_coverage(self, stamps: np.ndarray, a: int, b: int) -> Tuple[bool, str]:
+    def _check_coverage(self, stamps: np.ndarray, a: int, b: int, first: int, last: int) -> Tuple[bool, str]:
+        """Validity of an interval; ``stamps`` (N,) are the samples bracketing [a, b]."""
         cfg = self.config
-        if a < stamps[0] - cfg.max_extrapolation_ns:
-            return False, f"no IMU data before {a} ns (first sample {stamps[0]} ns)"
-        if b > stamps[-1] + cfg.max_extrapolation_ns:
-            return False, f"no IMU data after {stamps[-1]} ns (need {b} ns)"
-        lo = max(np.searchsorted(stamps, a, side="right") - 1, 0)
-        hi = min(np.searchsorted(stamps, b, side="left"), len(stamps) - 1)
-        span = stamps[lo:hi + 1]
-        if len(span) > 1:
-            gap = int(np.diff(span).max())
+        if a < first - cfg.max_extrapolation_ns:
+            return False, f"no IMU data before {a} ns (first sample {first} ns)"
+        if b > last + cfg.max_extrapolation_ns:
+            return False, f"no IMU data after {last} ns (need {b} ns)"
+        if len(stamps) > 1:
+            gap = int(np.diff(stamps).max())
             if gap > cfg.max_gap_ns:
                 return False, f"IMU gap of {gap / 1e6:.1f} ms > max_gap_ns={cfg.max_gap_ns / 1e6:.1f} ms"
         return True, ""
