@@ -6,7 +6,7 @@ import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin
 
-from conftest import FRAME, H, W, make_input_bag
+from bag_helpers import FRAME, H, W, make_input_bag
 from fake_pipeline import FakeConfig, FakePipeline
 from wham_ros.cli.run import load_parameters, main, run
 
