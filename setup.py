@@ -3,6 +3,8 @@
 Under ROS 2 the package is built by colcon/ament_cmake (CMakeLists.txt), which also
 generates the messages in msg/. This file serves the core, the offline runner and tests.
 """
+import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -18,13 +20,23 @@ setup(
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
+        "scipy>=1.10",
+        "tqdm",
+        "pyyaml",
     ],
     extras_require={
         "test": ["pytest>=7", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
-        "mediapipe": ["mediapipe==0.10.21"],
+        # mediapipe 0.10.21 itself declares numpy<2 and protobuf<5 but runs with numpy 2 and
+        # protobuf 6; install it with: pip install -e ".[mediapipe]" &&
+        # pip install --no-deps mediapipe==0.10.21
+        "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
         "export": ["onnx"],
     },
     entry_points={"console_scripts": [
+        "wham-ros-convert-smpl = wham_ros.body.convert:main",
+        "wham-ros = wham_ros.cli.run:main",
+        "wham-ros-node = wham_ros.ros.node:main",
         "wham-ros-export = wham_ros.cli.export_onnx:main",
     ]},
+    data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],
 )

@@ -136,4 +136,29 @@ class FrameResult:
     world_frame_id: str
     humans: List[HumanEstimate] = field(default_factory=list)
     timings_ms: Dict[str, float] = field(default_factory=dict)
-    dropped: bool = False
+    dropped: bool = False  # True when the frame-rate policy skipped it (no humans computed)
+    skipped_reason: str = ""
+    T_world_camera: Optional[np.ndarray] = None
+    camera_motion_valid: bool = True
+
+
+@dataclass
+class FrontEndResult:
+    """Front-end output for one frame: the WHAM-stage input (a message across machines).
+
+    Attributes:
+        stamp_ns, frame_id: of the image.
+        K: (3, 3) intrinsics used (CameraInfo or WHAM's default).
+        res: (W, H) image size in pixels.
+        observations: one per tracked, confirmed, sufficiently visible person.
+        ended_track_ids: tracks the tracker removed since the previous frame.
+        timings_ms: per-stage wall time.
+    """
+
+    stamp_ns: int
+    frame_id: str
+    K: np.ndarray
+    res: tuple
+    observations: List[PersonObservation] = field(default_factory=list)
+    ended_track_ids: List[int] = field(default_factory=list)
+    timings_ms: Dict[str, float] = field(default_factory=dict)

@@ -7,7 +7,7 @@ Conventions (used everywhere in wham_ros):
       convert with :func:`matrix_to_rotation_6d` on its matrices, never reuse its 6D vector.
     * Axis-angle is a 3-vector whose direction is the axis and norm the angle (radians).
     * Quaternions are ``(w, x, y, z)`` unless a function says otherwise
-      (ROS messages are ``(x, y, z, w)``: see :func:`quaternion_xyzw_to_matrix`).
+      (ROS messages are ``(x, y, z, w)``: see ``wham_ros.geometry.so3.quat_xyzw_to_matrix``).
 
 All functions take device and dtype from their inputs.
 """

@@ -1,0 +1,1 @@
+"""Multi-person tracking with stable ids and causal (One-Euro) smoothing."""

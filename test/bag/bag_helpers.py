@@ -1,0 +1,62 @@
+"""Input bag maker for the bag tests."""
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+W, H = 64, 48
+FRAME = "bag_cam_optical"
+
+
+def make_input_bag(path: Path, typestore, storage: StoragePlugin, n_frames: int = 5,
+                   compressed: bool = False, bad_frame: int = -1) -> dict:
+    """Write a camera bag: CameraInfo, 3 IMU samples per frame, ``n_frames`` images at 10 Hz.
+
+    Returns the number of messages per topic.
+    """
+    from wham_ros.ros.conversions import header
+    from wham_ros.ros.factory import RosbagsFactory
+
+    f = RosbagsFactory(typestore)
+    counts = {}
+    t0 = 1_700_000_000_000_000_000
+    rng = np.random.default_rng(0)
+    with Writer(path, version=9, storage_plugin=storage) as w:
+        img_type = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+        img_topic = "/cam/image_raw/compressed" if compressed else "/cam/image_raw"
+        conns = {
+            img_topic: w.add_connection(img_topic, img_type, typestore=typestore),
+            "/cam/camera_info": w.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo",
+                                                 typestore=typestore),
+            "/imu/data": w.add_connection("/imu/data", "sensor_msgs/msg/Imu", typestore=typestore),
+            "/unrelated": w.add_connection("/unrelated", "std_msgs/msg/String", typestore=typestore),
+        }
+
+        def put(topic, msgtype, msg, t):
+            w.write(conns[topic], t, typestore.serialize_cdr(msg, msgtype))
+            counts[topic] = counts.get(topic, 0) + 1
+
+        info = f.new("sensor_msgs/msg/CameraInfo", header=header(f, t0, FRAME), width=W, height=H,
+                     k=np.array([50.0, 0, W / 2, 0, 50.0, H / 2, 0, 0, 1]))
+        put("/cam/camera_info", "sensor_msgs/msg/CameraInfo", info, t0)
+        put("/unrelated", "std_msgs/msg/String", f.new("std_msgs/msg/String", data="x"), t0)
+        for i in range(n_frames):
+            t = t0 + (i + 1) * 100_000_000
+            for j in range(3):
+                ti = t - 90_000_000 + j * 30_000_000
+                imu = f.new("sensor_msgs/msg/Imu", header=header(f, ti, "imu_link"),
+                            angular_velocity=f.new("geometry_msgs/msg/Vector3", x=0.01, y=0.0, z=0.0),
+                            orientation_covariance=np.array([-1.0] + [0.0] * 8))
+                put("/imu/data", "sensor_msgs/msg/Imu", imu, ti)
+            rgb = rng.integers(0, 255, size=(H, W, 3), dtype=np.uint8)
+            if compressed:
+                import cv2
+
+                data = cv2.imencode(".jpg", rgb[:, :, ::-1])[1].reshape(-1)
+                msg = f.new(img_type, header=header(f, t, FRAME), format="jpeg", data=data)
+            else:
+                enc = "32FC1" if i == bad_frame else "bgr8"
+                msg = f.new(img_type, header=header(f, t, FRAME), height=H, width=W, encoding=enc,
+                            step=W * 3, data=np.ascontiguousarray(rgb[:, :, ::-1]).reshape(-1))
+            put(img_topic, img_type, msg, t)
+    return counts

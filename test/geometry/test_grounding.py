@@ -1,0 +1,92 @@
+"""WorldGrounding end to end: 60 Hz camera + 400 Hz IMU on a tilted rotating rig.
+
+Tolerances as in test_imu_integrator (cam_angvel 0.02) and test_gravity_frames (camera
+orientation in the shared world 5e-3 rad after ~1.5 s of gyro tracking; position 2 cm).
+"""
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from geometry_sim import NS, ImuModel, Rig  # noqa: E402
+
+from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel  # noqa: E402
+from wham_ros.geometry.frames import R_ZUP_YDOWN  # noqa: E402
+from wham_ros.geometry.gravity import level_rotation  # noqa: E402
+from wham_ros.geometry.grounding import GroundingConfig, WorldGrounding  # noqa: E402
+from wham_ros.geometry.imu import ImuConfig  # noqa: E402
+from wham_ros.geometry.so3 import angle_between  # noqa: E402
+
+DOWN = np.array([0.0, 0.0, -1.0])
+
+
+def test_imu_stream_end_to_end():
+    rig = Rig(rest_s=1.2)
+    imu = ImuModel(rate_hz=400.0, seed=33)
+    samples = imu.samples(rig, 3.0)
+    g = WorldGrounding(GroundingConfig(imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
+    frames = np.round(np.arange(1.1, 2.8, 1 / 60) * NS).astype(np.int64)
+    # Interleave: each frame is processed once the IMU has covered its stamp.
+    i, steps = 0, []
+    for stamp in frames:
+        while i < len(samples) and samples[i].stamp_ns <= stamp + 5_000_000:
+            g.add_imu(samples[i])
+            i += 1
+        out = g.on_frame(int(stamp))
+        if out.step:
+            assert out.valid, out.reason
+            steps.append((int(stamp), out.cam_angvel))
+    stamps = np.array([s for s, _ in steps])
+    np.testing.assert_array_equal(stamps, frames[::2])  # 60 Hz -> every 2nd frame
+    C = rig.orientations(stamps / NS)
+    truth = relative_rotation_to_cam_angvel(np.swapaxes(C[:-1], -1, -2) @ C[1:])
+    np.testing.assert_allclose(np.array([a for _, a in steps[1:]]), truth, atol=0.02)
+    np.testing.assert_array_equal(steps[0][1], np.zeros(6))
+    # The world is gravity aligned and follows the camera.
+    R_shared_sim = R_ZUP_YDOWN @ level_rotation(C[0].T @ DOWN) @ C[0].T
+    R_wc, _ = g.world.camera_pose()
+    assert g.world.gravity_known
+    assert angle_between(R_wc, R_shared_sim @ C[-1]) < 5e-3
+    # A track starting now, standing 5 m ahead: init_root upright, placed at its observed position.
+    root_sim = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).T  # columns: left, up, forward (+y)
+    root_cam = C[-1].T @ root_sim
+    init6 = g.start_track(7, root_cam)
+    assert abs(init6[4] + 1.0) < 5e-3  # second row of the level-frame root: body up = -y (y-down world)
+    hip_sim = np.array([5.0, 0.5, -0.4])
+    g.place_track(7, C[-1].T @ hip_sim, np.array([0.02, 0.0, 0.01]))
+    np.testing.assert_allclose(g.to_world(7, np.array([0.02, 0.0, 0.01])), R_shared_sim @ hip_sim, atol=0.02)
+    g.end_track(7)
+    assert 7 not in g.anchors
+
+
+def test_no_imu_falls_back_to_camera_frame_world(caplog):
+    caplog.set_level(logging.WARNING, logger="wham_ros.geometry.grounding")
+    g = WorldGrounding(GroundingConfig(camera_motion="static"))
+    with pytest.raises(RuntimeError):
+        g.start_track(1, np.eye(3))
+    out = g.on_frame(1_000_000_000)
+    assert out.step and np.array_equal(out.cam_angvel, np.zeros(6))
+    assert not g.world.gravity_known
+    assert any("No gravity direction at start" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(g.world.camera_pose()[0], R_ZUP_YDOWN)
+    np.testing.assert_allclose(g.start_track(1, np.eye(3)), [1, 0, 0, 0, 1, 0])  # WHAM default init_root
+    out = g.on_frame(1_033_333_333)
+    assert out.step and np.array_equal(out.cam_angvel, np.zeros(6))
+    with pytest.raises(ValueError, match="Unknown camera_motion"):
+        WorldGrounding(GroundingConfig(camera_motion="slam"))
+
+
+def test_orientation_mode_uses_tf_orientations():
+    rig = Rig()
+    t = np.arange(0.0, 1.0, 0.005)
+    g = WorldGrounding(GroundingConfig(camera_motion="orientation", frame_rate_mode="every_frame"))
+    for ti, Ci in zip(t, rig.orientations(t)):
+        assert g.add_camera_orientation(int(round(ti * NS)), Ci)
+    frames = np.round(np.arange(0.1, 0.9, 1 / 30) * NS).astype(np.int64)
+    rows = [g.on_frame(int(s)).cam_angvel for s in frames]
+    C = rig.orientations(frames / NS)
+    truth = relative_rotation_to_cam_angvel(np.swapaxes(C[:-1], -1, -2) @ C[1:])
+    np.testing.assert_allclose(np.array(rows[1:]), truth, atol=5e-3)

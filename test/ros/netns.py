@@ -1,0 +1,27 @@
+"""Run a command in a private network namespace with only loopback up (DDS stays local)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import List, Optional, Tuple
+
+_CHECKED: Optional[Tuple[bool, str]] = None
+
+
+def check() -> Tuple[bool, str]:
+    """(usable, reason): can this process create a network namespace with lo up?"""
+    global _CHECKED
+    if _CHECKED is None:
+        if shutil.which("unshare") is None or shutil.which("ip") is None:
+            _CHECKED = (False, "unshare or ip (util-linux, iproute2) not installed")
+        else:
+            proc = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"],
+                                  capture_output=True, text=True)
+            _CHECKED = (proc.returncode == 0,
+                        f"cannot create a loopback-only network namespace: {proc.stderr.strip()}")
+    return _CHECKED
+
+
+def command(argv: List[str]) -> List[str]:
+    """``argv`` wrapped to run in a new network namespace after bringing ``lo`` up."""
+    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *argv]

@@ -1,0 +1,1 @@
+"""rosbag2 reading and writing without a ROS installation (via ``rosbags``)."""

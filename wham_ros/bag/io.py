@@ -1,0 +1,153 @@
+"""Read camera inputs from a rosbag2 and write output bags, with ``rosbags`` (no ROS).
+
+Input bags may be MCAP or sqlite3 (any rosbag2 directory, or a single ``.mcap`` file);
+output bags are MCAP rosbag2 directories.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+from rosbags.highlevel import AnyReader
+from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                QosReliability, QosTime)
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+IMU = "sensor_msgs/msg/Imu"
+
+
+class BagError(RuntimeError):
+    """A bag cannot be read or lacks what was asked for (the message says what and why)."""
+
+
+@dataclass
+class BagRecord:
+    """One input message: ``kind`` is 'image', 'compressed', 'camera_info' or 'imu'."""
+
+    kind: str
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    raw: bytes
+    msg: object  # the deserialised rosbags message
+
+
+def _pick(connections, msgtypes, wanted: Optional[str], what: str) -> Optional[str]:
+    topics = {c.topic: c.msgtype for c in connections if c.msgtype in msgtypes}
+    if wanted:
+        if wanted not in topics:
+            raise BagError(f"{what} topic '{wanted}' not in the bag; its {what} topics are "
+                           f"{sorted(topics) or 'none'}")
+        return wanted
+    return sorted(topics)[0] if topics else None
+
+
+class InputBag:
+    """Camera, CameraInfo and IMU messages of a rosbag2, in log-time order.
+
+    Args:
+        path: rosbag2 directory (MCAP or sqlite3) or a single .mcap file.
+        image_topic, camera_info_topic, imu_topic: topics to use; None picks the first
+            topic of the right type (images: Image or CompressedImage).
+    """
+
+    def __init__(self, path, image_topic: Optional[str] = None,
+                 camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None) -> None:
+        from wham_ros.bag.typestore import make_typestore
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise BagError(f"input bag '{self.path}' does not exist")
+        try:
+            self.reader = AnyReader([self.path], default_typestore=make_typestore())
+            self.reader.open()
+        except Exception as exc:  # rosbags raises several reader error types
+            raise BagError(f"cannot open '{self.path}' as a rosbag2 (MCAP or sqlite3): {exc}") from exc
+        conns = self.reader.connections
+        self.image_topic = _pick(conns, (IMAGE, COMPRESSED), image_topic, "image")
+        if self.image_topic is None:
+            raise BagError(f"no sensor_msgs/Image or CompressedImage topic in '{self.path}'; "
+                           f"topics: {sorted({c.topic for c in conns})}")
+        self.camera_info_topic = _pick(conns, (CAMERA_INFO,), camera_info_topic, "camera_info")
+        self.imu_topic = _pick(conns, (IMU,), imu_topic, "imu")
+        self.topic_types: Dict[str, str] = {c.topic: c.msgtype for c in conns}
+        self._conns = [c for c in conns if c.topic in
+                       (self.image_topic, self.camera_info_topic, self.imu_topic)]
+        self.num_images = sum(c.msgcount for c in conns if c.topic == self.image_topic)
+
+    def msgdef(self, topic: str) -> tuple:
+        """(message definition text, rihs01 hash or '') of ``topic`` as stored in the bag."""
+        conn = next(c for c in self._conns if c.topic == topic)
+        return conn.msgdef.data, getattr(conn.msgdef, "rihs01", "") or ""
+
+    def __iter__(self) -> Iterator[BagRecord]:
+        for conn, log_time, raw in self.reader.messages(connections=self._conns):
+            if conn.topic == self.image_topic:
+                kind = "compressed" if conn.msgtype == COMPRESSED else "image"
+            elif conn.topic == self.camera_info_topic:
+                kind = "camera_info"
+            else:
+                kind = "imu"
+            yield BagRecord(kind, conn.topic, conn.msgtype, log_time, bytes(raw),
+                            self.reader.deserialize(raw, conn.msgtype))
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def qos(reliable: bool = True, latched: bool = False, depth: int = 10) -> Qos:
+    """A rosbags ``Qos`` profile to record as a connection's offered QoS."""
+    zero = QosTime(sec=0, nsec=0)
+    return Qos(history=QosHistory.KEEP_LAST, depth=depth,
+               reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
+               durability=QosDurability.TRANSIENT_LOCAL if latched else QosDurability.VOLATILE,
+               deadline=zero, lifespan=zero, liveliness=QosLiveliness.AUTOMATIC,
+               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
+
+
+class OutputBag:
+    """MCAP rosbag2 writer: topics are created on first use, messages serialised as CDR.
+
+    Args:
+        path: output directory (must not exist).
+        typestore: typestore with every message type written.
+    """
+
+    def __init__(self, path, typestore) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise BagError(f"output '{self.path}' already exists; choose a new directory")
+        self.typestore = typestore
+        self.writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer.open()
+        self._conns: Dict[str, object] = {}
+        self.counts: Dict[str, int] = {}
+
+    def _conn(self, topic: str, msgtype: str, latched: bool, msgdef=None):
+        if topic not in self._conns:
+            if msgdef is None or msgtype in self.typestore.types or not msgdef[1]:
+                kwargs = {"typestore": self.typestore}
+            else:  # a type only the input bag knows: keep its stored definition
+                kwargs = {"msgdef": msgdef[0], "rihs01": msgdef[1]}
+            self._conns[topic] = self.writer.add_connection(
+                topic, msgtype, offered_qos_profiles=[qos(latched=latched)], **kwargs)
+        return self._conns[topic]
+
+    def write(self, topic: str, msgtype: str, msg, time_ns: int, latched: bool = False) -> None:
+        """Serialise ``msg`` (rosbags dataclass) and write it at ``time_ns``."""
+        conn = self._conn(topic, msgtype, latched)
+        self.writer.write(conn, int(time_ns), self.typestore.serialize_cdr(msg, msgtype))
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def write_raw(self, topic: str, msgtype: str, raw: bytes, time_ns: int, msgdef=None) -> None:
+        """Copy an already serialised message (e.g. an input image) unchanged."""
+        conn = self._conn(topic, msgtype, False, msgdef)
+        self.writer.write(conn, int(time_ns), raw)
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,108 @@
+"""Linear blend skinning for SMPL-format body models, as pure functions.
+
+Every tensor is an argument; nothing is created on the default device or dtype.
+Rotations are 3x3 matrices acting on column vectors. Units are those of the model
+files (metres for SMPL).
+"""
+from typing import Tuple
+
+import torch
+
+
+def blend_shapes(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
+    """Shape displacement per vertex.
+
+    Args:
+        betas (torch.Tensor): (B, S) shape coefficients.
+        shapedirs (torch.Tensor): (V, 3, S) shape blend shapes.
+
+    Returns:
+        torch.Tensor: (B, V, 3) displacements; ``d[b,v,k] = sum_s betas[b,s] shapedirs[v,k,s]``.
+    """
+    return torch.einsum("bs,vks->bvk", betas, shapedirs)
+
+
+def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+    """Joints as fixed linear combinations of vertices.
+
+    Args:
+        regressor (torch.Tensor): (J, V).
+        vertices (torch.Tensor): (B, V, 3).
+
+    Returns:
+        torch.Tensor: (B, J, 3); ``j[b,i,k] = sum_v regressor[i,v] vertices[b,v,k]``.
+    """
+    return torch.einsum("bvk,jv->bjk", vertices, regressor)
+
+
+def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor,
+                     parents: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Forward kinematics along the kinematic tree.
+
+    Args:
+        rot_mats (torch.Tensor): (B, J, 3, 3) parent-relative joint rotations (joint 0 = root).
+        joints (torch.Tensor): (B, J, 3) rest-pose joint locations.
+        parents (torch.Tensor): (J,) int64 parent index per joint, ``parents[0] = -1``;
+            every parent precedes its children.
+
+    Returns:
+        (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)): world joint positions and the
+        transforms that map rest-pose vertices (relative to the rest joint) to posed ones.
+    """
+    B, J = joints.shape[:2]
+    rel_joints = joints.clone()
+    rel_joints[:, 1:] = joints[:, 1:] - joints[:, parents[1:]]  # B x J x 3, offset to parent
+    # B x J x 4 x 4 local transforms [R | t; 0 1]
+    local = torch.cat([rot_mats, rel_joints.unsqueeze(-1)], dim=-1)
+    bottom = torch.zeros_like(local[..., :1, :])
+    bottom[..., 0, 3] = 1.0
+    local = torch.cat([local, bottom], dim=-2)
+    chain = [local[:, 0]]
+    for j in range(1, J):
+        chain.append(chain[int(parents[j])] @ local[:, j])
+    world = torch.stack(chain, dim=1)  # B x J x 4 x 4
+    posed_joints = world[..., :3, 3]
+    # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
+    offset = (world[..., :3, :3] @ joints.unsqueeze(-1)).squeeze(-1)  # B x J x 3
+    rel = world.clone()
+    rel[..., :3, 3] = world[..., :3, 3] - offset
+    return posed_joints, rel
+
+
+def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
+        shapedirs: torch.Tensor, posedirs: torch.Tensor, J_regressor: torch.Tensor,
+        parents: torch.Tensor, lbs_weights: torch.Tensor,
+        v_rest_joints: torch.Tensor = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """SMPL skinning of (a subset of) the vertices.
+
+    The rest joints always come from the full template (``J_regressor`` over all V
+    vertices); the skinned vertices may be any subset, given by the rows of
+    ``v_template``/``shapedirs``/``posedirs``/``lbs_weights`` (vertex skinning is
+    independent per vertex, so a subset gives exactly the same values).
+
+    Args:
+        betas (torch.Tensor): (B, S).
+        rot_mats (torch.Tensor): (B, J, 3, 3) joint rotations, root first.
+        v_template (torch.Tensor): (N, 3) template of the skinned vertices.
+        shapedirs (torch.Tensor): (N, 3, S).
+        posedirs (torch.Tensor): (9 (J-1), N*3) pose blend shapes (smplx layout).
+        J_regressor (torch.Tensor): (J, V) rest-joint regressor over the FULL mesh.
+        parents (torch.Tensor): (J,) int64.
+        lbs_weights (torch.Tensor): (N, J).
+        v_rest_joints (torch.Tensor): (B, J, 3) rest joints if already computed, else None
+            (then ``v_template``/``shapedirs`` must be the full mesh).
+
+    Returns:
+        (vertices (B, N, 3), posed_joints (B, J, 3)).
+    """
+    B, J = rot_mats.shape[:2]
+    v_shaped = v_template + blend_shapes(betas, shapedirs)  # B x N x 3
+    joints = vertices2joints(J_regressor, v_shaped) if v_rest_joints is None else v_rest_joints
+    eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+    pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)  # B x 9(J-1)
+    v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
+    posed_joints, rel = rigid_transforms(rot_mats, joints, parents)
+    # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
+    T = torch.einsum("nj,bjxy->bnxy", lbs_weights, rel)
+    verts = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
+    return verts, posed_joints

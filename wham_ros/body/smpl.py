@@ -1,0 +1,191 @@
+"""SMPL body model (neutral) with WHAM's extra regressors.
+
+Units: metres. Frames: the model frame (SMPL's: y up, for the template; WHAM's
+outputs rotate it with the predicted root). Rotations are 3x3 matrices on column
+vectors. All outputs of :meth:`SMPLBody.forward` are **hip-centred** as in WHAM: the
+offset is the mean of WHAM joints 11 and 12 (COCO hips).
+"""
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
+from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
+
+LOG = logging.getLogger(__name__)
+
+SMPL_ARRAY_SHAPES = {
+    "v_template": (6890, 3), "shapedirs": (6890, 3, None), "posedirs": (6890, 3, 207),
+    "J_regressor": (24, 6890), "weights": (6890, 24), "kintree_table": (2, 24), "f": (None, 3),
+}
+
+
+class BodyModelError(RuntimeError):
+    """A body-model file is missing, unreadable or has the wrong content."""
+
+
+@dataclass
+class BodyOutput:
+    """Hip-centred SMPL outputs (model frame rotated by the given root).
+
+    Attributes:
+        joints: (B, 31, 3) WHAM joints (17 COCO + 14), hip-centred.
+        feet: (B, 4, 3) WHAM foot contact points, hip-centred.
+        offset: (B, 3) hip centre before centring (mean of WHAM joints 11, 12).
+        smpl_joints: (B, 24, 3) SMPL kinematic joints, hip-centred.
+        vertices: (B, 6890, 3) hip-centred mesh, or None if not requested.
+    """
+
+    joints: torch.Tensor
+    feet: torch.Tensor
+    offset: torch.Tensor
+    smpl_joints: torch.Tensor
+    vertices: Optional[torch.Tensor] = None
+
+
+def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
+    """Read SMPL arrays and WHAM regressors from a WHAM-style body model directory.
+
+    Layout (as WHAM's ``dataset/body_models``): ``smpl/SMPL_NEUTRAL.npz`` (preferred; see
+    ``wham-ros-convert-smpl``) or ``smpl/SMPL_NEUTRAL.pkl``, ``J_regressor_wham.npy``,
+    ``J_regressor_feet.npy``.
+
+    Returns:
+        dict of float arrays with the keys of :data:`SMPL_ARRAY_SHAPES` plus
+        ``J_regressor_wham`` (31, 6890) and ``J_regressor_feet`` (4, 6890).
+
+    Raises:
+        BodyModelError: naming the file and what is wrong.
+    """
+    from wham_ros.body.convert import load_smpl_pickle
+
+    smpl_dir = os.path.join(body_model_dir, "smpl")
+    npz = os.path.join(smpl_dir, "SMPL_NEUTRAL.npz")
+    pkl = os.path.join(smpl_dir, "SMPL_NEUTRAL.pkl")
+    if os.path.isfile(npz):
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                arrays = {k: np.asarray(data[k]) for k in data.files}
+        except Exception as exc:
+            raise BodyModelError(f"Cannot read SMPL model '{npz}': {exc}") from exc
+        src = npz
+    elif os.path.isfile(pkl):
+        LOG.warning("Loading pickled SMPL model '%s'; convert it once with "
+                    "'wham-ros-convert-smpl %s %s' to avoid unpickling at run time.", pkl, pkl, npz)
+        arrays = load_smpl_pickle(pkl)
+        src = pkl
+    else:
+        raise BodyModelError(
+            f"SMPL model not found: expected '{npz}' (or '{pkl}'). Download SMPL_NEUTRAL from "
+            "https://smpl.is.tue.mpg.de (registration, non-commercial licence) and convert it "
+            "with 'wham-ros-convert-smpl'.")
+    for key, shape in SMPL_ARRAY_SHAPES.items():
+        if key not in arrays:
+            raise BodyModelError(f"SMPL model '{src}' has no array '{key}' "
+                                 f"(found: {sorted(arrays)})")
+        got = arrays[key].shape
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            raise BodyModelError(f"SMPL model '{src}': '{key}' has shape {got}, expected {shape} "
+                                 "(None = any)")
+    for name, rows in (("J_regressor_wham", NUM_WHAM_JOINTS), ("J_regressor_feet", 4)):
+        path = os.path.join(body_model_dir, name + ".npy")
+        if not os.path.isfile(path):
+            raise BodyModelError(f"WHAM joint regressor not found: '{path}' (ships with WHAM's "
+                                 "'fetch_demo_data.sh' body models)")
+        try:
+            reg = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise BodyModelError(f"Cannot read '{path}': {exc}") from exc
+        if reg.shape != (rows, 6890):
+            raise BodyModelError(f"'{path}' has shape {reg.shape}, expected ({rows}, 6890)")
+        arrays[name] = reg
+    return arrays
+
+
+class SMPLBody(nn.Module):
+    """SMPL with WHAM's joint (31) and foot (4) regressors, skinning on demand.
+
+    Buffers hold everything (``.to(device, dtype)`` works). ``forward`` skins only the
+    vertices that WHAM's joint and foot regressors use unless the full mesh is requested,
+    which gives exactly the same joints and feet for a fraction of the work.
+    """
+
+    def __init__(self, arrays: Dict[str, np.ndarray], dtype=torch.float32):
+        super().__init__()
+        t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype)  # noqa: E731
+        n_betas = arrays["shapedirs"].shape[-1]
+        self.num_betas = min(n_betas, 10)
+        parents = np.asarray(arrays["kintree_table"][0], dtype=np.int64).copy()
+        parents[0] = -1
+        if parents.tolist() != SMPL_PARENTS:
+            LOG.warning("SMPL kinematic tree differs from the standard SMPL parents")
+        self.register_buffer("parents", torch.as_tensor(parents))
+        self.register_buffer("faces", torch.as_tensor(np.asarray(arrays["f"], dtype=np.int64)))
+        self.register_buffer("v_template", t(arrays["v_template"]))
+        self.register_buffer("shapedirs", t(arrays["shapedirs"][..., :self.num_betas]))
+        # smplx layout: (207, V*3), row = pose feature, column = 3 v + k
+        self.register_buffer("posedirs", t(np.reshape(arrays["posedirs"], (-1, 207)).T))
+        self.register_buffer("J_regressor", t(arrays["J_regressor"]))
+        self.register_buffer("lbs_weights", t(arrays["weights"]))
+        self.register_buffer("J_regressor_wham", t(arrays["J_regressor_wham"]))
+        self.register_buffer("J_regressor_feet", t(arrays["J_regressor_feet"]))
+        # Vertex subset used by the WHAM joint + foot regressors.
+        used = np.nonzero((np.abs(arrays["J_regressor_wham"]).sum(0)
+                           + np.abs(arrays["J_regressor_feet"]).sum(0)) > 0)[0]
+        self.register_buffer("sub_idx", torch.as_tensor(used, dtype=torch.int64))
+        used3 = (used[:, None] * 3 + np.arange(3)).reshape(-1)
+        self.register_buffer("sub_v_template", self.v_template[used].clone())
+        self.register_buffer("sub_shapedirs", self.shapedirs[used].clone())
+        self.register_buffer("sub_posedirs", self.posedirs[:, used3].clone())
+        self.register_buffer("sub_lbs_weights", self.lbs_weights[used].clone())
+        self.register_buffer("sub_J_regressor_wham", self.J_regressor_wham[:, used].clone())
+        self.register_buffer("sub_J_regressor_feet", self.J_regressor_feet[:, used].clone())
+
+    @classmethod
+    def from_dir(cls, body_model_dir: str, device="cpu", dtype=torch.float32) -> "SMPLBody":
+        """Build from a WHAM-style body model directory (see :func:`read_body_model_dir`)."""
+        return cls(read_body_model_dir(body_model_dir), dtype=dtype).to(device)
+
+    def _subset(self):
+        return (self.sub_v_template, self.sub_shapedirs, self.sub_posedirs,
+                self.sub_lbs_weights, self.sub_J_regressor_wham, self.sub_J_regressor_feet)
+
+    def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+                full_mesh: bool = False) -> BodyOutput:
+        """Pose the body.
+
+        Args:
+            global_orient (torch.Tensor): (B, 1, 3, 3) root rotation.
+            body_pose (torch.Tensor): (B, 23, 3, 3) parent-relative joint rotations.
+            betas (torch.Tensor): (B, 10) shape.
+            full_mesh: also return the (B, 6890, 3) mesh.
+
+        Returns:
+            BodyOutput, hip-centred.
+        """
+        rot = torch.cat([global_orient.reshape(-1, 1, 3, 3), body_pose.reshape(-1, 23, 3, 3)], 1)
+        betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
+        # Rest joints from the full template (shape only): B x 24 x 3
+        rest_joints = vertices2joints(self.J_regressor,
+                                      self.v_template + blend_shapes(betas, self.shapedirs))
+        if full_mesh:
+            verts, smpl_joints = lbs(betas, rot, self.v_template, self.shapedirs, self.posedirs,
+                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints)
+            reg_wham, reg_feet, pts = self.J_regressor_wham, self.J_regressor_feet, verts
+        else:
+            vt, sd, pd, w, reg_wham, reg_feet = self._subset()
+            pts, smpl_joints = lbs(betas, rot, vt, sd, pd, self.J_regressor, self.parents, w,
+                                   rest_joints)
+            verts = None
+        joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
+        feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
+        offset = joints[:, list(WHAM_HIP_JOINTS)].mean(-2)  # B x 3
+        c = offset.unsqueeze(-2)
+        return BodyOutput(joints=joints - c, feet=feet - c, offset=offset,
+                          smpl_joints=smpl_joints - c,
+                          vertices=None if verts is None else verts - c)

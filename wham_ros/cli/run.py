@@ -1,0 +1,396 @@
+"""``wham-ros``: run the pipeline offline on a rosbag2 or a video, write an MCAP rosbag2.
+
+The output bag has the live node's topics (``/human_pose``, ``/human_pose/markers``,
+``/human_pose/mesh``, ``/human_pose/mesh_faces``, ``/tf``) plus the input images,
+CameraInfo and IMU, so it replays into RViz like a recording of the node. No ROS
+installation is needed: messages are serialised by ``rosbags`` from msg/*.msg.
+
+Example:
+    wham-ros recording/ -o humans_bag --config config/wham.yaml
+    wham-ros walk.mp4 -o humans_bag --frame-id camera_optical_frame
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+
+from wham_ros.bag.io import BagError, InputBag, OutputBag
+from wham_ros.bag.typestore import make_typestore
+from wham_ros.image_conversion import (ImageConversionError, compressed_to_rgb, image_to_rgb,
+                                       rgb_to_image_fields)
+from wham_ros.ort_session import ModelFileError
+from wham_ros.ros import conversions, markers
+from wham_ros.ros.factory import RosbagsFactory
+from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
+from wham_ros.types import CameraFrame, ImuSample
+
+LOG = logging.getLogger(__name__)
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+VIDEO_IMAGE_TOPIC = "/camera/image_raw"
+OUT_TOPICS = {
+    "humans": ("/human_pose", conversions.HUMAN_ARRAY),
+    "markers": ("/human_pose/markers", markers.MARKER_ARRAY),
+    "mesh": ("/human_pose/mesh", markers.MARKER_ARRAY),
+    "faces": ("/human_pose/mesh_faces", conversions.MESH_FACES),
+    "tf": ("/tf", conversions.TF_MESSAGE),
+}
+PipelineFactory = Callable[[Dict[str, Any]], Any]
+
+
+def default_pipeline_factory(values: Dict[str, Any]):
+    """The real ``wham_ros.pipeline.Pipeline`` for parameter values."""
+    import dataclasses
+
+    from wham_ros.pipeline import Pipeline, PipelineConfig
+
+    accepted = [f.name for f in dataclasses.fields(PipelineConfig)]
+    return Pipeline(PipelineConfig(**pipeline_kwargs(values, accepted, LOG.warning)))
+
+
+def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """Node parameter defaults, merged with a ROS parameter YAML, then ``overrides``.
+
+    The YAML is the node's (``<node name or /**>: ros__parameters: {...}``); every
+    ``ros__parameters`` block in it is merged in file order.
+
+    Raises:
+        ParameterError: unknown keys or invalid values.
+    """
+    values = {p.name: p.default for p in PARAMS}
+    if config:
+        import yaml
+
+        with open(config, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+        blocks = [v["ros__parameters"] for v in doc.values()
+                  if isinstance(v, dict) and "ros__parameters" in v]
+        if not blocks:
+            raise ParameterError(f"{config}: no 'ros__parameters' block found; expected "
+                                 "'<node>: {ros__parameters: {...}}' as in config/wham.yaml")
+        for block in blocks:
+            unknown = set(block) - set(values)
+            if unknown:
+                raise ParameterError(f"{config}: unknown parameter(s) {sorted(unknown)}")
+            values.update(block)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_all(values)
+
+
+class _Warnings:
+    """Warn once per cause, count every occurrence."""
+
+    def __init__(self) -> None:
+        self.counts: Dict[str, int] = {}
+
+    def __call__(self, cause: str, text: str) -> None:
+        if cause not in self.counts:
+            LOG.warning("%s (further '%s' occurrences are only counted)", text, cause)
+        self.counts[cause] = self.counts.get(cause, 0) + 1
+
+
+def _video_frames(path: Path, fps: Optional[float]) -> Tuple[Iterator[Tuple[int, np.ndarray]], int]:
+    """(iterator of (stamp_ns, RGB frame), frame count or 0) for a video file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise BagError(f"cannot open video '{path}' with OpenCV")
+    rate = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+
+    def gen():
+        i = 0
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                yield int(round(i * 1e9 / rate)), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                i += 1
+        finally:
+            cap.release()
+
+    return gen(), count
+
+
+class _Progress:
+    """tqdm when installed, else a one-line counter on stderr."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.n, self.enabled = total, 0, enabled
+        self._bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total or None, unit="frame", desc="wham-ros")
+            except ImportError:
+                self._bar = None
+        self._t0 = time.monotonic()
+
+    def update(self) -> None:
+        self.n += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        elif self.enabled:
+            rate = self.n / max(time.monotonic() - self._t0, 1e-9)
+            sys.stderr.write(f"\rwham-ros: {self.n}/{self.total or '?'} frames ({rate:.1f} fps)")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled:
+            sys.stderr.write("\n")
+
+
+class OfflineRunner:
+    """Feeds frames (and IMU) through a pipeline and writes the node's topics to a bag.
+
+    Args:
+        pipeline: object with ``process``, ``add_imu``, ``reset``, ``faces``.
+        values: node parameter values (see wham_ros.ros.params).
+        out: the output bag.
+    """
+
+    def __init__(self, pipeline, values: Dict[str, Any], out: OutputBag) -> None:
+        self.pipe = pipeline
+        self.values = values
+        self.out = out
+        self.f = RosbagsFactory(out.typestore)
+        self.warn = _Warnings()
+        self.k: Optional[Tuple[np.ndarray, int, int]] = None
+        self.last_stamp: Optional[int] = None
+        self.last_mesh_stamp: Optional[int] = None
+        self.frames = 0
+        self.resets = 0
+
+    def write_faces(self, stamp_ns: int) -> None:
+        faces = getattr(self.pipe, "faces", None)
+        if faces is not None:
+            topic, msgtype = OUT_TOPICS["faces"]
+            msg = conversions.faces_to_msg(self.f, faces, int(np.asarray(faces).max()) + 1, stamp_ns)
+            self.out.write(topic, msgtype, msg, stamp_ns, latched=True)
+
+    def camera_info(self, msg) -> None:
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        if not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
+            self.warn("camera_info_uncalibrated", f"CameraInfo without valid intrinsics "
+                      f"(k = {k.reshape(-1).tolist()}); using WHAM's default intrinsics")
+            self.k = None
+            return
+        self.k = (k, int(msg.width), int(msg.height))
+
+    def imu(self, msg) -> None:
+        av = msg.angular_velocity
+        gyro = np.array([av.x, av.y, av.z], dtype=np.float64)
+        if not np.all(np.isfinite(gyro)):
+            self.warn("imu_non_finite", f"Imu with non-finite angular_velocity {gyro.tolist()} ignored")
+            return
+        la = msg.linear_acceleration
+        acc = np.array([la.x, la.y, la.z], dtype=np.float64)
+        q = msg.orientation
+        quat = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
+        sample = ImuSample(
+            stamp_ns=msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec,
+            angular_velocity=gyro,
+            linear_acceleration=acc if msg.linear_acceleration_covariance[0] != -1.0 else None,
+            orientation_xyzw=quat if msg.orientation_covariance[0] != -1.0 and
+            abs(np.linalg.norm(quat) - 1.0) < 1e-3 else None,
+            frame_id=msg.header.frame_id)
+        if not self.pipe.add_imu(sample):
+            self.warn("imu_rejected", "the pipeline rejected an IMU sample")
+
+    def frame(self, stamp_ns: int, frame_id: str, rgb: np.ndarray) -> bool:
+        """Process one decoded frame and write its outputs; False when it was skipped."""
+        if self.last_stamp is not None and stamp_ns < self.last_stamp - int(
+                self.values["time_jump_tolerance_s"] * 1e9):
+            LOG.warning("image time jumped back by %.3f s: resetting tracks",
+                        (self.last_stamp - stamp_ns) * 1e-9)
+            self.pipe.reset()
+            self.resets += 1
+            self.last_mesh_stamp = None
+        elif self.last_stamp is not None and stamp_ns <= self.last_stamp:
+            self.warn("image_stamp_not_increasing", f"image stamp {stamp_ns} ns not after the "
+                      f"previous {self.last_stamp} ns; frame skipped")
+            return False
+        h, w = rgb.shape[:2]
+        k = None
+        if self.k is None:
+            if self.values["require_camera_info"]:
+                self.warn("camera_info_missing", "no CameraInfo yet; frame skipped "
+                          "(require_camera_info is true)")
+                return False
+            self.warn("camera_info_missing", "no CameraInfo before the first image; "
+                      "using WHAM's default intrinsics")
+        elif (self.k[1], self.k[2]) != (w, h):
+            self.warn("camera_info_size_mismatch", f"CameraInfo is for {self.k[1]}x{self.k[2]} px "
+                      f"but images are {w}x{h} px; using WHAM's default intrinsics")
+        else:
+            k = self.k[0]
+        frame_id = self.values["camera_frame_id"] or frame_id
+        self.last_stamp = stamp_ns
+        result = self.pipe.process(CameraFrame(stamp_ns=stamp_ns, image=rgb, frame_id=frame_id, K=k))
+        self.write_result(result)
+        self.frames += 1
+        return True
+
+    def write_result(self, result) -> None:
+        f, v, t = self.f, self.values, result.stamp_ns
+        topic, msgtype = OUT_TOPICS["humans"]
+        self.out.write(topic, msgtype, conversions.result_to_msg(
+            f, result, v["contact_threshold"], v["publish_vertices"]), t)
+        topic, msgtype = OUT_TOPICS["markers"]
+        self.out.write(topic, msgtype, markers.skeleton_markers(f, result, v["contact_threshold"]), t)
+        if v["publish_tf"] and result.humans:
+            topic, msgtype = OUT_TOPICS["tf"]
+            self.out.write(topic, msgtype, conversions.tf_msg(f, result), t)
+        rate = v["mesh_rate_hz"]
+        if rate > 0 and (self.last_mesh_stamp is None or t - self.last_mesh_stamp >= 1e9 / rate):
+            self.last_mesh_stamp = t
+            topic, msgtype = OUT_TOPICS["mesh"]
+            self.out.write(topic, msgtype, markers.mesh_markers(
+                f, result, getattr(self.pipe, "faces", None)), t)
+
+
+def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,
+        camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None,
+        video_fps: Optional[float] = None, frame_id: str = "camera_optical_frame",
+        max_frames: Optional[int] = None, copy_inputs: bool = True, progress: bool = True,
+        pipeline_factory: Optional[PipelineFactory] = None) -> Dict[str, int]:
+    """Process a bag or a video into an MCAP rosbag2.
+
+    Args:
+        input_path: rosbag2 directory / .mcap file, or a video file.
+        output: output bag directory (must not exist).
+        values: node parameters (:func:`load_parameters`).
+        image_topic, camera_info_topic, imu_topic: bag topics (None: first of each type).
+        video_fps: frame rate for video stamps (None: the file's).
+        frame_id: camera optical frame for video input.
+        max_frames: stop after this many processed frames.
+        copy_inputs: also write the input images, CameraInfo and IMU.
+        progress: show a progress bar.
+        pipeline_factory: ``values -> pipeline`` (default: the real Pipeline).
+
+    Returns:
+        Messages written per topic.
+    """
+    path = Path(input_path)
+    is_video = path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+    source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic)
+    pipe = (pipeline_factory or default_pipeline_factory)(values)
+    out = OutputBag(output, make_typestore())
+    runner = OfflineRunner(pipe, values, out)
+    try:
+        if is_video:
+            frames, total = _video_frames(path, video_fps)
+            bar = _Progress(min(total, max_frames or total), progress)
+            for i, (t, rgb) in enumerate(frames):
+                if max_frames is not None and runner.frames >= max_frames:
+                    break
+                if i == 0:
+                    runner.write_faces(t)
+                if copy_inputs:
+                    fields = rgb_to_image_fields(rgb)
+                    img = runner.f.new("sensor_msgs/msg/Image",
+                                       header=conversions.header(runner.f, t, frame_id), **fields)
+                    out.write(VIDEO_IMAGE_TOPIC, "sensor_msgs/msg/Image", img, t)
+                runner.frame(t, frame_id, rgb)
+                bar.update()
+        else:
+            bar = _Progress(min(source.num_images, max_frames or source.num_images), progress)
+            first = True
+            for rec in source:
+                if max_frames is not None and runner.frames >= max_frames:
+                    break
+                if first:
+                    runner.write_faces(rec.log_time_ns)
+                    first = False
+                if copy_inputs:
+                    out.write_raw(rec.topic, rec.msgtype, rec.raw, rec.log_time_ns,
+                                  msgdef=source.msgdef(rec.topic))
+                if rec.kind == "camera_info":
+                    runner.camera_info(rec.msg)
+                elif rec.kind == "imu":
+                    runner.imu(rec.msg)
+                else:
+                    _bag_image(runner, rec)
+                    bar.update()
+        bar.close()
+    finally:
+        out.close()
+        if source is not None:
+            source.close()
+    LOG.info("wrote %s: %s", output, out.counts)
+    return dict(out.counts)
+
+
+def _bag_image(runner: OfflineRunner, rec) -> None:
+    msg = rec.msg
+    stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    try:
+        if rec.kind == "compressed":
+            rgb = compressed_to_rgb(msg.format, msg.data)
+        else:
+            rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                               bool(msg.is_bigendian))
+    except ImageConversionError as exc:
+        runner.warn("image_invalid", f"image at {stamp_ns} ns on {rec.topic} skipped: {exc}")
+        return
+    runner.frame(stamp_ns, msg.header.frame_id, rgb)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of ``wham-ros``."""
+    p = argparse.ArgumentParser(prog="wham-ros", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="rosbag2 directory or .mcap file (MCAP or sqlite3), or a video file")
+    p.add_argument("-o", "--output", required=True, help="output MCAP rosbag2 directory (must not exist)")
+    p.add_argument("--config", help="node parameter YAML (config/wham.yaml format)")
+    p.add_argument("--image-topic", help="image topic (default: first Image/CompressedImage topic)")
+    p.add_argument("--camera-info-topic", help="CameraInfo topic (default: first CameraInfo topic)")
+    p.add_argument("--imu-topic", help="Imu topic (default: first Imu topic)")
+    p.add_argument("--fps", type=float, help="video frame rate for stamps (default: from the file)")
+    p.add_argument("--frame-id", default="camera_optical_frame", help="camera frame for video input")
+    p.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"),
+                   help="ONNX Runtime execution provider (overrides the config)")
+    p.add_argument("--device", help="torch device of WHAM, e.g. cpu or cuda (overrides the config)")
+    p.add_argument("--world-frame-id", help="world frame (overrides the config)")
+    p.add_argument("--publish-vertices", action="store_true", default=None,
+                   help="fill Human.vertices_cam")
+    p.add_argument("--mesh-rate-hz", type=float, help="mesh marker rate in message time (0: none)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--no-inputs", action="store_true", help="do not copy the input topics")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
+    """Entry point of ``wham-ros``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        values = load_parameters(args.config, {
+            "providers": args.providers, "device": args.device,
+            "world_frame_id": args.world_frame_id, "publish_vertices": args.publish_vertices,
+            "mesh_rate_hz": args.mesh_rate_hz})
+        counts = run(args.input, args.output, values, args.image_topic, args.camera_info_topic,
+                     args.imu_topic, args.fps, args.frame_id, args.max_frames,
+                     not args.no_inputs, not args.no_progress, pipeline_factory)
+    except (BagError, ParameterError, OSError) as exc:
+        LOG.error("%s", exc)
+        return 2
+    except ModelFileError as exc:
+        LOG.error("cannot load the models: %s", exc)
+        return 3
+    print(f"wham-ros: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""SO(3) helpers in numpy (float64) for the IMU and frame code.
+
+Conventions (same as :mod:`wham_ros.geometry.rotations`, which holds the torch versions):
+    * Rotation matrices act on column vectors: ``x_out = R @ x_in``.
+    * ``R_a_b`` maps coordinates in frame ``b`` to coordinates in frame ``a``.
+    * Rotation vectors (axis-angle) are 3-vectors, direction = axis, norm = angle in radians.
+    * Quaternions here are ROS order ``(x, y, z, w)`` (``geometry_msgs/Quaternion``).
+    * WHAM 6D = the first two **rows** of R, flattened.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+IDENTITY_6D = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
+def hat(v: np.ndarray) -> np.ndarray:
+    """Skew-symmetric (cross-product) matrix of a 3-vector: ``K(a) @ b`` equals ``a x b``.
+
+    Args:
+        v (np.ndarray): (..., 3).
+
+    Returns:
+        np.ndarray: (..., 3, 3).
+    """
+    v = np.asarray(v, dtype=np.float64)
+    K = np.zeros(v.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2] = -v[..., 2], v[..., 1]
+    K[..., 1, 0], K[..., 1, 2] = v[..., 2], -v[..., 0]
+    K[..., 2, 0], K[..., 2, 1] = -v[..., 1], v[..., 0]
+    return K
+
+
+def exp_so3(rotvec: np.ndarray) -> np.ndarray:
+    """Exponential map (Rodrigues), accurate for tiny angles (Taylor branch).
+
+    Args:
+        rotvec (np.ndarray): (..., 3) rotation vector, radians.
+
+    Returns:
+        np.ndarray: (..., 3, 3).
+    """
+    rotvec = np.asarray(rotvec, dtype=np.float64)
+    theta = np.linalg.norm(rotvec, axis=-1)[..., None, None]  # ... x 1 x 1
+    K = hat(rotvec)
+    small = theta < 1e-6
+    safe = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0 - theta ** 2 / 6.0, np.sin(safe) / safe)
+    b = np.where(small, 0.5 - theta ** 2 / 24.0, (1.0 - np.cos(safe)) / safe ** 2)
+    return np.eye(3) + a * K + b * (K @ K)
+
+
+def log_so3(R: np.ndarray) -> np.ndarray:
+    """Logarithm map, stable near 0 and pi (goes through the quaternion).
+
+    Args:
+        R (np.ndarray): (..., 3, 3) proper rotation.
+
+    Returns:
+        np.ndarray: (..., 3) rotation vector with angle in [0, pi].
+    """
+    q = matrix_to_quat_xyzw(R)  # w >= 0
+    xyz, w = q[..., :3], q[..., 3:]
+    s = np.linalg.norm(xyz, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, w)
+    scale = np.where(s > 1e-12, angle / np.where(s > 1e-12, s, 1.0), 2.0 / np.maximum(w, 1e-12))
+    return xyz * scale
+
+
+def angle_between(R_a: np.ndarray, R_b: np.ndarray) -> np.ndarray:
+    """Geodesic distance ``|log(R_a^T R_b)|`` in radians.
+
+    Args:
+        R_a (np.ndarray): (..., 3, 3).
+        R_b (np.ndarray): (..., 3, 3).
+
+    Returns:
+        np.ndarray: (...,) radians.
+    """
+    return np.linalg.norm(log_so3(np.swapaxes(R_a, -1, -2) @ R_b), axis=-1)
+
+
+def quat_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Quaternion ``(x, y, z, w)`` (normalised first) -> rotation matrix.
+
+    Args:
+        q (np.ndarray): (..., 4).
+
+    Returns:
+        np.ndarray: (..., 3, 3).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    R = np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], axis=-1)
+    return R.reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> unit quaternion ``(x, y, z, w)`` with ``w >= 0`` (Shepperd's method).
+
+    Args:
+        R (np.ndarray): (..., 3, 3).
+
+    Returns:
+        np.ndarray: (..., 4).
+    """
+    m = np.asarray(R, dtype=np.float64)
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    tr = m00 + m11 + m22
+    # 4 (branch) x ... x 4 (xyzw); each branch is 4 q_k * q, best conditioned for the largest q_k.
+    cands = np.stack([
+        np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1], 1 + tr], -1),
+        np.stack([1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
+                  m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] - m[..., 1, 2]], -1),
+        np.stack([m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22,
+                  m[..., 1, 2] + m[..., 2, 1], m[..., 0, 2] - m[..., 2, 0]], -1),
+        np.stack([m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
+                  1 - m00 - m11 + m22, m[..., 1, 0] - m[..., 0, 1]], -1),
+    ], axis=0)
+    best = np.argmax(np.stack([tr, m00, m11, m22], axis=0), axis=0)  # ...
+    q = np.take_along_axis(cands, best[None, ..., None], axis=0)[0]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., 3:] < 0, -q, q)
+
+
+def slerp(R0: np.ndarray, R1: np.ndarray, alpha: float) -> np.ndarray:
+    """Geodesic interpolation ``R0 exp(alpha log(R0^T R1))``.
+
+    Args:
+        R0 (np.ndarray): (3, 3) value at alpha = 0.
+        R1 (np.ndarray): (3, 3) value at alpha = 1.
+        alpha (float): interpolation weight (values outside [0, 1] extrapolate).
+
+    Returns:
+        np.ndarray: (3, 3).
+    """
+    return R0 @ exp_so3(alpha * log_so3(R0.T @ R1))
+
+
+def matrix_to_6d(R: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> WHAM 6D (first two rows).
+
+    Args:
+        R (np.ndarray): (..., 3, 3).
+
+    Returns:
+        np.ndarray: (..., 6).
+    """
+    R = np.asarray(R, dtype=np.float64)
+    return R[..., :2, :].reshape(R.shape[:-2] + (6,))
+
+
+def project_to_so3(M: np.ndarray) -> np.ndarray:
+    """Nearest rotation matrix (SVD, determinant forced to +1).
+
+    Args:
+        M (np.ndarray): (..., 3, 3).
+
+    Returns:
+        np.ndarray: (..., 3, 3).
+    """
+    U, _, Vt = np.linalg.svd(np.asarray(M, dtype=np.float64))
+    d = np.sign(np.linalg.det(U @ Vt))
+    D = np.zeros(np.shape(M))
+    D[..., 0, 0] = 1.0
+    D[..., 1, 1] = 1.0
+    D[..., 2, 2] = d
+    return U @ D @ Vt
+
+
+def is_rotation(R: np.ndarray, tol: float = 1e-6) -> bool:
+    """True if R is a finite (3, 3) proper rotation within ``tol``.
+
+    Args:
+        R (np.ndarray): candidate matrix.
+        tol (float): max deviation of ``R^T R`` from I and of det from 1.
+
+    Returns:
+        bool.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape != (3, 3) or not np.all(np.isfinite(R)):
+        return False
+    return bool(np.abs(R.T @ R - np.eye(3)).max() < tol and abs(np.linalg.det(R) - 1.0) < tol)
+
+
+def rot_x(angle: float) -> np.ndarray:
+    """Rotation about the x axis by ``angle`` radians (right-handed)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rot_y(angle: float) -> np.ndarray:
+    """Rotation about the y axis by ``angle`` radians (right-handed)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rot_z(angle: float) -> np.ndarray:
+    """Rotation about the z axis by ``angle`` radians (right-handed)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

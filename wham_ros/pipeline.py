@@ -1,0 +1,353 @@
+"""Camera frames (+ IMU) -> tracked, world-grounded SMPL humans. No ROS.
+
+The one place the stages are wired together::
+
+    CameraFrame ─► FrontEnd: detect ─► 2D keypoints ─► track ─► WHAM inputs + HMR2.0 features
+                                                                         │ FrontEndResult
+    ImuSample ──► WhamStage: WorldGrounding (cam_angvel, gravity, world) ▼
+                             StreamingWHAM (per-track state) ─► HumanEstimate (camera + world)
+
+:class:`FrontEnd` and :class:`WhamStage` only exchange a :class:`wham_ros.types.FrontEndResult`,
+so they can run in one process (:class:`Pipeline`, lowest latency) or as two ROS nodes on
+different machines. WHAM steps at 30 Hz (``wham_ros.geometry.frame_rate``); the front-end is
+skipped on frames WHAM does not step on.
+"""
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from wham_ros.frontend.wham_inputs import (bbox_from_keypoints, default_intrinsics,
+                                           keypoint_mask, normalize_keypoints)
+from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
+from wham_ros.geometry.imu import ImuConfig
+from wham_ros.geometry.so3 import quat_xyzw_to_matrix
+from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
+from wham_ros.types import (CameraFrame, FrameResult, FrontEndResult, HumanEstimate, ImuSample,
+                            PersonObservation)
+from wham_ros.wham import StreamingWHAM, WHAMFrame, load_network, make_track_init
+
+LOG = logging.getLogger(__name__)
+
+KEYPOINT_BACKENDS = ("vitpose", "mediapipe")
+
+
+@dataclass
+class PipelineConfig:
+    """Everything the pipeline needs; the ROS node maps its parameters onto this.
+
+    Attributes:
+        wham_checkpoint: official WHAM checkpoint (``wham_vit_bedlam_w_3dpw.pth.tar``).
+        body_model_dir: WHAM ``body_models`` directory (``smpl/SMPL_NEUTRAL.npz``, regressors).
+        detector_onnx: person detector (YOLOv8/YOLO11/YOLOX ONNX export).
+        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros-export``.
+        vitpose_onnx: ViTPose exported with ``wham-ros-export`` (keypoint_backend 'vitpose').
+        keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
+        providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
+        device: torch device of WHAM ('cpu', 'cuda', 'cuda:1', ...).
+        detector_format: 'auto', 'yolov8', 'yolox', 'yolox_raw'.
+        detector_score_threshold: minimum person score kept by the detector.
+        vitpose_flip_test: average with mirrored crops (WHAM's setting).
+        tracker: tracker parameters.
+        world_frame_id: name of the z-up world frame.
+        camera_motion: 'imu', 'static' or 'orientation' (see ``wham_ros.geometry``).
+        frame_rate_mode: 'resample' (step WHAM at 30 Hz) or 'every_frame'.
+        camera_imu_quat_xyzw: rotation camera_optical <- imu as a quaternion (x, y, z, w).
+        gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
+        full_mesh: compute the 6890-vertex mesh for every person.
+    """
+
+    wham_checkpoint: str = ""
+    body_model_dir: str = ""
+    detector_onnx: str = ""
+    hmr2_onnx: str = ""
+    vitpose_onnx: str = ""
+    keypoint_backend: str = "vitpose"
+    providers: str = "auto"
+    device: str = "cpu"
+    detector_format: str = "auto"
+    detector_score_threshold: float = 0.5
+    vitpose_flip_test: bool = True
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    world_frame_id: str = "wham_world"
+    camera_motion: str = "imu"
+    frame_rate_mode: str = "resample"
+    camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
+    gyro_bias: Optional[Sequence[float]] = None
+    full_mesh: bool = False
+
+    def grounding_config(self) -> GroundingConfig:
+        """The world-grounding part of this configuration."""
+        imu = ImuConfig(R_cam_imu=quat_xyzw_to_matrix(np.asarray(self.camera_imu_quat_xyzw, float)),
+                        fixed_bias_rad_s=None if self.gyro_bias is None
+                        else np.asarray(self.gyro_bias, dtype=float),
+                        estimate_bias=self.gyro_bias is None)
+        return GroundingConfig(world_frame_id=self.world_frame_id, camera_motion=self.camera_motion,
+                               frame_rate_mode=self.frame_rate_mode, imu=imu)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 \
+            or image.dtype != np.uint8 or image.shape[0] < 2 or image.shape[1] < 2:
+        got = getattr(image, "shape", None), getattr(image, "dtype", type(image).__name__)
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape/dtype {got}")
+
+
+class FrontEnd:
+    """Detection, 2D keypoints, tracking, WHAM inputs and HMR2.0 features for one frame.
+
+    Args:
+        detector: callable-object with ``detect(image_rgb) -> (N, 5)``.
+        keypoints: callable ``(image_rgb, boxes_xyxy (N, 4)) -> (N, 17, 3)``.
+        encoder: callable ``(image_rgb, bboxes_cxcys (N, 3)) -> dict`` (HMR2.0 outputs).
+        tracker: a :class:`MultiPersonTracker`.
+    """
+
+    def __init__(self, detector, keypoints, encoder, tracker: MultiPersonTracker):
+        self.detector, self.keypoints, self.encoder, self.tracker = detector, keypoints, encoder, tracker
+        self._emitted: set = set()
+        self._warned_no_K = False
+
+    def process(self, frame: CameraFrame) -> FrontEndResult:
+        """Run the front-end on one frame.
+
+        Raises:
+            ValueError: a malformed image.
+        """
+        _check_image(frame.image)
+        H, W = frame.image.shape[:2]
+        K = self._intrinsics(frame, W, H)
+        t = {"t0": time.perf_counter()}
+        dets = self.detector.detect(frame.image)
+        t["detect"] = time.perf_counter()
+        kps = self.keypoints(frame.image, dets[:, :4]) if len(dets) else np.zeros((0, 17, 3), np.float32)
+        t["keypoints"] = time.perf_counter()
+        people = self.tracker.update(dets, kps, stamp_s=frame.stamp_ns * 1e-9)
+        live = {p.track_id for p in self.tracker.tracks if p.track_id >= 0}
+        ended = sorted(self._emitted - live)
+        self._emitted -= set(ended)
+        t["track"] = time.perf_counter()
+        obs: List[PersonObservation] = []
+        if people:
+            kp = np.stack([p.keypoints for p in people]).astype(np.float32)  # N x 17 x 3 (smoothed)
+            bbox = bbox_from_keypoints(kp)  # N x 3 [cx, cy, s]
+            x = normalize_keypoints(kp, bbox, (W, H))
+            mask = keypoint_mask(kp)
+            enc = self.encoder(frame.image, bbox)
+            for i, p in enumerate(people):
+                new = p.track_id not in self._emitted
+                self._emitted.add(p.track_id)
+                obs.append(PersonObservation(
+                    track_id=p.track_id, bbox_xyxy=np.asarray(p.box_xyxy, np.float32), keypoints=kp[i],
+                    bbox_cxcys=bbox[i], x=x[i], mask=mask[i], features=enc["features"][i],
+                    init_global_orient=enc["global_orient"][i, 0], init_body_pose=enc["body_pose"][i],
+                    init_betas=enc["betas"][i], is_new=new))
+        t["encode"] = time.perf_counter()
+        stages = ["detect", "keypoints", "track", "encode"]
+        prev, timings = t["t0"], {}
+        for s in stages:
+            timings[s] = (t[s] - prev) * 1e3
+            prev = t[s]
+        return FrontEndResult(frame.stamp_ns, frame.frame_id, K, (W, H), obs, ended, timings)
+
+    def _intrinsics(self, frame: CameraFrame, W: int, H: int) -> np.ndarray:
+        if frame.K is not None and np.all(np.isfinite(frame.K)) and frame.K[0, 0] > 0:
+            return np.asarray(frame.K, dtype=np.float64)
+        if not self._warned_no_K:
+            LOG.warning("No camera intrinsics: using WHAM's default f = sqrt(W^2 + H^2) = %.1f px, "
+                        "principal point at the image centre", np.hypot(W, H))
+            self._warned_no_K = True
+        return default_intrinsics(W, H).astype(np.float64)
+
+
+class WhamStage:
+    """World grounding + streaming WHAM: front-end results in, grounded humans out.
+
+    Args:
+        engine: a :class:`StreamingWHAM`.
+        grounding: a :class:`WorldGrounding`.
+        full_mesh: compute vertices for every person.
+    """
+
+    def __init__(self, engine: StreamingWHAM, grounding: WorldGrounding, full_mesh: bool = False):
+        self.engine, self.grounding, self.full_mesh = engine, grounding, full_mesh
+
+    @property
+    def world_frame_id(self) -> str:
+        return self.grounding.config.world_frame_id
+
+    def add_imu(self, sample: ImuSample) -> bool:
+        """Feed one IMU sample; False (with a rate-limited warning) if rejected."""
+        return self.grounding.add_imu(sample)
+
+    def decide(self, stamp_ns: int) -> GroundingStep:
+        """Frame-rate policy and camera motion for a frame (call once per frame)."""
+        return self.grounding.on_frame(stamp_ns)
+
+    def process(self, fe: FrontEndResult, step: Optional[GroundingStep] = None) -> FrameResult:
+        """Advance WHAM for every observed person and express the outputs in world frames.
+
+        Args:
+            fe: front-end result of one frame.
+            step: this frame's :meth:`decide` result (computed here if None).
+        """
+        t0 = time.perf_counter()
+        step = step if step is not None else self.decide(fe.stamp_ns)
+        result = FrameResult(fe.stamp_ns, fe.frame_id, self.world_frame_id)
+        for tid in fe.ended_track_ids:
+            self.engine.end_track(tid)
+            self.grounding.end_track(tid)
+        if not step.step:
+            result.dropped, result.skipped_reason = True, step.reason
+            return result
+        result.camera_motion_valid = step.valid
+        res = np.array(fe.res, dtype=np.float32)
+        frames: Dict[int, WHAMFrame] = {}
+        for ob in fe.observations:
+            if ob.track_id not in self.engine:
+                if ob.init_global_orient is None:
+                    LOG.warning("track %d has no initial pose; waiting for one", ob.track_id)
+                    continue
+                self._start(ob)
+            frames[ob.track_id] = WHAMFrame(ob.x, ob.mask, ob.features, step.cam_angvel, fe.K,
+                                            ob.bbox_cxcys, res)
+        outs = self.engine.step(frames, full_mesh=self.full_mesh)
+        by_id = {ob.track_id: ob for ob in fe.observations}
+        for tid, out in outs.items():
+            result.humans.append(self._human(tid, by_id[tid], {k: v.cpu().double().numpy()
+                                                              for k, v in out.items()}))
+        result.T_world_camera = self.grounding.world.T_world_cam()
+        result.timings_ms["wham"] = (time.perf_counter() - t0) * 1e3
+        return result
+
+    def _start(self, ob: PersonObservation) -> None:
+        init_root = self.grounding.start_track(ob.track_id, np.asarray(ob.init_global_orient, float))
+        smpl = self.engine.net.smpl
+        kp, pose6, _ = make_track_init(
+            smpl, torch.as_tensor(ob.init_global_orient)[None], torch.as_tensor(ob.init_body_pose)[None],
+            torch.as_tensor(ob.init_betas)[None], torch.as_tensor(ob.x)[None])
+        self.engine.start_track(ob.track_id, kp[0], pose6[0], init_root, first_features=ob.features)
+        LOG.info("WHAM track %d started", ob.track_id)
+
+    def _human(self, tid: int, ob: PersonObservation, o: Dict[str, np.ndarray]) -> HumanEstimate:
+        g = self.grounding
+        if self.engine.age(tid) == 1:
+            g.place_track(tid, o["trans_cam"], o["trans_world"])
+        R_cam, R_w = o["poses_root_cam"][0], o["poses_root_world"]
+        # Hip-centred points posed with the camera root -> world root: R_w R_cam^T
+        to_w = R_w @ R_cam.T
+        joints_w = o["joints_cam"] @ to_w.T + o["trans_world"]  # WHAM y-down world of the track
+        smpl_w = o["smpl_joints_cam"] @ to_w.T + o["trans_world"]
+        feet_w = o["feet_cam"] @ to_w.T + o["trans_world"]
+        return HumanEstimate(
+            track_id=tid, age=self.engine.age(tid),
+            global_orient_cam=R_cam, global_orient_world=g.rotation_to_world(tid, R_w),
+            body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
+            trans_world=g.to_world(tid, o["trans_world"]),
+            smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
+            smpl_joints_world=g.to_world(tid, smpl_w),
+            coco_joints_cam=o["joints_cam"][:17] + o["trans_cam"],
+            coco_joints_world=g.to_world(tid, joints_w[:17]),
+            contact=o["contact"], feet_world=g.to_world(tid, feet_w),
+            keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
+            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None)
+
+    def reset(self) -> None:
+        """Forget all tracks and the world (e.g. when time jumps backwards)."""
+        self.engine.reset()
+        self.grounding = WorldGrounding(self.grounding.config)
+
+
+def build_frontend(cfg: PipelineConfig) -> FrontEnd:
+    """Load the front-end models named in ``cfg`` (ONNX Runtime, no download).
+
+    Raises:
+        wham_ros.ort_session.ModelFileError: a missing or unreadable model file.
+        ValueError: an unknown backend name.
+    """
+    from wham_ros.detect.detector import load_detector
+    from wham_ros.hmr2.onnx_backend import HMR2Onnx
+
+    detector = load_detector("yolo_onnx", model_path=cfg.detector_onnx, providers=cfg.providers,
+                             output_format=cfg.detector_format,
+                             score_threshold=cfg.detector_score_threshold)
+    if cfg.keypoint_backend == "vitpose":
+        from wham_ros.vitpose.onnx_backend import VitPoseOnnx
+        keypoints = VitPoseOnnx(cfg.vitpose_onnx, providers=cfg.providers,
+                                flip_test=cfg.vitpose_flip_test)
+    elif cfg.keypoint_backend == "mediapipe":
+        from wham_ros.frontend.mediapipe_pose import MediaPipePose
+        keypoints = MediaPipePose().estimate
+    else:
+        raise ValueError(f"Unknown keypoint_backend '{cfg.keypoint_backend}'; expected one of "
+                         f"{KEYPOINT_BACKENDS}")
+    encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers)
+    return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker))
+
+
+def build_wham_stage(cfg: PipelineConfig) -> WhamStage:
+    """Load WHAM (strict, safe) and set up world grounding.
+
+    Raises:
+        wham_ros.wham.CheckpointError, wham_ros.body.BodyModelError: bad model files.
+    """
+    net = load_network(cfg.wham_checkpoint, cfg.body_model_dir, device=cfg.device)
+    return WhamStage(StreamingWHAM(net), WorldGrounding(cfg.grounding_config()), cfg.full_mesh)
+
+
+class Pipeline:
+    """Front-end and WHAM stage composed in one process.
+
+    Args:
+        cfg: configuration (models are loaded here).
+        frontend, wham: already-built stages (instead of loading from ``cfg``).
+    """
+
+    def __init__(self, cfg: Optional[PipelineConfig] = None, frontend: Optional[FrontEnd] = None,
+                 wham: Optional[WhamStage] = None):
+        self.cfg = cfg or PipelineConfig()
+        self.frontend = frontend or build_frontend(self.cfg)
+        self.wham = wham or build_wham_stage(self.cfg)
+
+    @property
+    def faces(self) -> np.ndarray:
+        """(13776, 3) int64 SMPL triangle indices."""
+        return self.wham.engine.net.smpl.faces.cpu().numpy()
+
+    @property
+    def providers(self) -> Dict[str, str]:
+        """Execution provider / device per stage."""
+        out = {"wham": str(self.wham.engine.net.device)}
+        for name, obj in (("detector", self.frontend.detector), ("keypoints", self.frontend.keypoints),
+                          ("encoder", self.frontend.encoder)):
+            out[name] = getattr(obj, "provider", getattr(getattr(obj, "__self__", None), "provider", "cpu"))
+        return out
+
+    def add_imu(self, sample: ImuSample) -> bool:
+        """Feed one IMU sample (validated)."""
+        return self.wham.add_imu(sample)
+
+    def process(self, frame: CameraFrame) -> FrameResult:
+        """Process one camera frame (the front-end is skipped when WHAM does not step).
+
+        Raises:
+            ValueError: a malformed image.
+        """
+        _check_image(frame.image)
+        step = self.wham.decide(frame.stamp_ns)
+        if not step.step:
+            return FrameResult(frame.stamp_ns, frame.frame_id, self.wham.world_frame_id,
+                               dropped=True, skipped_reason=step.reason)
+        fe = self.frontend.process(frame)
+        result = self.wham.process(fe, step)
+        result.timings_ms = {**fe.timings_ms, **result.timings_ms}
+        return result
+
+    def reset(self) -> None:
+        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back)."""
+        self.frontend.tracker = MultiPersonTracker(self.frontend.tracker.config)
+        self.frontend._emitted.clear()
+        self.wham.reset()

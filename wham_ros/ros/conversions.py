@@ -1,0 +1,190 @@
+"""Pipeline results -> ROS messages (HumanArray, MeshFaces, TF), vectorised with numpy.
+
+Every function takes a message factory (:mod:`wham_ros.ros.factory`) so the live node
+(rclpy) and the offline runner (rosbags) publish identical messages. Frames: camera
+quantities in the image's optical frame, world quantities in ``FrameResult.world_frame_id``
+(REP-103, z up). Quaternions in messages are (x, y, z, w).
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import numpy as np
+import torch
+
+from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
+from wham_ros.types import FrameResult, HumanEstimate, PersonObservation
+
+HUMAN = "wham_ros/msg/Human"
+HUMAN_ARRAY = "wham_ros/msg/HumanArray"
+MESH_FACES = "wham_ros/msg/MeshFaces"
+PERSON_OBS = "wham_ros/msg/PersonObservation"
+PERSON_OBS_ARRAY = "wham_ros/msg/PersonObservationArray"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+
+STATE_NEW = 0
+STATE_TRACKED = 1
+# Foot contact order of HumanEstimate.contact (WHAM): left heel, left toe, right heel, right toe.
+LEFT_FOOT = (0, 1)
+RIGHT_FOOT = (2, 3)
+
+
+def body_id(track_id: int) -> str:
+    """REP-155 body id for a track; its TF frame is ``body_<id>``."""
+    return f"{int(track_id)}"
+
+
+def body_frame(track_id: int) -> str:
+    """REP-155 TF frame of a tracked body (``body_<id>``)."""
+    return f"body_{body_id(track_id)}"
+
+
+def stamp(f, stamp_ns: int):
+    """``builtin_interfaces/Time`` for integer nanoseconds."""
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return f.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec)
+
+
+def header(f, stamp_ns: int, frame_id: str):
+    """``std_msgs/Header``."""
+    return f.new("std_msgs/msg/Header", stamp=stamp(f, stamp_ns), frame_id=frame_id)
+
+
+def _rotations(humans: Sequence[HumanEstimate]):
+    """Batched rotation conversions for all humans of a frame.
+
+    Returns:
+        (quat_cam, quat_world, body_aa): (N, 4) xyzw, (N, 4) xyzw, (N, 69) axis-angle (rad).
+    """
+    mats = np.stack([np.concatenate([h.global_orient_cam[None], h.global_orient_world[None],
+                                     h.body_pose], axis=0) for h in humans])  # N x 25 x 3 x 3
+    mats_t = torch.from_numpy(mats.astype(np.float64))
+    quat_wxyz = matrix_to_quaternion(mats_t[:, :2]).numpy()  # N x 2 x 4 (w, x, y, z)
+    quat_xyzw = quat_wxyz[..., [1, 2, 3, 0]]
+    body_aa = matrix_to_axis_angle(mats_t[:, 2:]).numpy().reshape(len(humans), 69)  # N x 69
+    return quat_xyzw[:, 0], quat_xyzw[:, 1], body_aa
+
+
+def _pose(f, position: np.ndarray, quat_xyzw: np.ndarray):
+    x, y, z = (float(v) for v in position)
+    qx, qy, qz, qw = (float(v) for v in quat_xyzw)
+    return f.new("geometry_msgs/msg/Pose",
+                 position=f.new("geometry_msgs/msg/Point", x=x, y=y, z=z),
+                 orientation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw))
+
+
+def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.ndarray,
+                 quat_world: np.ndarray, body_aa: np.ndarray, contact_threshold: float,
+                 include_vertices: bool):
+    """One ``wham_ros/Human`` (see msg/Human.msg for every field's unit and frame).
+
+    Args:
+        f: message factory.
+        h: the estimate.
+        hdr: ``std_msgs/Header`` of the image (camera optical frame).
+        world_frame_id: frame of the ``*_world`` fields.
+        quat_cam, quat_world: (4,) root orientation (x, y, z, w) in camera / world frame.
+        body_aa: (69,) body pose axis-angle, rad.
+        contact_threshold: contact score at or above which a foot is "in contact".
+        include_vertices: fill ``vertices_cam`` when the estimate has vertices.
+    """
+    contact = np.asarray(h.contact, dtype=np.float32).reshape(4)
+    kp = np.asarray(h.keypoints2d, dtype=np.float32).reshape(17, 3)
+    verts = (np.asarray(h.vertices_cam, dtype=np.float32).reshape(-1)
+             if include_vertices and h.vertices_cam is not None else np.zeros(0, np.float32))
+    return f.new(
+        HUMAN, header=hdr, world_frame_id=world_frame_id, track_id=int(h.track_id),
+        body_id=body_id(h.track_id), age=int(h.age),
+        state=STATE_NEW if h.age == 0 else STATE_TRACKED,
+        root_pose_cam=_pose(f, h.trans_cam, quat_cam),
+        root_pose_world=_pose(f, h.trans_world, quat_world),
+        body_pose=body_aa.astype(np.float32), betas=np.asarray(h.betas, np.float32).reshape(10),
+        smpl_joints_cam=f.points(h.smpl_joints_cam), smpl_joints_world=f.points(h.smpl_joints_world),
+        coco_joints_cam=f.points(h.coco_joints_cam), coco_joints_world=f.points(h.coco_joints_world),
+        contact=contact, contact_points_world=f.points(h.feet_world),
+        left_foot_contact=bool(contact[list(LEFT_FOOT)].max() >= contact_threshold),
+        right_foot_contact=bool(contact[list(RIGHT_FOOT)].max() >= contact_threshold),
+        contact_threshold=float(contact_threshold),
+        keypoints_2d=np.ascontiguousarray(kp[:, :2]).reshape(34), keypoint_scores=kp[:, 2].copy(),
+        bbox_xyxy=np.asarray(h.bbox_xyxy, np.float32).reshape(4), vertices_cam=verts)
+
+
+def result_to_msg(f, result: FrameResult, contact_threshold: float = 0.5,
+                  include_vertices: bool = False):
+    """``wham_ros/HumanArray`` for one frame, humans sorted by track id."""
+    hdr = header(f, result.stamp_ns, result.frame_id)
+    humans = sorted(result.humans, key=lambda h: h.track_id)
+    msgs: List = []
+    if humans:
+        quat_cam, quat_world, body_aa = _rotations(humans)
+        msgs = [human_to_msg(f, h, hdr, result.world_frame_id, quat_cam[i], quat_world[i],
+                             body_aa[i], contact_threshold, include_vertices)
+                for i, h in enumerate(humans)]
+    return f.new(HUMAN_ARRAY, header=hdr, world_frame_id=result.world_frame_id, humans=msgs)
+
+
+def faces_to_msg(f, faces: np.ndarray, num_vertices: int, stamp_ns: int):
+    """``wham_ros/MeshFaces`` for the (F, 3) SMPL triangle indices."""
+    faces = np.asarray(faces)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must be (F, 3) vertex indices, got shape {faces.shape}")
+    return f.new(MESH_FACES, header=header(f, stamp_ns, ""), num_vertices=int(num_vertices),
+                 triangles=faces.astype(np.uint32).reshape(-1))
+
+
+def tf_msg(f, result: FrameResult):
+    """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155).
+
+    The body frame sits at the hip centre with the SMPL root orientation in the world frame.
+    """
+    humans = sorted(result.humans, key=lambda h: h.track_id)
+    transforms = []
+    if humans:
+        _, quat_world, _ = _rotations(humans)
+        for h, q in zip(humans, quat_world):
+            x, y, z = (float(v) for v in h.trans_world)
+            qx, qy, qz, qw = (float(v) for v in q)
+            transforms.append(f.new(
+                "geometry_msgs/msg/TransformStamped",
+                header=header(f, result.stamp_ns, result.world_frame_id),
+                child_frame_id=body_frame(h.track_id),
+                transform=f.new("geometry_msgs/msg/Transform",
+                                translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
+                                rotation=f.new("geometry_msgs/msg/Quaternion",
+                                               x=qx, y=qy, z=qz, w=qw))))
+    return f.new(TF_MESSAGE, transforms=transforms)
+
+
+def observation_to_msg(f, obs: PersonObservation):
+    """``wham_ros/PersonObservation`` (front-end -> WHAM) for one person."""
+    def opt(a, n):
+        return (np.zeros(0, np.float32) if a is None
+                else np.asarray(a, np.float32).reshape(n))
+
+    return f.new(
+        PERSON_OBS, track_id=int(obs.track_id), is_new=bool(obs.is_new),
+        bbox_xyxy=np.asarray(obs.bbox_xyxy, np.float32).reshape(4),
+        keypoints=np.asarray(obs.keypoints, np.float32).reshape(51),
+        bbox_cxcys=np.asarray(obs.bbox_cxcys, np.float32).reshape(3),
+        x=np.asarray(obs.x, np.float32).reshape(37), mask=np.asarray(obs.mask, bool).reshape(17),
+        features=np.asarray(obs.features, np.float32).reshape(1024),
+        init_global_orient=opt(obs.init_global_orient, 9),
+        init_body_pose=opt(obs.init_body_pose, 207), init_betas=opt(obs.init_betas, 10))
+
+
+def msg_to_observation(msg) -> PersonObservation:
+    """Inverse of :func:`observation_to_msg` (works on rclpy and rosbags messages)."""
+    def opt(a, shape):
+        a = np.asarray(a, np.float32)
+        return None if a.size == 0 else a.reshape(shape)
+
+    return PersonObservation(
+        track_id=int(msg.track_id), is_new=bool(msg.is_new),
+        bbox_xyxy=np.asarray(msg.bbox_xyxy, np.float32),
+        keypoints=np.asarray(msg.keypoints, np.float32).reshape(17, 3),
+        bbox_cxcys=np.asarray(msg.bbox_cxcys, np.float32),
+        x=np.asarray(msg.x, np.float32), mask=np.asarray(msg.mask, bool),
+        features=np.asarray(msg.features, np.float32),
+        init_global_orient=opt(msg.init_global_orient, (3, 3)),
+        init_body_pose=opt(msg.init_body_pose, (23, 3, 3)),
+        init_betas=opt(msg.init_betas, (10,)))

@@ -1,0 +1,117 @@
+"""Runtime statistics of the node and their ``diagnostic_msgs/DiagnosticArray`` form.
+
+:class:`NodeStats` is plain Python (thread-safe counters and rate windows), so the node's
+callbacks and worker thread share it; :func:`diagnostics_msg` turns a snapshot into a
+message through a factory (:mod:`wham_ros.ros.factory`).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Deque, Dict, Optional
+
+OK, WARN, ERROR = 0, 1, 2
+RATE_WINDOW_S = 5.0
+# Latency (image stamp -> publish) above which the status turns WARN.
+LATENCY_WARN_MS = 500.0
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds of wall time."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._times: Deque[float] = collections.deque()
+
+    def tick(self, now: Optional[float] = None) -> None:
+        self._times.append(time.monotonic() if now is None else now)
+
+    def rate_hz(self, now: Optional[float] = None) -> float:
+        now = time.monotonic() if now is None else now
+        while self._times and self._times[0] < now - self.window_s:
+            self._times.popleft()
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
+
+
+class NodeStats:
+    """Counters the node reports on /diagnostics."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rates = {name: RateMeter() for name in ("image", "camera_info", "imu", "output")}
+        self.received_frames = 0
+        self.processed_frames = 0
+        self.dropped_frames = 0  # replaced by a newer frame before processing (stale)
+        self.invalid_inputs: Dict[str, int] = collections.Counter()
+        self.pipeline_errors = 0
+        self.resets = 0
+        self.active_tracks = 0
+        self.last_latency_ms: Optional[float] = None
+        self.last_processing_ms: Optional[float] = None
+        self.providers: Dict[str, str] = {}
+        self.state = "unconfigured"
+
+    def count_invalid(self, cause: str) -> None:
+        with self.lock:
+            self.invalid_inputs[cause] += 1
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "state": self.state,
+                "image_rate_hz": self.rates["image"].rate_hz(),
+                "camera_info_rate_hz": self.rates["camera_info"].rate_hz(),
+                "imu_rate_hz": self.rates["imu"].rate_hz(),
+                "output_rate_hz": self.rates["output"].rate_hz(),
+                "received_frames": self.received_frames,
+                "processed_frames": self.processed_frames,
+                "dropped_frames": self.dropped_frames,
+                "invalid_inputs": dict(self.invalid_inputs),
+                "pipeline_errors": self.pipeline_errors,
+                "resets": self.resets,
+                "active_tracks": self.active_tracks,
+                "latency_ms": self.last_latency_ms,
+                "processing_ms": self.last_processing_ms,
+                "providers": dict(self.providers),
+            }
+
+
+def level_and_message(snap: dict) -> tuple:
+    """(level, summary) of a :meth:`NodeStats.snapshot`."""
+    if snap["state"] != "active":
+        return WARN, f"node is {snap['state']}"
+    if snap["pipeline_errors"] and not snap["processed_frames"]:
+        return ERROR, "pipeline fails on every frame"
+    if snap["received_frames"] == 0:
+        return WARN, "no images received"
+    if snap["latency_ms"] is not None and snap["latency_ms"] > LATENCY_WARN_MS:
+        return WARN, f"latency {snap['latency_ms']:.0f} ms above {LATENCY_WARN_MS:.0f} ms"
+    if snap["invalid_inputs"]:
+        return WARN, "invalid inputs received: " + ", ".join(sorted(snap["invalid_inputs"]))
+    return OK, "running"
+
+
+def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: str = "wham_ros"):
+    """``diagnostic_msgs/DiagnosticArray`` with one status named ``<node>: pipeline``."""
+    from wham_ros.ros.conversions import header
+
+    def kv(key, value):
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        return f.new("diagnostic_msgs/msg/KeyValue", key=key, value="" if value is None else str(value))
+
+    values = [kv(k, snap[k]) for k in ("image_rate_hz", "camera_info_rate_hz", "imu_rate_hz",
+                                       "output_rate_hz", "received_frames", "processed_frames",
+                                       "dropped_frames", "pipeline_errors", "resets",
+                                       "active_tracks", "latency_ms", "processing_ms")]
+    values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]
+    values += [kv(f"execution_provider.{stage}", prov) for stage, prov in sorted(snap["providers"].items())]
+    level, message = level_and_message(snap)
+    status = f.new("diagnostic_msgs/msg/DiagnosticStatus", level=level,
+                   name=f"{node_name}: pipeline", message=message, hardware_id=hardware_id,
+                   values=values)
+    return f.new("diagnostic_msgs/msg/DiagnosticArray", header=header(f, stamp_ns, ""),
+                 status=[status])

@@ -1,0 +1,156 @@
+"""The node's parameters: one table with default, description and validation (ROS-free).
+
+The node declares every entry with its description (``ros2 param describe``), validates
+values on configure and on every runtime change, and maps the ``pipeline`` entries onto
+``wham_ros.pipeline.PipelineConfig``. config/wham.yaml documents the same keys.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+
+class ParameterError(ValueError):
+    """A parameter value is invalid (the message names the parameter, value and rule)."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default value (sets the ROS type), description, validation."""
+
+    name: str
+    default: Any
+    description: str
+    choices: Optional[Sequence[str]] = None
+    min_value: Optional[float] = None
+    length: Optional[int] = None
+    pipeline_field: Optional[str] = None  # PipelineConfig field it maps to
+    read_only: bool = False  # needs a reconfigure (deactivate/cleanup/configure) to change
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` if valid, else raise :class:`ParameterError`."""
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"parameter '{self.name}' = {value!r} is invalid; "
+                                 f"expected one of {', '.join(map(repr, self.choices))}")
+        if self.min_value is not None and (not isinstance(value, (int, float))
+                                           or not math.isfinite(value)
+                                           or value < self.min_value):
+            raise ParameterError(f"parameter '{self.name}' = {value!r} is invalid; "
+                                 f"expected a finite number >= {self.min_value}")
+        if self.length is not None:
+            if len(value) != self.length or not all(math.isfinite(v) for v in value):
+                raise ParameterError(f"parameter '{self.name}' = {list(value)!r} is invalid; "
+                                     f"expected {self.length} finite numbers")
+        return value
+
+
+PARAMS: List[ParamSpec] = [
+    # Inputs.
+    ParamSpec("image_transport", "raw", "Subscribe to 'image' (sensor_msgs/Image, raw) or "
+              "'image/compressed' (sensor_msgs/CompressedImage, compressed).",
+              choices=("raw", "compressed"), read_only=True),
+    ParamSpec("sensor_qos_reliability", "best_effort", "Reliability of the image, camera_info "
+              "and imu subscriptions (REP-2003 sensor data QoS is best_effort; reliable "
+              "publishers match either).", choices=("best_effort", "reliable"), read_only=True),
+    ParamSpec("imu_queue_size", 200, "IMU samples buffered between frames (all are used).",
+              min_value=1, read_only=True),
+    ParamSpec("require_camera_info", False, "Drop frames until a CameraInfo arrives instead of "
+              "using WHAM's default intrinsics (f = image diagonal)."),
+    ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
+    # Models and compute.
+    ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path.", pipeline_field="wham_checkpoint",
+              read_only=True),
+    ParamSpec("body_model_dir", "", "Directory with the SMPL body model files.",
+              pipeline_field="body_model_dir", read_only=True),
+    ParamSpec("detector_onnx", "", "Person detector ONNX model path.",
+              pipeline_field="detector_onnx", read_only=True),
+    ParamSpec("vitpose_onnx", "", "ViTPose 2D keypoint ONNX model path.",
+              pipeline_field="vitpose_onnx", read_only=True),
+    ParamSpec("hmr2_onnx", "", "HMR2.0 feature/initial pose ONNX model path.",
+              pipeline_field="hmr2_onnx", read_only=True),
+    ParamSpec("providers", "auto", "ONNX Runtime execution provider for the front-end models.",
+              choices=("auto", "cpu", "cuda", "tensorrt"), pipeline_field="providers",
+              read_only=True),
+    ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
+              pipeline_field="device", read_only=True),
+    ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
+              "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame.",
+              length=4, pipeline_field="camera_imu_quat_xyzw", read_only=True),
+    ParamSpec("estimate_gyro_bias", True, "Estimate the gyro bias while the camera is at rest "
+              "(false: use gyro_bias).", read_only=True),
+    ParamSpec("gyro_bias", [0.0, 0.0, 0.0], "Fixed gyro bias subtracted from "
+              "Imu.angular_velocity when estimate_gyro_bias is false, rad/s, IMU frame.",
+              length=3, pipeline_field="gyro_bias", read_only=True),
+    ParamSpec("camera_motion", "imu", "Camera rotation source: 'imu' (gyro), 'orientation' "
+              "(Imu.orientation) or 'static' (no IMU).", choices=("imu", "static", "orientation"),
+              pipeline_field="camera_motion", read_only=True),
+    ParamSpec("frame_rate_mode", "resample", "'resample': step WHAM at its 30 Hz training rate; "
+              "'every_frame': one WHAM step per image.", choices=("resample", "every_frame"),
+              pipeline_field="frame_rate_mode", read_only=True),
+    ParamSpec("keypoint_backend", "vitpose", "2D keypoints: 'vitpose' (ONNX) or 'mediapipe'.",
+              choices=("vitpose", "mediapipe"), pipeline_field="keypoint_backend", read_only=True),
+    ParamSpec("detector_format", "auto", "Detector ONNX output layout.",
+              choices=("auto", "yolov8", "yolox", "yolox_raw"), pipeline_field="detector_format",
+              read_only=True),
+    ParamSpec("detector_score_threshold", 0.5, "Minimum person detection score.", min_value=0.0,
+              pipeline_field="detector_score_threshold", read_only=True),
+    # Outputs.
+    ParamSpec("world_frame_id", "wham_world", "z-up world frame of the *_world fields, TF "
+              "parent of body_<id> and frame of the markers.", pipeline_field="world_frame_id",
+              read_only=True),
+    ParamSpec("publish_vertices", False, "Fill Human.vertices_cam (6890 x 3 float32, camera "
+              "frame) in human_pose.", read_only=True),
+    ParamSpec("publish_tf", True, "Broadcast world -> body_<id> on /tf."),
+    ParamSpec("mesh_rate_hz", 2.0, "Maximum rate of the SMPL mesh markers on "
+              "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
+    ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
+              min_value=0.0),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages, s.", min_value=0.05,
+              read_only=True),
+    ParamSpec("time_jump_tolerance_s", 0.0, "An image stamp this far before the previous one "
+              "(bag loop, clock reset) resets the tracks, s.", min_value=0.0),
+    ParamSpec("autostart", True, "Configure and activate the lifecycle node at startup "
+              "(false: a lifecycle manager drives the transitions).", read_only=True),
+]
+SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+def validate_all(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Validate every known parameter in ``values``; raises :class:`ParameterError`."""
+    for name, value in values.items():
+        if name in SPECS:
+            SPECS[name].validate(value)
+    return values
+
+
+def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = None,
+                    warn: Callable[[str], None] = lambda msg: None) -> Dict[str, Any]:
+    """PipelineConfig keyword arguments from parameter ``values``.
+
+    Args:
+        values: parameter name -> value.
+        accepted: PipelineConfig's field names; entries it lacks are skipped with a warning
+            (None: pass everything).
+        warn: called with a message for each skipped entry.
+    """
+    out = {}
+    for spec in PARAMS:
+        if spec.pipeline_field is None or spec.name not in values:
+            continue
+        value = values[spec.name]
+        if spec.pipeline_field in ("wham_checkpoint", "body_model_dir", "detector_onnx",
+                                   "vitpose_onnx", "hmr2_onnx") and value == "":
+            continue  # keep PipelineConfig's default path
+        if accepted is not None and spec.pipeline_field not in accepted:
+            warn(f"parameter '{spec.name}' has no PipelineConfig field "
+                 f"'{spec.pipeline_field}' in this version; ignored")
+            continue
+        out[spec.pipeline_field] = list(value) if isinstance(value, (list, tuple)) else value
+    if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
+        out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
+    # Vertices are needed for Human.vertices_cam and for the mesh markers.
+    wants_mesh = values.get("publish_vertices", False) or values.get("mesh_rate_hz", 0.0) > 0
+    if accepted is None or "full_mesh" in accepted:
+        out["full_mesh"] = bool(wants_mesh)
+    return out

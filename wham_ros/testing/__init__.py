@@ -1,0 +1,1 @@
+"""Deterministic synthetic models for tests, examples and benchmarks (no licensed files)."""
