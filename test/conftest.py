@@ -28,3 +28,42 @@ def wham_state_dict(wham_keys_path):
     """The 83 learned entries (numpy float32) by the fixture's weight rule."""
     from wham_ros.testing.synthetic_wham import learned_shapes_from_keys_json, wham_state_dict
     return wham_state_dict(learned_shapes_from_keys_json(wham_keys_path))
+
+
+class FrontendParity:
+    """Front-end parity fixture data (test/data/frontend_parity) + the name-seeded weight rule."""
+
+    dir = os.path.join(DATA, "frontend_parity")
+
+    def load_keys(self, which):
+        """'vitpose' or 'hmr2' -> name -> {shape, dtype, source, sha256}."""
+        import json
+        with open(os.path.join(self.dir, f"keys_{which}.json")) as fh:
+            return json.load(fh)["state_dict"]
+
+    def synthetic_state_dict(self, which):
+        """Whole synthetic state dict of 'vitpose' (403 entries) or 'hmr2' (503 entries)."""
+        from wham_ros.testing.synthetic_frontend import synthetic_tensor
+        return {n: synthetic_tensor(n, i["shape"]) for n, i in self.load_keys(which).items()}
+
+    def load_reference(self, name):
+        """Arrays of ``<name>.npz`` of the fixture copy."""
+        import numpy as np
+        with np.load(os.path.join(self.dir, f"{name}.npz")) as data:
+            return {k: data[k] for k in data.files}
+
+    @staticmethod
+    def synthetic_state_dict_for(shapes):
+        from wham_ros.testing.synthetic_frontend import synthetic_state_dict_for
+        return synthetic_state_dict_for(shapes)
+
+    @staticmethod
+    def sha256_of(a):
+        from wham_ros.testing.synthetic_frontend import sha256_of
+        return sha256_of(a)
+
+
+@pytest.fixture(scope="session")
+def parity():
+    """Front-end parity helper (see :class:`FrontendParity`)."""
+    return FrontendParity()

@@ -1,6 +1,4 @@
 """Fixtures for HMR2 tests: parity helper (synthetic weights, fixture data), tiny models."""
-import importlib.util
-import pathlib
 
 import pytest
 import torch
@@ -8,19 +6,8 @@ import torch
 from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
 from wham_ros.vit import ViTConfig
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "frontend_parity"
 TINY_VIT = ViTConfig(embed_dim=64, depth=2, num_heads=4)
 TINY_DECODER = DecoderConfig(dim=64, depth=2, heads=2, dim_head=16, mlp_dim=64)
-
-
-@pytest.fixture(scope="session")
-def parity():
-    """The numpy-only helper ``test/data/frontend_parity/synthetic_weights.py``."""
-    spec = importlib.util.spec_from_file_location("frontend_parity_weights",
-                                                  DATA / "synthetic_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

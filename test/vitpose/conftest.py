@@ -1,6 +1,4 @@
 """Fixtures for ViTPose tests: parity helper (synthetic weights, fixture data), tiny models."""
-import importlib.util
-import pathlib
 
 import pytest
 import torch
@@ -8,19 +6,8 @@ import torch
 from wham_ros.vit import ViTConfig
 from wham_ros.vitpose import ViTPose, load_vitpose
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "frontend_parity"
 TINY_VIT = ViTConfig(embed_dim=64, depth=2, num_heads=4)
 TINY_HEAD_CHANNELS = 32
-
-
-@pytest.fixture(scope="session")
-def parity():
-    """The numpy-only helper ``test/data/frontend_parity/synthetic_weights.py``."""
-    spec = importlib.util.spec_from_file_location("frontend_parity_weights",
-                                                  DATA / "synthetic_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Name-seeded synthetic weights of the front-end parity fixture (test helper, numpy only).
+"""Name-seeded synthetic weights of the front-end parity fixture (numpy only).
 
 Each state-dict entry is a deterministic function of its name (see the fixture README,
 ``shared/fixtures/frontend_parity``): PCG64 seeded with the first 8 bytes (little endian) of
@@ -6,13 +6,10 @@ sha256(name), one ``uniform`` draw for the whole tensor, a bound from the fan-in
 plus a few structured offsets, rounded once to float32.
 """
 import hashlib
-import json
-import os
 from typing import Dict, Sequence
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 _QKV_SUFFIXES = (".attn.qkv.weight", ".fn.to_qkv.weight", ".fn.to_q.weight", ".fn.to_kv.weight")
 _DECONVS = ("keypoint_head.deconv_layers.0.weight", "keypoint_head.deconv_layers.3.weight")
@@ -73,23 +70,6 @@ def sha256_of(a: np.ndarray) -> str:
     return hashlib.sha256(a.astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
 
 
-def load_keys(which: str) -> Dict[str, dict]:
-    """'vitpose' or 'hmr2' → name -> {shape, dtype, source, sha256} (fixture's key list)."""
-    with open(os.path.join(HERE, f"keys_{which}.json")) as fh:
-        return json.load(fh)["state_dict"]
-
-
-def synthetic_state_dict(which: str) -> Dict[str, np.ndarray]:
-    """Whole synthetic state dict of 'vitpose' (403 entries) or 'hmr2' (503 entries)."""
-    return {name: synthetic_tensor(name, info["shape"]) for name, info in load_keys(which).items()}
-
-
 def synthetic_state_dict_for(shapes: Dict[str, Sequence[int]]) -> Dict[str, np.ndarray]:
     """Same rule for any name -> shape mapping (tiny test models)."""
     return {name: synthetic_tensor(name, shape) for name, shape in shapes.items()}
-
-
-def load_reference(name: str) -> Dict[str, np.ndarray]:
-    """Arrays of ``<name>.npz`` in this directory."""
-    with np.load(os.path.join(HERE, f"{name}.npz")) as data:
-        return {k: data[k] for k in data.files}
