@@ -66,6 +66,10 @@ def make_session(path: str, providers: str = "auto", name: str = "model",
         LOG.warning("%s: %s requested but this onnxruntime only has %s; falling back to %s",
                     name, providers, available, wanted[0])
     opts = ort.SessionOptions()
+    # Idle ORT worker threads spin by default; next to torch (WHAM) on the same cores that
+    # busy-waiting slows WHAM's matrix products by ~10x. Let them sleep instead.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if intra_op_threads:
         opts.intra_op_num_threads = intra_op_threads
     try:

@@ -1,0 +1,171 @@
+"""End-to-end pipeline on synthetic scenes with the synthetic model set (real ORT, real WHAM)."""
+import logging
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from wham_ros.geometry.so3 import angle_between
+from wham_ros.pipeline import Pipeline, build_frontend, build_wham_stage
+from wham_ros.testing.scenes import make_scene
+from wham_ros.testing.synthetic_models import make_synthetic_model_dir, synthetic_pipeline_config
+from wham_ros.tracking.tracker import TrackerConfig
+from wham_ros.types import CameraFrame
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return make_synthetic_model_dir(str(tmp_path_factory.mktemp("models")))
+
+
+def run(pipe, scene, hook=None):
+    """Feed IMU up to each frame stamp, then the frame; returns the FrameResults."""
+    k, results = 0, []
+    for fr in scene.frames:
+        while k < len(scene.imu) and scene.imu[k].stamp_ns <= fr.stamp_ns:
+            pipe.add_imu(scene.imu[k])
+            k += 1
+        results.append(pipe.process(fr))
+        if hook:
+            hook(results[-1])
+    return results
+
+
+def test_two_people_tracked_and_grounded(models):
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    res = run(pipe, make_scene(12))
+    assert [len(r.humans) for r in res] == [0] + [2] * 11  # birth after min_hits=2 frames
+    for i, r in enumerate(res[1:], start=2):
+        assert r.world_frame_id == "wham_world" and r.frame_id == "camera_optical_frame"
+        ids = sorted(h.track_id for h in r.humans)
+        assert ids == [1, 2]
+        for h in r.humans:
+            assert h.age == i - 1
+            assert h.body_pose.shape == (23, 3, 3) and h.betas.shape == (10,)
+            assert h.smpl_joints_cam.shape == (24, 3) and h.coco_joints_world.shape == (17, 3)
+            assert h.trans_cam[2] > 0  # in front of the camera
+            assert np.allclose(h.global_orient_cam @ h.global_orient_cam.T, np.eye(3), atol=1e-5)
+            assert np.allclose(h.global_orient_world @ h.global_orient_world.T, np.eye(3), atol=1e-5)
+            assert h.vertices_cam is None
+            # Hip centre: mean of COCO hips, in both frames
+            assert np.allclose(h.coco_joints_cam[[11, 12]].mean(0), h.trans_cam, atol=1e-5)
+            assert np.allclose(h.coco_joints_world[[11, 12]].mean(0), h.trans_world, atol=1e-5)
+    # red person (left) and green person (right) keep their ids
+    left = {h.track_id: h.bbox_xyxy[0] for h in res[-1].humans}
+    assert left[1] < left[2]
+    assert pipe.faces.shape == (13776, 3)
+
+
+def test_world_follows_the_imu(models):
+    pan = 0.5
+    scene = make_scene(12, pan_rate_rad_s=pan)
+    res = run(Pipeline(synthetic_pipeline_config(models)), scene)
+    R0 = res[0].T_world_camera[:3, :3]
+    R11 = res[11].T_world_camera[:3, :3]
+    # world z is up: camera optical y points down
+    assert np.allclose(R0 @ [0, 1, 0], [0, 0, -1], atol=2e-3)
+    assert abs(angle_between(R0, R11) - pan * 11 / 30) < 2e-3
+
+
+def test_stages_compose_and_match_batch_wham(models):
+    """The composed pipeline equals FrontEnd + WhamStage run separately, and the streamed
+    WHAM outputs equal the batch forward over the same recorded inputs."""
+    cfg = synthetic_pipeline_config(models)
+    scene = make_scene(10)
+    fe, wham = build_frontend(cfg), build_wham_stage(cfg)
+    recorded = {"x": [], "mask": [], "feat": [], "angvel": [], "bbox": [], "trans_cam": [],
+                "pose": []}
+    k = 0
+    for fr in scene.frames:
+        while k < len(scene.imu) and scene.imu[k].stamp_ns <= fr.stamp_ns:
+            wham.add_imu(scene.imu[k])
+            k += 1
+        step = wham.decide(fr.stamp_ns)
+        fres = fe.process(fr)
+        out = wham.process(fres, step)
+        for ob in fres.observations:
+            if ob.track_id == 1:
+                if ob.is_new:
+                    recorded["init"] = ob
+                recorded["x"].append(ob.x)
+                recorded["mask"].append(ob.mask)
+                recorded["feat"].append(ob.features)
+                recorded["angvel"].append(step.cam_angvel)
+                recorded["bbox"].append(ob.bbox_cxcys)
+                h = [h for h in out.humans if h.track_id == 1][0]
+                recorded["trans_cam"].append(h.trans_cam)
+                recorded["pose"].append(h.body_pose)
+    composed = run(Pipeline(cfg), scene)
+    h_sep = [h for h in out.humans if h.track_id == 1][0]
+    h_comp = [h for h in composed[-1].humans if h.track_id == 1][0]
+    assert np.array_equal(h_sep.trans_world, h_comp.trans_world)
+
+    net = wham.engine.net
+    ob0 = recorded["init"]
+    from wham_ros.wham import make_track_init
+    kp, sm, _ = make_track_init(net.smpl, torch.as_tensor(ob0.init_global_orient)[None],
+                                torch.as_tensor(ob0.init_body_pose)[None],
+                                torch.as_tensor(ob0.init_betas)[None], torch.as_tensor(ob0.x)[None])
+    init_root = wham.grounding.anchors[1].init_root_6d(ob0.init_global_orient)
+    T = len(recorded["x"])
+    st = lambda k, dt=torch.float32: torch.as_tensor(np.stack(recorded[k]))[None].to(dt)  # noqa
+    K = torch.as_tensor(scene.K, dtype=torch.float32)[None, None]
+    with torch.no_grad():
+        ref = net(st("x"), (kp[:, None], sm[:, None]), st("feat"), mask=st("mask", torch.bool),
+                  init_root=torch.as_tensor(init_root, dtype=torch.float32)[None, None],
+                  cam_angvel=st("angvel"), cam_intrinsics=K, bbox=st("bbox"),
+                  res=torch.tensor([[640.0, 480.0]]))
+    assert T == 9
+    assert np.abs(ref["trans_cam"].numpy() - np.stack(recorded["trans_cam"])).max() < 1e-5
+    assert np.abs(ref["poses_body"].numpy() - np.stack(recorded["pose"])).max() < 1e-5
+
+
+def test_person_leaving_ends_its_track(models):
+    cfg = synthetic_pipeline_config(models, tracker=TrackerConfig(min_hits=2, max_lost=2))
+    pipe = Pipeline(cfg)
+    full, alone = make_scene(6, people=2), make_scene(6, people=1, start_ns=1_200_000_000)
+    res = run(pipe, full) + run(pipe, alone)
+    assert {h.track_id for h in res[5].humans} == {1, 2}
+    assert {h.track_id for h in res[-1].humans} == {1}
+    assert pipe.wham.engine.track_ids == [1]  # track 2 ended in WHAM too
+    assert 2 not in pipe.wham.grounding.anchors
+
+
+def test_60hz_camera_steps_wham_at_30hz(models):
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    res = run(pipe, make_scene(12, fps=60))
+    stepped = [not r.dropped for r in res]
+    assert stepped == [True, False] * 6
+    assert all(r.skipped_reason for r in res if r.dropped)
+    assert max(h.age for h in res[-2].humans) == 5
+
+
+def test_full_mesh_and_missing_intrinsics(models, caplog):
+    pipe = Pipeline(synthetic_pipeline_config(models, full_mesh=True))
+    scene = make_scene(3)
+    for fr in scene.frames:
+        fr.K = None
+    with caplog.at_level(logging.WARNING):
+        res = run(pipe, scene)
+    assert caplog.text.count("No camera intrinsics") == 1
+    h = res[-1].humans[0]
+    assert h.vertices_cam.shape == (6890, 3)
+    assert np.allclose(h.vertices_cam.mean(0), h.trans_cam, atol=1.0)
+
+
+@pytest.mark.parametrize("image", [np.zeros((480, 640), np.uint8), np.zeros((480, 640, 3), np.float32),
+                                   np.zeros((0, 640, 3), np.uint8)])
+def test_bad_image_is_a_clear_error(models, image):
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) uint8 RGB image"):
+        pipe.process(CameraFrame(1, image))
+
+
+def test_missing_model_file_is_a_clear_error(models, tmp_path):
+    from wham_ros.ort_session import ModelFileError
+    from wham_ros.wham import CheckpointError
+    with pytest.raises(ModelFileError, match="not found"):
+        Pipeline(replace(synthetic_pipeline_config(models), detector_onnx=str(tmp_path / "x.onnx")))
+    with pytest.raises(CheckpointError, match="not found"):
+        Pipeline(replace(synthetic_pipeline_config(models), wham_checkpoint=str(tmp_path / "w.tar")))
