@@ -87,7 +87,7 @@ def test_bad_image_in_bag_is_skipped(tmp_path, typestore, caplog):
     counts = run(str(tmp_path / "in"), str(tmp_path / "out"), load_parameters(None, {}),
                  progress=False, pipeline_factory=fake_factory(pipes))
     assert counts["/human_pose"] == 3 and counts["/cam/image_raw"] == 4
-    assert [h.age for h in read_back(tmp_path / "out", typestore)["/human_pose"][-1][1].humans] == [2, 2]
+    assert [h.age for h in read_back(tmp_path / "out", typestore)["/human_pose"][-1][1].humans] == [3, 3]
     assert "unsupported image encoding '32FC1'" in caplog.text
 
 

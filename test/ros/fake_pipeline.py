@@ -104,7 +104,7 @@ class FakePipeline:
                 time.sleep(self.cfg.delay_s)
             humans = []
             for tid in range(1, self.cfg.num_people + 1):
-                age = self._ages.get(tid, -1) + 1
+                age = self._ages.get(tid, 0) + 1  # WHAM steps, 1 on the first
                 self._ages[tid] = age
                 humans.append(make_human(tid, age, frame.stamp_ns * 1e-9,
                                          with_vertices=self.cfg.publish_vertices))

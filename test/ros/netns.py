@@ -25,3 +25,26 @@ def check() -> Tuple[bool, str]:
 def command(argv: List[str]) -> List[str]:
     """``argv`` wrapped to run in a new network namespace after bringing ``lo`` up."""
     return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *argv]
+
+
+def run_isolated(argv: List[str], timeout: float = 120):
+    """Run a ROS child process in a loopback-only namespace; skips the test when impossible."""
+    import pytest
+
+    import ros_env
+
+    for ok, reason in (ros_env.check(), check()):
+        if not ok:
+            pytest.skip(reason)
+    return subprocess.run(command(argv), capture_output=True, text=True, timeout=timeout,
+                          env=ros_env.subprocess_env(), cwd=str(ros_env.ROOT))
+
+
+def result_of(proc, what: str) -> dict:
+    """The JSON after the last ``RESULT `` line of a scenario's stdout (asserts it succeeded)."""
+    import json
+
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, \
+        f"{what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return json.loads(lines[-1][len("RESULT "):])

@@ -58,7 +58,7 @@ def test_human_fields_units_and_frames(typestore, result):
         np.testing.assert_allclose(body, est.body_pose, atol=1e-5)
         np.testing.assert_allclose([[q.x, q.y, q.z] for q in h.smpl_joints_world], est.smpl_joints_world)
         np.testing.assert_allclose([[q.x, q.y, q.z] for q in h.coco_joints_cam], est.coco_joints_cam)
-        # contact = [0.9, 0.2, 0.1, 0.6]: left (heel .9) and right (toe .6) both in contact
+        # contact = [0.9, 0.2, 0.1, 0.6]: left (toe .9) and right (heel .6) both in contact
         assert h.left_foot_contact and h.right_foot_contact
         np.testing.assert_allclose(h.keypoints_2d.reshape(17, 2), est.keypoints2d[:, :2], rtol=1e-6)
         np.testing.assert_allclose(h.keypoint_scores, est.keypoints2d[:, 2], rtol=1e-6)

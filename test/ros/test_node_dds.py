@@ -3,9 +3,7 @@
 One scenario run (scenario_node.py, ~5 s) drives the node with a pipeline double and
 records every output; the tests below check its parts.
 """
-import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,28 +12,14 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import netns  # noqa: E402
-import ros_env  # noqa: E402
 
 T0 = 10_000_000_000
 
 
-def _run(argv, timeout=120):
-    ok, reason = ros_env.check()
-    if not ok:
-        pytest.skip(reason)
-    ok, reason = netns.check()
-    if not ok:
-        pytest.skip(reason)
-    return subprocess.run(netns.command(argv), capture_output=True, text=True, timeout=timeout,
-                          env=ros_env.subprocess_env(), cwd=str(ros_env.ROOT))
-
-
 @pytest.fixture(scope="module")
 def scenario():
-    proc = _run([sys.executable, str(HERE / "scenario_node.py"), "main"])
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"scenario failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return json.loads(lines[-1][len("RESULT "):]), proc.stderr
+    proc = netns.run_isolated([sys.executable, str(HERE / "scenario_node.py"), "main"])
+    return netns.result_of(proc, "scenario"), proc.stderr
 
 
 def test_human_array_stamps_frames_and_ids(scenario):
@@ -50,7 +34,7 @@ def test_human_array_stamps_frames_and_ids(scenario):
         for p in m["people"]:
             assert p["frame_id"] == "test_cam_optical"
             assert p["n_vertices"] == 30 * 3  # publish_vertices=true: V x 3 floats
-            assert p["state"] == (0 if p["age"] == 0 else 1)
+            assert p["state"] == (0 if p["age"] == 1 else 1)
             # contact [0.9, 0.2, 0.1, 0.6] with the runtime-updated threshold 0.55
             assert p["left"] is True and p["right"] is True
             assert p["threshold"] == pytest.approx(0.55)
@@ -117,8 +101,8 @@ def test_camera_info_and_imu_reach_the_pipeline(scenario):
 
 def test_bad_input_keeps_node_and_tracks(scenario):
     out, log = scenario
-    assert out["ages_after_bad_input"] == [3, 3]  # 3 good frames before: tracks untouched
-    assert out["ages_after_jump"] == [0, 0] and out["resets"] == 1
+    assert out["ages_after_bad_input"] == [4, 4]  # 3 good frames before: tracks untouched
+    assert out["ages_after_jump"] == [1, 1] and out["resets"] == 1
     for cause, text in [("image_encoding", "unsupported image encoding '32FC1'"),
                         ("image_truncated", "truncated image data"),
                         ("image_empty", "empty image: 0x0 px"),
@@ -165,6 +149,6 @@ def test_node_exits_with_clear_parameter_error(override, expected):
     code = "import sys; from wham_ros.ros.node import main; sys.exit(main())"
     boot = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import ros_env; ros_env.activate(); "
             + code)
-    proc = _run([sys.executable, "-c", boot, "--ros-args", "-p", override], timeout=60)
+    proc = netns.run_isolated([sys.executable, "-c", boot, "--ros-args", "-p", override], timeout=60)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert expected in proc.stderr

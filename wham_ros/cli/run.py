@@ -168,6 +168,7 @@ class OfflineRunner:
         self.last_stamp: Optional[int] = None
         self.last_mesh_stamp: Optional[int] = None
         self.frames = 0
+        self.skipped = 0
         self.resets = 0
 
     def write_faces(self, stamp_ns: int) -> None:
@@ -236,8 +237,11 @@ class OfflineRunner:
         frame_id = self.values["camera_frame_id"] or frame_id
         self.last_stamp = stamp_ns
         result = self.pipe.process(CameraFrame(stamp_ns=stamp_ns, image=rgb, frame_id=frame_id, K=k))
-        self.write_result(result)
         self.frames += 1
+        if result.dropped:  # WHAM's 30 Hz policy skipped it: no output
+            self.skipped += 1
+            return False
+        self.write_result(result)
         return True
 
     def write_result(self, result) -> None:
@@ -247,9 +251,11 @@ class OfflineRunner:
             f, result, v["contact_threshold"], v["publish_vertices"]), t)
         topic, msgtype = OUT_TOPICS["markers"]
         self.out.write(topic, msgtype, markers.skeleton_markers(f, result, v["contact_threshold"]), t)
-        if v["publish_tf"] and result.humans:
+        bodies = v["publish_tf"] and bool(result.humans)
+        camera = v["publish_camera_tf"] and result.T_world_camera is not None
+        if bodies or camera:
             topic, msgtype = OUT_TOPICS["tf"]
-            self.out.write(topic, msgtype, conversions.tf_msg(f, result), t)
+            self.out.write(topic, msgtype, conversions.tf_msg(f, result, bodies, camera), t)
         rate = v["mesh_rate_hz"]
         if rate > 0 and (self.last_mesh_stamp is None or t - self.last_mesh_stamp >= 1e9 / rate):
             self.last_mesh_stamp = t

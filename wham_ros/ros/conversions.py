@@ -12,6 +12,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
+from wham_ros.geometry.contacts import CONTACT_POINT_NAMES
 from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
 from wham_ros.types import FrameResult, HumanEstimate, PersonObservation
 
@@ -24,9 +25,9 @@ TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 STATE_NEW = 0
 STATE_TRACKED = 1
-# Foot contact order of HumanEstimate.contact (WHAM): left heel, left toe, right heel, right toe.
-LEFT_FOOT = (0, 1)
-RIGHT_FOOT = (2, 3)
+# Indices of each foot's points in HumanEstimate.contact (WHAM order, CONTACT_POINT_NAMES).
+LEFT_FOOT = tuple(i for i, n in enumerate(CONTACT_POINT_NAMES) if n.startswith("left_"))
+RIGHT_FOOT = tuple(i for i, n in enumerate(CONTACT_POINT_NAMES) if n.startswith("right_"))
 
 
 def body_id(track_id: int) -> str:
@@ -95,7 +96,7 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
     return f.new(
         HUMAN, header=hdr, world_frame_id=world_frame_id, track_id=int(h.track_id),
         body_id=body_id(h.track_id), age=int(h.age),
-        state=STATE_NEW if h.age == 0 else STATE_TRACKED,
+        state=STATE_NEW if h.age <= 1 else STATE_TRACKED,
         root_pose_cam=_pose(f, h.trans_cam, quat_cam),
         root_pose_world=_pose(f, h.trans_world, quat_world),
         body_pose=body_aa.astype(np.float32), betas=np.asarray(h.betas, np.float32).reshape(10),
@@ -132,26 +133,35 @@ def faces_to_msg(f, faces: np.ndarray, num_vertices: int, stamp_ns: int):
                  triangles=faces.astype(np.uint32).reshape(-1))
 
 
-def tf_msg(f, result: FrameResult):
-    """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155).
+def _transform(f, stamp_ns: int, parent: str, child: str, translation, quat_xyzw):
+    x, y, z = (float(v) for v in translation)
+    qx, qy, qz, qw = (float(v) for v in quat_xyzw)
+    return f.new("geometry_msgs/msg/TransformStamped", header=header(f, stamp_ns, parent),
+                 child_frame_id=child,
+                 transform=f.new("geometry_msgs/msg/Transform",
+                                 translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
+                                 rotation=f.new("geometry_msgs/msg/Quaternion",
+                                                x=qx, y=qy, z=qz, w=qw)))
+
+
+def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False):
+    """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155) and ``world -> camera``.
 
     The body frame sits at the hip centre with the SMPL root orientation in the world frame.
+    The camera transform (``result.T_world_camera``, world <- camera optical frame, child
+    ``result.frame_id``) is included when ``include_camera`` and the frame has one.
     """
-    humans = sorted(result.humans, key=lambda h: h.track_id)
+    humans = sorted(result.humans, key=lambda h: h.track_id) if include_bodies else []
     transforms = []
     if humans:
         _, quat_world, _ = _rotations(humans)
-        for h, q in zip(humans, quat_world):
-            x, y, z = (float(v) for v in h.trans_world)
-            qx, qy, qz, qw = (float(v) for v in q)
-            transforms.append(f.new(
-                "geometry_msgs/msg/TransformStamped",
-                header=header(f, result.stamp_ns, result.world_frame_id),
-                child_frame_id=body_frame(h.track_id),
-                transform=f.new("geometry_msgs/msg/Transform",
-                                translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
-                                rotation=f.new("geometry_msgs/msg/Quaternion",
-                                               x=qx, y=qy, z=qz, w=qw))))
+        transforms = [_transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
+                                 h.trans_world, q) for h, q in zip(humans, quat_world)]
+    if include_camera and result.T_world_camera is not None:
+        T = np.asarray(result.T_world_camera, dtype=np.float64)  # 4 x 4, world <- camera
+        q_wxyz = matrix_to_quaternion(torch.from_numpy(T[:3, :3].copy())).numpy()
+        transforms.append(_transform(f, result.stamp_ns, result.world_frame_id, result.frame_id,
+                                     T[:3, 3], q_wxyz[[1, 2, 3, 0]]))
     return f.new(TF_MESSAGE, transforms=transforms)
 
 

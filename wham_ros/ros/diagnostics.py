@@ -45,6 +45,8 @@ class NodeStats:
         self.received_frames = 0
         self.processed_frames = 0
         self.dropped_frames = 0  # replaced by a newer frame before processing (stale)
+        self.skipped_frames = 0  # not stepped by WHAM's 30 Hz frame-rate policy (no output)
+        self.received_imu = 0
         self.invalid_inputs: Dict[str, int] = collections.Counter()
         self.pipeline_errors = 0
         self.resets = 0
@@ -69,6 +71,8 @@ class NodeStats:
                 "received_frames": self.received_frames,
                 "processed_frames": self.processed_frames,
                 "dropped_frames": self.dropped_frames,
+                "skipped_frames": self.skipped_frames,
+                "received_imu": self.received_imu,
                 "invalid_inputs": dict(self.invalid_inputs),
                 "pipeline_errors": self.pipeline_errors,
                 "resets": self.resets,
@@ -105,7 +109,8 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
 
     values = [kv(k, snap[k]) for k in ("image_rate_hz", "camera_info_rate_hz", "imu_rate_hz",
                                        "output_rate_hz", "received_frames", "processed_frames",
-                                       "dropped_frames", "pipeline_errors", "resets",
+                                       "dropped_frames", "skipped_frames", "received_imu",
+                                       "pipeline_errors", "resets",
                                        "active_tracks", "latency_ms", "processing_ms")]
     values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]
     values += [kv(f"execution_provider.{stage}", prov) for stage, prov in sorted(snap["providers"].items())]

@@ -180,6 +180,7 @@ class WhamNode(LifecycleNode):
             self._pubs["faces"].publish(conversions.faces_to_msg(
                 self._f, faces, n_verts, self.get_clock().now().nanoseconds))
         self._imu = collections.deque(maxlen=int(self._values["imu_queue_size"]))
+        self._last_stamp_ns = None  # a new pipeline: any stamp may come first
         sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                             reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability)
@@ -274,6 +275,7 @@ class WhamNode(LifecycleNode):
     def _on_imu(self, msg: Imu) -> None:
         with self.stats.lock:
             self.stats.rates["imu"].tick()
+            self.stats.received_imu += 1
         gyro = np.array([msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z])
         if not np.all(np.isfinite(gyro)):
             self.warn_once("imu_non_finite", f"Imu on imu has non-finite angular_velocity {gyro.tolist()}; "
@@ -365,6 +367,11 @@ class WhamNode(LifecycleNode):
         t0 = time.perf_counter()
         result = self._pipe.process(CameraFrame(stamp_ns=t_ns, image=rgb, frame_id=frame_id, K=k))
         processing_ms = (time.perf_counter() - t0) * 1e3
+        if result.dropped:  # WHAM's 30 Hz policy skipped it: nothing to publish
+            with self.stats.lock:
+                self.stats.processed_frames += 1
+                self.stats.skipped_frames += 1
+            return
         self._publish(result)
         latency_ms = (self.get_clock().now().nanoseconds - t_ns) * 1e-6
         with self.stats.lock:
@@ -379,8 +386,10 @@ class WhamNode(LifecycleNode):
         self._pubs["humans"].publish(conversions.result_to_msg(
             f, result, v["contact_threshold"], v["publish_vertices"]))
         self._pubs["markers"].publish(markers.skeleton_markers(f, result, v["contact_threshold"]))
-        if "tf" in self._pubs and v["publish_tf"] and result.humans:
-            self._pubs["tf"].publish(conversions.tf_msg(f, result))
+        bodies = v["publish_tf"] and bool(result.humans)
+        camera = v["publish_camera_tf"] and result.T_world_camera is not None
+        if "tf" in self._pubs and (bodies or camera):
+            self._pubs["tf"].publish(conversions.tf_msg(f, result, bodies, camera))
         rate = v["mesh_rate_hz"]
         now = time.monotonic()
         if (rate > 0 and now - self._last_mesh_time >= 1.0 / rate

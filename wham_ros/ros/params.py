@@ -10,6 +10,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from wham_ros.tracking.tracker import TrackerConfig
+
+
+_TRACKER = TrackerConfig()  # defaults of the tracker parameters
+
 
 class ParameterError(ValueError):
     """A parameter value is invalid (the message names the parameter, value and rule)."""
@@ -95,6 +100,12 @@ PARAMS: List[ParamSpec] = [
               read_only=True),
     ParamSpec("detector_score_threshold", 0.5, "Minimum person detection score.", min_value=0.0,
               pipeline_field="detector_score_threshold", read_only=True),
+    ParamSpec("tracker_min_hits", _TRACKER.min_hits, "Consecutive detected frames before a "
+              "person gets a track id and is handed to WHAM.", min_value=1,
+              pipeline_field="tracker.min_hits", read_only=True),
+    ParamSpec("tracker_max_lost", _TRACKER.max_lost, "Frames a lost track is kept for "
+              "re-identification before it ends (its WHAM state is then dropped).", min_value=0,
+              pipeline_field="tracker.max_lost", read_only=True),
     # Outputs.
     ParamSpec("world_frame_id", "wham_world", "z-up world frame of the *_world fields, TF "
               "parent of body_<id> and frame of the markers.", pipeline_field="world_frame_id",
@@ -102,6 +113,9 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("publish_vertices", False, "Fill Human.vertices_cam (6890 x 3 float32, camera "
               "frame) in human_pose.", read_only=True),
     ParamSpec("publish_tf", True, "Broadcast world -> body_<id> on /tf."),
+    ParamSpec("publish_camera_tf", True, "Broadcast world -> camera optical frame (the images' "
+              "frame id) on /tf; set false when that frame already has a TF parent (a camera "
+              "driver's tree), since a frame can have only one."),
     ParamSpec("mesh_rate_hz", 2.0, "Maximum rate of the SMPL mesh markers on "
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
     ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
@@ -134,7 +148,8 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
             (None: pass everything).
         warn: called with a message for each skipped entry.
     """
-    out = {}
+    out: Dict[str, Any] = {}
+    tracker: Dict[str, Any] = {}
     for spec in PARAMS:
         if spec.pipeline_field is None or spec.name not in values:
             continue
@@ -142,11 +157,16 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
         if spec.pipeline_field in ("wham_checkpoint", "body_model_dir", "detector_onnx",
                                    "vitpose_onnx", "hmr2_onnx") and value == "":
             continue  # keep PipelineConfig's default path
-        if accepted is not None and spec.pipeline_field not in accepted:
+        if accepted is not None and spec.pipeline_field.split(".")[0] not in accepted:
             warn(f"parameter '{spec.name}' has no PipelineConfig field "
                  f"'{spec.pipeline_field}' in this version; ignored")
             continue
+        if spec.pipeline_field.startswith("tracker."):
+            tracker[spec.pipeline_field.split(".", 1)[1]] = value
+            continue
         out[spec.pipeline_field] = list(value) if isinstance(value, (list, tuple)) else value
+    if tracker:
+        out["tracker"] = TrackerConfig(**tracker)
     if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
         out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
     # Vertices are needed for Human.vertices_cam and for the mesh markers.
