@@ -27,6 +27,7 @@ from wham_ros.image_conversion import (ImageConversionError, compressed_to_rgb, 
 from wham_ros.ort_session import ModelFileError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
+from wham_ros.ros.frame_input import RateLimiter
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
 from wham_ros.types import CameraFrame, ImuSample
 
@@ -166,7 +167,7 @@ class OfflineRunner:
         self.warn = _Warnings()
         self.k: Optional[Tuple[np.ndarray, int, int]] = None
         self.last_stamp: Optional[int] = None
-        self.last_mesh_stamp: Optional[int] = None
+        self.mesh_rate = RateLimiter()  # mesh markers, in message time
         self.frames = 0
         self.skipped = 0
         self.resets = 0
@@ -215,7 +216,7 @@ class OfflineRunner:
                         (self.last_stamp - stamp_ns) * 1e-9)
             self.pipe.reset()
             self.resets += 1
-            self.last_mesh_stamp = None
+            self.mesh_rate.reset()
         elif self.last_stamp is not None and stamp_ns <= self.last_stamp:
             self.warn("image_stamp_not_increasing", f"image stamp {stamp_ns} ns not after the "
                       f"previous {self.last_stamp} ns; frame skipped")
@@ -256,9 +257,8 @@ class OfflineRunner:
         if bodies or camera:
             topic, msgtype = OUT_TOPICS["tf"]
             self.out.write(topic, msgtype, conversions.tf_msg(f, result, bodies, camera), t)
-        rate = v["mesh_rate_hz"]
-        if rate > 0 and (self.last_mesh_stamp is None or t - self.last_mesh_stamp >= 1e9 / rate):
-            self.last_mesh_stamp = t
+        if self.mesh_rate.due(t, v["mesh_rate_hz"]):
+            self.mesh_rate.mark(t)
             topic, msgtype = OUT_TOPICS["mesh"]
             self.out.write(topic, msgtype, markers.mesh_markers(
                 f, result, getattr(self.pipe, "faces", None)), t)
@@ -288,6 +288,10 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
     """
     path = Path(input_path)
     is_video = path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+    if is_video and values["camera_motion"] != "static":
+        LOG.warning("a video has no IMU or camera orientations: camera_motion '%s' -> 'static' "
+                    "(WHAM then assumes a camera that does not rotate)", values["camera_motion"])
+        values = {**values, "camera_motion": "static"}
     source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic)
     pipe = (pipeline_factory or default_pipeline_factory)(values)
     out = OutputBag(output, make_typestore())
