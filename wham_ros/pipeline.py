@@ -57,7 +57,8 @@ class PipelineConfig:
         frame_rate_mode: 'resample' (step WHAM at 30 Hz) or 'every_frame'.
         camera_imu_quat_xyzw: rotation camera_optical <- imu as a quaternion (x, y, z, w).
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
-        full_mesh: compute the 6890-vertex mesh for every person.
+        full_mesh: compute the 6890-vertex mesh for every person by default (a call to
+            ``process(..., full_mesh=...)`` overrides it per frame).
     """
 
     wham_checkpoint: str = ""
@@ -169,7 +170,7 @@ class WhamStage:
     Args:
         engine: a :class:`StreamingWHAM`.
         grounding: a :class:`WorldGrounding`.
-        full_mesh: compute vertices for every person.
+        full_mesh: compute vertices for every person unless a call says otherwise.
     """
 
     def __init__(self, engine: StreamingWHAM, grounding: WorldGrounding, full_mesh: bool = False):
@@ -187,12 +188,16 @@ class WhamStage:
         """Frame-rate policy and camera motion for a frame (call once per frame)."""
         return self.grounding.on_frame(stamp_ns)
 
-    def process(self, fe: FrontEndResult, step: Optional[GroundingStep] = None) -> FrameResult:
+    def process(self, fe: FrontEndResult, step: Optional[GroundingStep] = None,
+                full_mesh: Optional[bool] = None) -> FrameResult:
         """Advance WHAM for every observed person and express the outputs in world frames.
 
         Args:
             fe: front-end result of one frame.
             step: this frame's :meth:`decide` result (computed here if None).
+            full_mesh: compute the (6890, 3) ``vertices_cam`` on this frame (None: the
+                ``full_mesh`` given at construction). The mesh costs time; ask only on the
+                frames that publish it.
         """
         t0 = time.perf_counter()
         step = step if step is not None else self.decide(fe.stamp_ns)
@@ -214,7 +219,8 @@ class WhamStage:
                 self._start(ob)
             frames[ob.track_id] = WHAMFrame(ob.x, ob.mask, ob.features, step.cam_angvel, fe.K,
                                             ob.bbox_cxcys, res)
-        outs = self.engine.step(frames, full_mesh=self.full_mesh)
+        mesh = self.full_mesh if full_mesh is None else full_mesh
+        outs = self.engine.step(frames, full_mesh=mesh)
         by_id = {ob.track_id: ob for ob in fe.observations}
         for tid, out in outs.items():
             result.humans.append(self._human(tid, by_id[tid], {k: v.cpu().double().numpy()
@@ -330,8 +336,12 @@ class Pipeline:
         """Feed one IMU sample (validated)."""
         return self.wham.add_imu(sample)
 
-    def process(self, frame: CameraFrame) -> FrameResult:
+    def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).
+
+        Args:
+            frame: the image (RGB) with its stamp, frame id and intrinsics.
+            full_mesh: compute ``vertices_cam`` on this frame (None: ``cfg.full_mesh``).
 
         Raises:
             ValueError: a malformed image.
@@ -342,7 +352,7 @@ class Pipeline:
             return FrameResult(frame.stamp_ns, frame.frame_id, self.wham.world_frame_id,
                                dropped=True, skipped_reason=step.reason)
         fe = self.frontend.process(frame)
-        result = self.wham.process(fe, step)
+        result = self.wham.process(fe, step, full_mesh)
         result.timings_ms = {**fe.timings_ms, **result.timings_ms}
         return result
 

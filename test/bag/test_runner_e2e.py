@@ -14,7 +14,7 @@ from rosbags.rosbag2 import StoragePlugin
 from bag_helpers import write_scene_bag
 from synthetic_set import load_paths
 from test_runner import read_back
-from wham_ros.cli.run import main
+from wham_ros.cli.run import default_pipeline_factory, load_parameters, main, run
 from wham_ros.testing.scenes import make_scene
 
 FRAME = "scene_cam_optical"
@@ -119,3 +119,40 @@ def test_video_through_the_real_pipeline(tmp_path, typestore, synthetic_models, 
     assert [t for t, _ in bag["/camera/image_raw"]] == stamps
     check_humans(bag["/human_pose"], stamps)
     assert bag["/human_pose"][0][1].header.frame_id == "video_cam"
+
+
+def recording_factory(calls):
+    """The real pipeline, recording (stamp, full_mesh, humans with vertices) per frame."""
+    def factory(values):
+        pipe = default_pipeline_factory(values)
+        process = pipe.process
+
+        def recording(frame, full_mesh=None):
+            result = process(frame, full_mesh=full_mesh)
+            calls.append((frame.stamp_ns, full_mesh,
+                          sum(h.vertices_cam is not None for h in result.humans)))
+            return result
+
+        pipe.process = recording
+        return pipe
+    return factory
+
+
+@pytest.mark.parametrize("mesh_rate_hz,mesh_every", [(10.0, 3), (0.0, None)])
+def test_mesh_computed_only_on_frames_that_publish_it(tmp_path, typestore, synthetic_models, scene,
+                                                      mesh_rate_hz, mesh_every):
+    stamps = write_scene_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, scene, FRAME, "rgb8")
+    values = load_parameters(None, dict(load_paths(synthetic_models), detector_format="yolov8",
+                                        providers="cpu", tracker_min_hits=2,
+                                        mesh_rate_hz=mesh_rate_hz))
+    calls = []
+    run(str(tmp_path / "in"), str(tmp_path / "out"), values, progress=False, copy_inputs=False,
+        pipeline_factory=recording_factory(calls))
+    mesh_stamps = stamps[::mesh_every] if mesh_every else []
+    assert [t for t, _, _ in calls] == stamps
+    assert [flag for _, flag, _ in calls] == [t in mesh_stamps for t in stamps]
+    # vertices exist exactly for the people of the frames asking for them (frame 0: nobody)
+    assert [n for _, _, n in calls] == [2 if t in mesh_stamps and t != stamps[0] else 0 for t in stamps]
+    bag = read_back(tmp_path / "out", typestore)
+    assert [t for t, _ in bag.get("/human_pose/mesh", [])] == mesh_stamps
+    assert all(len(h.vertices_cam) == 0 for _, m in bag["/human_pose"] for h in m.humans)

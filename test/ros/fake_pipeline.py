@@ -78,6 +78,7 @@ class FakePipeline:
     cfg: FakeConfig = field(default_factory=FakeConfig)
     frames: List[CameraFrame] = field(default_factory=list)
     imu: List[ImuSample] = field(default_factory=list)
+    full_mesh_calls: List = field(default_factory=list)
     resets: int = 0
     faces: np.ndarray = field(default_factory=lambda: FACES.copy())
     providers: dict = field(default_factory=lambda: {"detector": "CPUExecutionProvider",
@@ -97,17 +98,19 @@ class FakePipeline:
         self.resets += 1
         self._ages.clear()
 
-    def process(self, frame: CameraFrame) -> FrameResult:
+    def process(self, frame: CameraFrame, full_mesh=None) -> FrameResult:
+        """Humans for one frame; vertices when ``full_mesh`` (None: ``cfg.publish_vertices``)."""
         with self._lock:
             self.frames.append(frame)
+            self.full_mesh_calls.append(full_mesh)
             if self.cfg.delay_s:
                 time.sleep(self.cfg.delay_s)
             humans = []
             for tid in range(1, self.cfg.num_people + 1):
                 age = self._ages.get(tid, 0) + 1  # WHAM steps, 1 on the first
                 self._ages[tid] = age
-                humans.append(make_human(tid, age, frame.stamp_ns * 1e-9,
-                                         with_vertices=self.cfg.publish_vertices))
+                humans.append(make_human(tid, age, frame.stamp_ns * 1e-9, with_vertices=(
+                    self.cfg.publish_vertices if full_mesh is None else full_mesh)))
             return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                                world_frame_id=self.cfg.world_frame_id, humans=humans,
                                timings_ms={"total": 1.0})

@@ -120,9 +120,15 @@ def _marker_stamps(arrays):
 
 
 def summarise(probe: Probe, stamps, mesh_expected: bool) -> dict:
-    """What the probe received for the frames with ``stamps`` (waits for the last markers)."""
+    """What the probe received for the frames with ``stamps`` (waits for the last markers).
+
+    The node publishes humans, skeleton markers, TF, then the mesh; without ``mesh_expected``
+    the mesh list is taken once the TF of the last frame is in.
+    """
     wanted = set(stamps)
     wait_for(lambda: stamps[-1] in _marker_stamps(probe.markers), what="last skeleton markers")
+    wait_for(lambda: any(stamp_ns(t.header.stamp) == stamps[-1] for m in probe.tf for t in m.transforms),
+             what="last TF")
     if mesh_expected:
         wait_for(lambda: stamps[-1] in _marker_stamps(probe.mesh), what="last mesh markers")
     with probe.lock:
@@ -167,9 +173,25 @@ def diagnostics(probe: Probe) -> dict:
             "values": {kv.key: kv.value for kv in last.values}}
 
 
+def recording_factory(calls: list):
+    """The node's default pipeline factory, recording the ``full_mesh`` flag of every call."""
+    def factory(values, warn):
+        pipe = default_pipeline_factory(values, warn)
+        process = pipe.process
+
+        def recording(frame, full_mesh=None):
+            calls.append(full_mesh)
+            return process(frame, full_mesh=full_mesh)
+
+        pipe.process = recording
+        return pipe
+    return factory
+
+
 def scenario_composed(models: dict) -> dict:
     """Raw images (rgb8/bgr8), then after a lifecycle reconfigure compressed (jpeg/png)."""
-    node = WhamNode(pipeline_factory=default_pipeline_factory,
+    calls = []
+    node = WhamNode(pipeline_factory=recording_factory(calls),
                     parameter_overrides=model_parameters(models))
     probe_node = rclpy.create_node("probe")
     probe = Probe(probe_node)
@@ -195,8 +217,12 @@ def scenario_composed(models: dict) -> dict:
     encodings = ("rgb8", "bgr8")
     stamps = player.play(scene, lambda i, rgb, t: raw_image(rgb, t, encodings[i % 2]))
     out["raw"] = summarise(probe, stamps, mesh_expected=True)
+    out["raw"]["full_mesh_calls"], calls[:] = list(calls), []
     out["diagnostics"] = diagnostics(probe)
 
+    # Nobody watches the mesh any more: no mesh markers, no vertices computed.
+    probe_node.destroy_subscription(probe.subs[2])
+    wait_for(lambda: node._pubs["mesh"].get_subscription_count() == 0, what="mesh unsubscribed")
     # Reconfigure for compressed input (models are reloaded: tracks restart at id 1).
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     res = node.set_parameters([Parameter("image_transport", value="compressed")])[0]
@@ -206,7 +232,8 @@ def scenario_composed(models: dict) -> dict:
     scene = make_scene(N_FRAMES, size=SIZE, start_ns=50_000_000_000)
     formats = ("jpeg", "png")
     stamps = player.play(scene, lambda i, rgb, t: compressed_image(rgb, t, formats[i % 2]))
-    out["compressed"] = summarise(probe, stamps, mesh_expected=True)
+    out["compressed"] = summarise(probe, stamps, mesh_expected=False)
+    out["compressed"]["full_mesh_calls"] = list(calls)
     out["invalid_inputs"] = node.stats.snapshot()["invalid_inputs"]
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     executor.shutdown()

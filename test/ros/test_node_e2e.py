@@ -79,7 +79,7 @@ def test_camera_tf_follows_the_pan(scenario):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_skeleton_contact_and_mesh_markers(scenario, case):
+def test_skeleton_and_contact_markers(scenario, case):
     out = scenario[0][case]
     assert len(out["markers"]) == len(out["stamps"])
     for arr in out["markers"][1:]:
@@ -87,11 +87,24 @@ def test_skeleton_contact_and_mesh_markers(scenario, case):
         assert body == {("skeleton", 1): (5, 46), ("contacts", 1): (7, 4),
                         ("skeleton", 2): (5, 46), ("contacts", 2): (7, 4)}
         assert all(frame == "wham_world" for _, _, _, frame, _ in arr)
-    # mesh_rate_hz 1000 and a subscriber: a TRIANGLE_LIST of 13776 x 3 corners per person
-    mesh = [arr for arr in out["mesh"] if len(arr) > 1]
-    assert len(mesh) == len(out["stamps"]) - 1
-    for arr in mesh:
+
+
+def test_mesh_markers_while_subscribed(scenario):
+    """mesh_rate_hz 1000 and a subscriber: vertices on every frame, a TRIANGLE_LIST of
+    13776 x 3 corners per person."""
+    out = scenario[0]["raw"]
+    assert out["full_mesh_calls"] == [True] * len(out["stamps"])
+    assert len(out["mesh"]) == len(out["stamps"])
+    assert out["mesh"][0] == [["", 0, 0, 0]]  # nobody yet: DELETEALL only
+    for arr in out["mesh"][1:]:
         assert arr[1:] == [["mesh", 1, 11, 13776 * 3], ["mesh", 2, 11, 13776 * 3]]
+
+
+def test_no_mesh_without_subscriber(scenario):
+    """Without a mesh subscriber (and publish_vertices false) no vertices are computed."""
+    out = scenario[0]["compressed"]
+    assert out["full_mesh_calls"] == [False] * len(out["stamps"])
+    assert out["mesh"] == []
 
 
 def test_latched_faces(scenario):

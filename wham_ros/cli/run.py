@@ -237,15 +237,18 @@ class OfflineRunner:
             k = self.k[0]
         frame_id = self.values["camera_frame_id"] or frame_id
         self.last_stamp = stamp_ns
-        result = self.pipe.process(CameraFrame(stamp_ns=stamp_ns, image=rgb, frame_id=frame_id, K=k))
+        # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
+        mesh_due = self.mesh_rate.due(stamp_ns, self.values["mesh_rate_hz"])
+        result = self.pipe.process(CameraFrame(stamp_ns=stamp_ns, image=rgb, frame_id=frame_id, K=k),
+                                   full_mesh=mesh_due or self.values["publish_vertices"])
         self.frames += 1
         if result.dropped:  # WHAM's 30 Hz policy skipped it: no output
             self.skipped += 1
             return False
-        self.write_result(result)
+        self.write_result(result, mesh_due)
         return True
 
-    def write_result(self, result) -> None:
+    def write_result(self, result, mesh: bool) -> None:
         f, v, t = self.f, self.values, result.stamp_ns
         topic, msgtype = OUT_TOPICS["humans"]
         self.out.write(topic, msgtype, conversions.result_to_msg(
@@ -257,7 +260,7 @@ class OfflineRunner:
         if bodies or camera:
             topic, msgtype = OUT_TOPICS["tf"]
             self.out.write(topic, msgtype, conversions.tf_msg(f, result, bodies, camera), t)
-        if self.mesh_rate.due(t, v["mesh_rate_hz"]):
+        if mesh:
             self.mesh_rate.mark(t)
             topic, msgtype = OUT_TOPICS["mesh"]
             self.out.write(topic, msgtype, markers.mesh_markers(

@@ -40,6 +40,7 @@ from wham_ros.image_conversion import ImageConversionError, compressed_to_rgb, i
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
+from wham_ros.ros.frame_input import RateLimiter
 from wham_ros.ros.params import PARAMS, SPECS, ParameterError, pipeline_kwargs
 from wham_ros.types import CameraFrame, FrameResult, ImuSample
 
@@ -96,7 +97,7 @@ class WhamNode(LifecycleNode):
         self._imu: Deque[ImuSample] = collections.deque(maxlen=200)
         self._camera_info = None  # (K (3, 3), width, height)
         self._last_stamp_ns: Optional[int] = None
-        self._last_mesh_time = 0.0
+        self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
 
     # ------------------------------------------------------------------ parameters
     def _read_parameters(self) -> Dict[str, Any]:
@@ -364,15 +365,19 @@ class WhamNode(LifecycleNode):
             if not self._pipe.add_imu(sample):
                 self.stats.count_invalid("imu_rejected")
         self._last_stamp_ns = t_ns
+        # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
+        mesh_due = (self._mesh_rate.due(time.monotonic_ns(), self._values["mesh_rate_hz"])
+                    and self._pubs["mesh"].get_subscription_count() > 0)
         t0 = time.perf_counter()
-        result = self._pipe.process(CameraFrame(stamp_ns=t_ns, image=rgb, frame_id=frame_id, K=k))
+        result = self._pipe.process(CameraFrame(stamp_ns=t_ns, image=rgb, frame_id=frame_id, K=k),
+                                    full_mesh=mesh_due or self._values["publish_vertices"])
         processing_ms = (time.perf_counter() - t0) * 1e3
         if result.dropped:  # WHAM's 30 Hz policy skipped it: nothing to publish
             with self.stats.lock:
                 self.stats.processed_frames += 1
                 self.stats.skipped_frames += 1
             return
-        self._publish(result)
+        self._publish(result, mesh_due)
         latency_ms = (self.get_clock().now().nanoseconds - t_ns) * 1e-6
         with self.stats.lock:
             self.stats.processed_frames += 1
@@ -381,7 +386,7 @@ class WhamNode(LifecycleNode):
             self.stats.last_latency_ms = latency_ms
             self.stats.last_processing_ms = processing_ms
 
-    def _publish(self, result: FrameResult) -> None:
+    def _publish(self, result: FrameResult, mesh: bool) -> None:
         f, v = self._f, self._values
         self._pubs["humans"].publish(conversions.result_to_msg(
             f, result, v["contact_threshold"], v["publish_vertices"]))
@@ -390,11 +395,8 @@ class WhamNode(LifecycleNode):
         camera = v["publish_camera_tf"] and result.T_world_camera is not None
         if "tf" in self._pubs and (bodies or camera):
             self._pubs["tf"].publish(conversions.tf_msg(f, result, bodies, camera))
-        rate = v["mesh_rate_hz"]
-        now = time.monotonic()
-        if (rate > 0 and now - self._last_mesh_time >= 1.0 / rate
-                and self._pubs["mesh"].get_subscription_count() > 0):
-            self._last_mesh_time = now
+        if mesh:
+            self._mesh_rate.mark(time.monotonic_ns())
             self._pubs["mesh"].publish(markers.mesh_markers(f, result, getattr(self._pipe, "faces", None)))
         if self._hri is not None:
             ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]

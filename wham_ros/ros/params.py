@@ -169,8 +169,6 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
         out["tracker"] = TrackerConfig(**tracker)
     if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
         out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
-    # Vertices are needed for Human.vertices_cam and for the mesh markers.
-    wants_mesh = values.get("publish_vertices", False) or values.get("mesh_rate_hz", 0.0) > 0
-    if accepted is None or "full_mesh" in accepted:
-        out["full_mesh"] = bool(wants_mesh)
+    # full_mesh stays False: the node and the runner ask for vertices per frame, with
+    # process(frame, full_mesh=...), only when publish_vertices is on or a mesh marker is due.
     return out
