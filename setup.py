@@ -36,6 +36,8 @@ setup(
         "wham-ros-convert-smpl = wham_ros.body.convert:main",
         "wham-ros = wham_ros.cli.run:main",
         "wham-ros-node = wham_ros.ros.node:main",
+        "wham-ros-frontend-node = wham_ros.ros.split_nodes:frontend_main",
+        "wham-ros-stage-node = wham_ros.ros.split_nodes:wham_stage_main",
         "wham-ros-export = wham_ros.cli.export_onnx:main",
     ]},
     data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],

@@ -5,6 +5,9 @@
 
 The node is a lifecycle node that configures and activates itself (parameter
 ``autostart``, default true); set ``autostart:=false`` to drive it with a lifecycle manager.
+``split:=true`` starts the front-end node (``wham_frontend``: images -> person_observations)
+and the WHAM-stage node (``wham_stage``: person_observations + IMU -> humans) instead of the
+composed node (``wham``); both read the same parameter file.
 """
 from pathlib import Path
 
@@ -27,6 +30,8 @@ ARGUMENTS = [
     ("use_sim_time", "false", "Use /clock (bag playback with --clock)."),
     ("rviz", "false", "Start RViz with config/wham.rviz."),
     ("log_level", "info", "Node log level."),
+    ("split", "false", "Run the front-end and the WHAM stage as two nodes (wham_frontend, "
+     "wham_stage) exchanging person_observations, instead of the composed node."),
 ]
 
 
@@ -48,18 +53,27 @@ def _nodes(context):
         remappings.append(("image/compressed", image.rstrip("/") + "/compressed"))
     else:
         remappings.append(("image", image))
-    node = Node(
-        package="wham_ros", executable="wham_node", name="wham", namespace=arg["namespace"],
-        output="screen", emulate_tty=True, remappings=remappings,
-        parameters=[config, {"image_transport": "compressed" if compressed else "raw",
-                             "autostart": _truthy(arg["autostart"]),
-                             "use_sim_time": _truthy(arg["use_sim_time"])}],
-        arguments=["--ros-args", "--log-level", arg["log_level"]])
+    common = {"autostart": _truthy(arg["autostart"]), "use_sim_time": _truthy(arg["use_sim_time"])}
+    image_params = {"image_transport": "compressed" if compressed else "raw"}
+
+    def wham_node(executable, name, params, remaps):
+        return Node(package="wham_ros", executable=executable, name=name,
+                    namespace=arg["namespace"], output="screen", emulate_tty=True,
+                    remappings=remaps, parameters=[config, {**common, **params}],
+                    arguments=["--ros-args", "--log-level", arg["log_level"]])
+
+    if _truthy(arg["split"]):
+        imu = [r for r in remappings if r[0] == "imu"]
+        nodes = [wham_node("wham_frontend_node", "wham_frontend", image_params,
+                           [r for r in remappings if r[0] != "imu"]),
+                 wham_node("wham_stage_node", "wham_stage", {}, imu)]
+    else:
+        nodes = [wham_node("wham_node", "wham", image_params, remappings)]
     rviz = Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
                 arguments=["-d", str(share / "config" / "wham.rviz")],
                 parameters=[{"use_sim_time": _truthy(arg["use_sim_time"])}],
                 condition=IfCondition(arg["rviz"]))
-    return [node, rviz]
+    return nodes + [rviz]
 
 
 def generate_launch_description() -> LaunchDescription:

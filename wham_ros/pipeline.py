@@ -154,6 +154,20 @@ class FrontEnd:
             prev = t[s]
         return FrontEndResult(frame.stamp_ns, frame.frame_id, K, (W, H), obs, ended, timings)
 
+    @property
+    def providers(self) -> Dict[str, str]:
+        """ONNX Runtime execution provider per front-end model."""
+        out = {}
+        for name, obj in (("detector", self.detector), ("keypoints", self.keypoints),
+                          ("encoder", self.encoder)):
+            out[name] = getattr(obj, "provider", getattr(getattr(obj, "__self__", None), "provider", "cpu"))
+        return out
+
+    def reset(self) -> None:
+        """Forget all tracks (new tracker; ids continue from 1 again)."""
+        self.tracker = MultiPersonTracker(self.tracker.config)
+        self._emitted.clear()
+
     def _intrinsics(self, frame: CameraFrame, W: int, H: int) -> np.ndarray:
         if frame.K is not None and np.all(np.isfinite(frame.K)) and frame.K[0, 0] > 0:
             return np.asarray(frame.K, dtype=np.float64)
@@ -326,11 +340,7 @@ class Pipeline:
     @property
     def providers(self) -> Dict[str, str]:
         """Execution provider / device per stage."""
-        out = {"wham": str(self.wham.engine.net.device)}
-        for name, obj in (("detector", self.frontend.detector), ("keypoints", self.frontend.keypoints),
-                          ("encoder", self.frontend.encoder)):
-            out[name] = getattr(obj, "provider", getattr(getattr(obj, "__self__", None), "provider", "cpu"))
-        return out
+        return {"wham": str(self.wham.engine.net.device), **self.frontend.providers}
 
     def add_imu(self, sample: ImuSample) -> bool:
         """Feed one IMU sample (validated)."""
@@ -358,6 +368,5 @@ class Pipeline:
 
     def reset(self) -> None:
         """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back)."""
-        self.frontend.tracker = MultiPersonTracker(self.frontend.tracker.config)
-        self.frontend._emitted.clear()
+        self.frontend.reset()
         self.wham.reset()

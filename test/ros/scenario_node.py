@@ -30,7 +30,8 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 
 from fake_pipeline import FakeConfig, FakePipeline  # noqa: E402
 from wham_ros.msg import HumanArray, MeshFaces  # noqa: E402
-from wham_ros.ros.node import WhamNode, stamp_ns  # noqa: E402
+from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
+from wham_ros.ros.node import WhamNode  # noqa: E402
 
 W, H = 64, 48
 CAMERA_FRAME = "test_cam_optical"

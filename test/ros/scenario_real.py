@@ -1,7 +1,7 @@
 """Drives the WHAM node with the real Pipeline and the synthetic model set over DDS.
 
 Run by test_node_e2e.py inside a loopback-only network namespace:
-``python scenario_real.py <models.json>``. Frames and IMU come from
+``python scenario_real.py composed|split <models.json>``. Frames and IMU come from
 ``wham_ros.testing.scenes.make_scene`` (a red and a green person, a panning camera). Prints one
 line ``RESULT <json>`` with what the probe observed per case; the test asserts on it.
 """
@@ -28,7 +28,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu  # noqa: E402
 
 from scenario_node import Probe, wait_for  # noqa: E402
-from wham_ros.ros.node import WhamNode, default_pipeline_factory, stamp_ns  # noqa: E402
+from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
+from wham_ros.msg import PersonObservationArray  # noqa: E402
+from wham_ros.ros.node import WhamNode, default_pipeline_factory  # noqa: E402
+from wham_ros.ros.split_nodes import FrontEndNode, WhamStageNode  # noqa: E402
 from wham_ros.testing.scenes import make_scene  # noqa: E402
 
 CAMERA_FRAME = "scene_cam_optical"
@@ -240,12 +243,53 @@ def scenario_composed(models: dict) -> dict:
     return out
 
 
+def scenario_split(models: dict) -> dict:
+    """The raw case of :func:`scenario_composed` through a front-end node and a WHAM-stage node."""
+    params = model_parameters(models)
+    frontend = FrontEndNode(parameter_overrides=params)
+    stage = WhamStageNode(parameter_overrides=params)
+    probe_node = rclpy.create_node("probe")
+    probe = Probe(probe_node)
+    observations = []
+    probe_node.create_subscription(PersonObservationArray, "/person_observations",
+                                   lambda m: observations.append(m),
+                                   QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    player = ScenePlayer(probe, lambda: stage.stats.snapshot()["received_imu"])
+    executor = MultiThreadedExecutor(num_threads=4)
+    for n in (frontend, stage, probe_node):
+        executor.add_node(n)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    for n in (frontend, stage):
+        assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert n.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    probe.subscribe_faces()
+    wait_for(lambda: probe.faces, what="latched MeshFaces")
+    wait_for(lambda: probe.image_pub.get_subscription_count() > 0
+             and probe.imu_pub.get_subscription_count() > 0, what="node subscriptions")
+    wait_for(lambda: all(s.get_publisher_count() > 0 for s in probe.subs), what="node publishers")
+    scene = make_scene(N_FRAMES, size=SIZE)
+    encodings = ("rgb8", "bgr8")
+    stamps = player.play(scene, lambda i, rgb, t: raw_image(rgb, t, encodings[i % 2]))
+    out = {"raw": summarise(probe, stamps, mesh_expected=True),
+           "faces": {"num_vertices": probe.faces[0].num_vertices,
+                     "n_triangles": len(probe.faces[0].triangles) // 3},
+           "observations": [{"stamp": stamp_ns(m.header.stamp), "frame_id": m.header.frame_id,
+                             "k": list(m.k), "size": [m.width, m.height],
+                             "ids": [p.track_id for p in m.people],
+                             "ended": list(m.ended_track_ids)} for m in observations],
+           "stats": {"frontend": frontend.stats.snapshot(), "stage": stage.stats.snapshot()}}
+    for n in (frontend, stage):
+        assert n.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    executor.shutdown()
+    return out
+
+
 def main():
     rclpy.init(args=["--ros-args", "-r", "image:=/cam/image_raw",
                      "-r", "image/compressed:=/cam/image_raw/compressed",
                      "-r", "camera_info:=/cam/camera_info", "-r", "imu:=/cam/imu"])
-    models = json.loads(Path(sys.argv[1]).read_text())
-    result = scenario_composed(models)
+    models = json.loads(Path(sys.argv[2]).read_text())
+    result = {"composed": scenario_composed, "split": scenario_split}[sys.argv[1]](models)
     print("RESULT " + json.dumps(result), flush=True)
     rclpy.shutdown()
 

@@ -8,7 +8,7 @@ from wham_ros.geometry.rotations import axis_angle_to_matrix, quaternion_to_matr
 from wham_ros.ros import conversions as C
 from wham_ros.ros import markers as M
 from wham_ros.ros.factory import RosbagsFactory
-from wham_ros.types import CameraFrame, PersonObservation
+from wham_ros.types import CameraFrame, FrontEndResult, PersonObservation
 
 STAMP = 1_234_567_890_123
 
@@ -115,3 +115,41 @@ def test_tf_children_and_observation_round_trip(typestore, result):
 def test_faces_shape_is_checked(typestore):
     with pytest.raises(ValueError, match=r"faces must be \(F, 3\) vertex indices, got shape \(4,\)"):
         C.faces_to_msg(RosbagsFactory(typestore), np.arange(4), 4, 0)
+
+
+def _front_end_result():
+    rng = np.random.default_rng(5)
+    obs = [PersonObservation(
+        track_id=tid, bbox_xyxy=rng.random(4), keypoints=rng.random((17, 3)), bbox_cxcys=rng.random(3),
+        x=rng.random(37), mask=rng.random(17) > 0.5, features=rng.random(1024).astype(np.float32),
+        init_global_orient=np.eye(3), init_body_pose=np.stack([np.eye(3)] * 23),
+        init_betas=rng.random(10), is_new=tid == 7) for tid in (7, 3)]
+    K = np.array([[500.0, 0.0, 320.5], [0.0, 501.0, 240.25], [0.0, 0.0, 1.0]])
+    return FrontEndResult(STAMP, "cam_optical", K, (640, 480), obs, [2, 5], {"detect": 1.0})
+
+
+def test_front_end_result_round_trip(typestore):
+    fe = _front_end_result()
+    raw = typestore.serialize_cdr(C.frontend_result_to_msg(RosbagsFactory(typestore), fe),
+                                  C.PERSON_OBS_ARRAY)
+    back = C.msg_to_frontend_result(typestore.deserialize_cdr(raw, C.PERSON_OBS_ARRAY))
+    assert (back.stamp_ns, back.frame_id, back.res) == (STAMP, "cam_optical", (640, 480))
+    np.testing.assert_array_equal(back.K, fe.K)
+    assert back.ended_track_ids == [2, 5]
+    assert [ob.track_id for ob in back.observations] == [3, 7]  # ascending track id
+    assert [ob.is_new for ob in back.observations] == [False, True]
+    np.testing.assert_allclose(back.observations[1].features, fe.observations[0].features)
+    np.testing.assert_array_equal(back.observations[0].mask, fe.observations[1].mask)
+
+
+def test_front_end_result_rclpy_equals_rosbags(ros, rclpy_factory, typestore):
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    fe = _front_end_result()
+    from_rclpy = bytes(serialize_message(C.frontend_result_to_msg(rclpy_factory, fe)))
+    from_rosbags = bytes(typestore.serialize_cdr(
+        C.frontend_result_to_msg(RosbagsFactory(typestore), fe), C.PERSON_OBS_ARRAY))
+    cls = rclpy_factory.cls(C.PERSON_OBS_ARRAY)
+    assert deserialize_message(from_rosbags, cls) == deserialize_message(from_rclpy, cls)
+    back = C.msg_to_frontend_result(deserialize_message(from_rclpy, cls))  # rclpy message in
+    assert back.ended_track_ids == [2, 5] and back.res == (640, 480)

@@ -13,7 +13,7 @@ def test_launch_declares_the_documented_arguments():
                 and getattr(node.targets[0], "id", "") == "ARGUMENTS")
     names = [elt.elts[0].value for elt in args.elts]
     assert set(names) >= {"image_topic", "compressed", "camera_info_topic", "imu_topic", "config",
-                          "rviz", "use_sim_time", "namespace"}
+                          "rviz", "use_sim_time", "namespace", "split"}
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
                for n in tree.body)
 
@@ -36,5 +36,6 @@ def test_cmake_installs_what_ros2_run_and_launch_need():
     assert "ament_python_install_package" not in text
     for msg in sorted((ROOT / "msg").glob("*.msg")):
         assert f'"msg/{msg.name}"' in text
-    for script in ("scripts/wham_node", "scripts/wham-ros"):
+    for script in ("scripts/wham_node", "scripts/wham_frontend_node", "scripts/wham_stage_node",
+                   "scripts/wham-ros"):
         assert script in text and (ROOT / script).stat().st_mode & 0o111

@@ -1,10 +1,11 @@
-"""The WHAM node end to end with the real Pipeline and the synthetic model set, over DDS.
+"""The WHAM nodes end to end with the real Pipeline and the synthetic model set, over DDS.
 
-One scenario run (scenario_real.py, in a loopback-only network namespace) plays a synthetic
-scene (a red and a green person, a panning camera with a 200 Hz IMU) into the node as raw
-rgb8/bgr8 images, then, after a lifecycle reconfigure, as jpeg/png CompressedImages; the
-tests check what the node published. bgr8 images decoded as RGB would turn the red person
-blue, which the synthetic detector does not see, so every frame checks the channel order.
+Scenario runs (scenario_real.py, in a loopback-only network namespace) play a synthetic
+scene (a red and a green person, a panning camera with a 200 Hz IMU) into the nodes.
+``composed``: the composed node gets raw rgb8/bgr8 images, then, after a lifecycle
+reconfigure, jpeg/png CompressedImages. ``split``: the raw case through the front-end node
+and the WHAM-stage node. bgr8 images decoded as RGB would turn the red person blue, which
+the synthetic detector does not see, so every frame checks the channel order.
 """
 import sys
 from pathlib import Path
@@ -22,9 +23,16 @@ CASES = ("raw", "compressed")
 
 @pytest.fixture(scope="module")
 def scenario(synthetic_models):
-    proc = netns.run_isolated([sys.executable, str(HERE / "scenario_real.py"), str(synthetic_models)],
-                              timeout=240)
-    return netns.result_of(proc, "scenario_real"), proc.stderr
+    proc = netns.run_isolated([sys.executable, str(HERE / "scenario_real.py"), "composed",
+                               str(synthetic_models)], timeout=240)
+    return netns.result_of(proc, "scenario_real composed"), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def split(synthetic_models):
+    proc = netns.run_isolated([sys.executable, str(HERE / "scenario_real.py"), "split",
+                               str(synthetic_models)], timeout=240)
+    return netns.result_of(proc, "scenario_real split")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -122,3 +130,34 @@ def test_diagnostics_report_providers_and_counts(scenario):
     assert int(values["active_tracks"]) == 2 and int(values["pipeline_errors"]) == 0
     assert out["invalid_inputs"] == {}
     assert "activated; execution providers" in log
+
+
+def test_split_nodes_give_the_composed_result(scenario, split):
+    composed, out = scenario[0]["raw"], split["raw"]
+    assert out["stamps"] == composed["stamps"]
+    for a, b in zip(out["humans"], composed["humans"]):
+        assert (a["stamp"], a["frame_id"], a["world_frame_id"]) == (b["stamp"], b["frame_id"],
+                                                                    b["world_frame_id"])
+        assert [p["track_id"] for p in a["people"]] == [p["track_id"] for p in b["people"]]
+        for pa, pb in zip(a["people"], b["people"]):
+            assert pa["age"] == pb["age"]
+            np.testing.assert_allclose(pa["trans_cam"], pb["trans_cam"], atol=1e-4)
+            np.testing.assert_allclose(pa["trans_world"], pb["trans_world"], atol=1e-4)
+            np.testing.assert_allclose(pa["contact"], pb["contact"], atol=1e-4)
+    assert sorted(t[:3] for t in out["tf"]) == sorted(t[:3] for t in composed["tf"])
+    assert out["markers"] == composed["markers"]
+    assert out["mesh"] == composed["mesh"] and split["faces"] == scenario[0]["faces"]
+
+
+def test_split_observation_messages(split):
+    obs = split["observations"]
+    assert [m["stamp"] for m in obs] == split["raw"]["stamps"]
+    assert [m["ids"] for m in obs] == [[]] + [[1, 2]] * 6
+    for m in obs:
+        assert m["frame_id"] == CAMERA_FRAME and m["size"] == [320, 240] and m["ended"] == []
+        assert m["k"] == [400.0, 0.0, 160.0, 0.0, 400.0, 120.0, 0.0, 0.0, 1.0]  # the CameraInfo
+    fe, stage = split["stats"]["frontend"], split["stats"]["stage"]
+    assert fe["providers"] == {s: "CPUExecutionProvider" for s in ("detector", "keypoints", "encoder")}
+    assert stage["providers"] == {"wham": "cpu"}
+    assert fe["processed_frames"] == stage["processed_frames"] == 7
+    assert stage["received_imu"] > 0 and fe["received_imu"] == 0

@@ -22,14 +22,12 @@ import numpy as np
 
 from wham_ros.bag.io import BagError, InputBag, OutputBag
 from wham_ros.bag.typestore import make_typestore
-from wham_ros.image_conversion import (ImageConversionError, compressed_to_rgb, image_to_rgb,
-                                       rgb_to_image_fields)
+from wham_ros.image_conversion import rgb_to_image_fields
 from wham_ros.ort_session import ModelFileError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
-from wham_ros.ros.frame_input import RateLimiter
+from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
-from wham_ros.types import CameraFrame, ImuSample
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -165,8 +163,7 @@ class OfflineRunner:
         self.out = out
         self.f = RosbagsFactory(out.typestore)
         self.warn = _Warnings()
-        self.k: Optional[Tuple[np.ndarray, int, int]] = None
-        self.last_stamp: Optional[int] = None
+        self.input = FrameInput(self.warn)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
         self.frames = 0
         self.skipped = 0
@@ -180,67 +177,28 @@ class OfflineRunner:
             self.out.write(topic, msgtype, msg, stamp_ns, latched=True)
 
     def camera_info(self, msg) -> None:
-        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-        if not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
-            self.warn("camera_info_uncalibrated", f"CameraInfo without valid intrinsics "
-                      f"(k = {k.reshape(-1).tolist()}); using WHAM's default intrinsics")
-            self.k = None
-            return
-        self.k = (k, int(msg.width), int(msg.height))
+        self.input.set_camera_info(msg)
 
     def imu(self, msg) -> None:
-        av = msg.angular_velocity
-        gyro = np.array([av.x, av.y, av.z], dtype=np.float64)
-        if not np.all(np.isfinite(gyro)):
-            self.warn("imu_non_finite", f"Imu with non-finite angular_velocity {gyro.tolist()} ignored")
-            return
-        la = msg.linear_acceleration
-        acc = np.array([la.x, la.y, la.z], dtype=np.float64)
-        q = msg.orientation
-        quat = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
-        sample = ImuSample(
-            stamp_ns=msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec,
-            angular_velocity=gyro,
-            linear_acceleration=acc if msg.linear_acceleration_covariance[0] != -1.0 else None,
-            orientation_xyzw=quat if msg.orientation_covariance[0] != -1.0 and
-            abs(np.linalg.norm(quat) - 1.0) < 1e-3 else None,
-            frame_id=msg.header.frame_id)
-        if not self.pipe.add_imu(sample):
+        sample = imu_sample(msg, self.warn)
+        if sample is not None and not self.pipe.add_imu(sample):
             self.warn("imu_rejected", "the pipeline rejected an IMU sample")
 
-    def frame(self, stamp_ns: int, frame_id: str, rgb: np.ndarray) -> bool:
-        """Process one decoded frame and write its outputs; False when it was skipped."""
-        if self.last_stamp is not None and stamp_ns < self.last_stamp - int(
-                self.values["time_jump_tolerance_s"] * 1e9):
+    def image(self, msg, compressed: bool, topic: str) -> bool:
+        """Process one Image / CompressedImage and write its outputs; False when skipped."""
+        decision = self.input.image(msg, compressed, self.values, topic)
+        if decision.jumped_back_ns:
             LOG.warning("image time jumped back by %.3f s: resetting tracks",
-                        (self.last_stamp - stamp_ns) * 1e-9)
+                        decision.jumped_back_ns * 1e-9)
             self.pipe.reset()
             self.resets += 1
             self.mesh_rate.reset()
-        elif self.last_stamp is not None and stamp_ns <= self.last_stamp:
-            self.warn("image_stamp_not_increasing", f"image stamp {stamp_ns} ns not after the "
-                      f"previous {self.last_stamp} ns; frame skipped")
+        frame = decision.frame
+        if frame is None:
             return False
-        h, w = rgb.shape[:2]
-        k = None
-        if self.k is None:
-            if self.values["require_camera_info"]:
-                self.warn("camera_info_missing", "no CameraInfo yet; frame skipped "
-                          "(require_camera_info is true)")
-                return False
-            self.warn("camera_info_missing", "no CameraInfo before the first image; "
-                      "using WHAM's default intrinsics")
-        elif (self.k[1], self.k[2]) != (w, h):
-            self.warn("camera_info_size_mismatch", f"CameraInfo is for {self.k[1]}x{self.k[2]} px "
-                      f"but images are {w}x{h} px; using WHAM's default intrinsics")
-        else:
-            k = self.k[0]
-        frame_id = self.values["camera_frame_id"] or frame_id
-        self.last_stamp = stamp_ns
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
-        mesh_due = self.mesh_rate.due(stamp_ns, self.values["mesh_rate_hz"])
-        result = self.pipe.process(CameraFrame(stamp_ns=stamp_ns, image=rgb, frame_id=frame_id, K=k),
-                                   full_mesh=mesh_due or self.values["publish_vertices"])
+        mesh_due = self.mesh_rate.due(frame.stamp_ns, self.values["mesh_rate_hz"])
+        result = self.pipe.process(frame, full_mesh=mesh_due or self.values["publish_vertices"])
         self.frames += 1
         if result.dropped:  # WHAM's 30 Hz policy skipped it: no output
             self.skipped += 1
@@ -308,12 +266,11 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
                     break
                 if i == 0:
                     runner.write_faces(t)
+                img = runner.f.new("sensor_msgs/msg/Image", header=conversions.header(runner.f, t, frame_id),
+                                   **rgb_to_image_fields(rgb))
                 if copy_inputs:
-                    fields = rgb_to_image_fields(rgb)
-                    img = runner.f.new("sensor_msgs/msg/Image",
-                                       header=conversions.header(runner.f, t, frame_id), **fields)
                     out.write(VIDEO_IMAGE_TOPIC, "sensor_msgs/msg/Image", img, t)
-                runner.frame(t, frame_id, rgb)
+                runner.image(img, False, str(path))
                 bar.update()
         else:
             bar = _Progress(min(source.num_images, max_frames or source.num_images), progress)
@@ -332,7 +289,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
                 elif rec.kind == "imu":
                     runner.imu(rec.msg)
                 else:
-                    _bag_image(runner, rec)
+                    runner.image(rec.msg, rec.kind == "compressed", rec.topic)
                     bar.update()
         bar.close()
     finally:
@@ -341,21 +298,6 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
             source.close()
     LOG.info("wrote %s: %s", output, out.counts)
     return dict(out.counts)
-
-
-def _bag_image(runner: OfflineRunner, rec) -> None:
-    msg = rec.msg
-    stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    try:
-        if rec.kind == "compressed":
-            rgb = compressed_to_rgb(msg.format, msg.data)
-        else:
-            rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                               bool(msg.is_bigendian))
-    except ImageConversionError as exc:
-        runner.warn("image_invalid", f"image at {stamp_ns} ns on {rec.topic} skipped: {exc}")
-        return
-    runner.frame(stamp_ns, msg.header.frame_id, rgb)
 
 
 def build_parser() -> argparse.ArgumentParser:

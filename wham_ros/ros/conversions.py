@@ -14,7 +14,7 @@ import torch
 
 from wham_ros.geometry.contacts import CONTACT_POINT_NAMES
 from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
-from wham_ros.types import FrameResult, HumanEstimate, PersonObservation
+from wham_ros.types import FrameResult, FrontEndResult, HumanEstimate, PersonObservation
 
 HUMAN = "wham_ros/msg/Human"
 HUMAN_ARRAY = "wham_ros/msg/HumanArray"
@@ -198,3 +198,23 @@ def msg_to_observation(msg) -> PersonObservation:
         init_global_orient=opt(msg.init_global_orient, (3, 3)),
         init_body_pose=opt(msg.init_body_pose, (23, 3, 3)),
         init_betas=opt(msg.init_betas, (10,)))
+
+
+def frontend_result_to_msg(f, fe: FrontEndResult):
+    """``wham_ros/PersonObservationArray`` for a front-end result (people by track id)."""
+    people = sorted(fe.observations, key=lambda ob: ob.track_id)
+    W, H = (int(v) for v in fe.res)
+    return f.new(PERSON_OBS_ARRAY, header=header(f, fe.stamp_ns, fe.frame_id),
+                 k=np.asarray(fe.K, np.float64).reshape(9), width=W, height=H,
+                 people=[observation_to_msg(f, ob) for ob in people],
+                 ended_track_ids=np.asarray(fe.ended_track_ids, np.uint32).reshape(-1))
+
+
+def msg_to_frontend_result(msg) -> FrontEndResult:
+    """Inverse of :func:`frontend_result_to_msg` (rclpy or rosbags message); no timings."""
+    t = msg.header.stamp
+    return FrontEndResult(
+        stamp_ns=int(t.sec) * 1_000_000_000 + int(t.nanosec), frame_id=msg.header.frame_id,
+        K=np.asarray(msg.k, np.float64).reshape(3, 3), res=(int(msg.width), int(msg.height)),
+        observations=[msg_to_observation(p) for p in msg.people],
+        ended_track_ids=[int(i) for i in msg.ended_track_ids])

@@ -129,6 +129,29 @@ PARAMS: List[ParamSpec] = [
 ]
 SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
+# Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
+FRONTEND_ONLY = frozenset({
+    "image_transport", "require_camera_info", "camera_frame_id", "detector_onnx", "vitpose_onnx",
+    "hmr2_onnx", "providers", "keypoint_backend", "detector_format", "detector_score_threshold",
+    "tracker_min_hits", "tracker_max_lost"})
+WHAM_ONLY = frozenset({
+    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "imu_to_camera_quat_xyzw",
+    "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
+    "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
+ROLES = ("composed", "frontend", "wham")
+
+
+def params_for(role: str) -> List[ParamSpec]:
+    """The parameters a node declares: all for 'composed', a subset for 'frontend' / 'wham'.
+
+    Raises:
+        ValueError: an unknown role.
+    """
+    if role not in ROLES:
+        raise ValueError(f"Unknown node role '{role}'; expected one of {ROLES}")
+    skip = {"composed": frozenset(), "frontend": WHAM_ONLY, "wham": FRONTEND_ONLY}[role]
+    return [p for p in PARAMS if p.name not in skip]
+
 
 def validate_all(values: Dict[str, Any]) -> Dict[str, Any]:
     """Validate every known parameter in ``values``; raises :class:`ParameterError`."""

@@ -1,0 +1,335 @@
+"""What the WHAM nodes share: parameters, lifecycle, the latest-input worker, diagnostics,
+IMU buffering and the human outputs.
+
+:class:`PipelineNodeBase` is a lifecycle node (REP-2003-style managed node): parameters are
+read and publishers created on configure, models are built and subscriptions made on
+activate, and both are released on deactivate / cleanup. Callbacks only store the newest
+input; one worker thread processes it, and an input replaced before the worker took it is
+counted as dropped. Subclasses (``node.WhamNode``, ``split_nodes.FrontEndNode``,
+``split_nodes.WhamStageNode``) say what they subscribe to, build and publish.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional
+
+import numpy as np
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from sensor_msgs.msg import Imu
+
+from wham_ros.ros import conversions, markers
+from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
+from wham_ros.ros.factory import RclpyFactory
+from wham_ros.ros.frame_input import RateLimiter, imu_sample
+from wham_ros.ros.params import SPECS, ParameterError, params_for
+from wham_ros.types import FrameResult
+
+# (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
+Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class PipelineNodeBase(LifecycleNode):
+    """Lifecycle, parameters, latest-input worker and diagnostics of a WHAM node.
+
+    Args:
+        node_name: default node name.
+        role: 'composed', 'frontend' or 'wham' (which parameters are declared).
+        factory: builds what the node runs from its parameter values (on activate).
+        **kwargs: passed to ``LifecycleNode`` (e.g. ``parameter_overrides``).
+    """
+
+    def __init__(self, node_name: str, role: str, factory: Factory, **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self._factory = factory
+        self._specs = params_for(role)
+        for spec in self._specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
+                description=spec.description,
+                additional_constraints=(f"one of {', '.join(spec.choices)}" if spec.choices else "")))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._f = RclpyFactory()
+        self.stats = NodeStats()
+        self._warned: set = set()
+        self._values: Dict[str, Any] = {}
+        self._pipe = None
+        self._pubs: Dict[str, Any] = {}
+        self._subs: list = []
+        self._diag_timer = None
+        # Latest-input slot shared by the callbacks and the worker.
+        self._cv = threading.Condition()
+        self._slot = None
+        self._running = False
+        self._worker: Optional[threading.Thread] = None
+        self._imu: Deque = collections.deque(maxlen=200)
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _create_publishers(self) -> None:
+        """Add this node's publishers to ``self._pubs`` (on configure)."""
+        raise NotImplementedError
+
+    def _create_subscriptions(self, sensor: QoSProfile) -> List[Any]:
+        """This node's subscriptions (on activate); ``sensor`` is the sensor-data QoS."""
+        raise NotImplementedError
+
+    def _on_built(self) -> None:
+        """Called after the factory built ``self._pipe`` (publish latched data, providers)."""
+
+    def _process(self, item) -> None:
+        """Process one input taken from the slot (worker thread)."""
+        raise NotImplementedError
+
+    def _merge_replaced(self, old, new):
+        """The slot content when ``new`` replaces the unprocessed ``old`` (default: ``new``)."""
+        return new
+
+    # ------------------------------------------------------------------ parameters
+    def _read_parameters(self) -> Dict[str, Any]:
+        values = {spec.name: self.get_parameter(spec.name).value for spec in self._specs}
+        for name, value in values.items():
+            SPECS[name].validate(value)
+        return values
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for p in params:
+            spec = SPECS.get(p.name)
+            if spec is None:
+                continue
+            try:
+                spec.validate(p.value)
+            except ParameterError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            if spec.read_only and self._pipe is not None:
+                return SetParametersResult(successful=False, reason=(
+                    f"parameter '{p.name}' can only change while the node is inactive "
+                    "(deactivate, cleanup, set it, configure, activate)"))
+            if p.name in self._values:
+                self._values[p.name] = p.value
+        return SetParametersResult(successful=True)
+
+    def warn_once(self, cause: str, text: str) -> None:
+        """Count an invalid input under ``cause`` and log ``text`` the first time only."""
+        self.stats.count_invalid(cause)
+        if cause not in self._warned:
+            self._warned.add(cause)
+            self.get_logger().warning(f"{text} (further '{cause}' inputs are counted on "
+                                      "/diagnostics, not logged)")
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self._values = self._read_parameters()
+        except ParameterError as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._pubs = {"diagnostics": self.create_publisher(
+            self._f.cls("diagnostic_msgs/msg/DiagnosticArray"), "/diagnostics", RELIABLE)}
+        self._create_publishers()
+        self._diag_timer = self.create_timer(self._values["diagnostics_period_s"],
+                                             self._publish_diagnostics)
+        self._set_state("inactive")
+        self.get_logger().info("configured")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self._pipe = self._factory(dict(self._values), self.get_logger().warning)
+        except Exception as exc:  # model loading reports ModelFileError & co. with a reason
+            self.get_logger().error(f"activate failed: cannot build the pipeline: {exc}")
+            self.stats.pipeline_errors += 1
+            return TransitionCallbackReturn.FAILURE
+        self.stats.providers = {k: str(v) for k, v in getattr(self._pipe, "providers", {}).items()}
+        self._on_built()
+        self._imu = collections.deque(maxlen=int(self._values.get("imu_queue_size", 200)))
+        sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                            reliability=qos_profile_sensor_data.reliability,
+                            durability=qos_profile_sensor_data.durability)
+        if self._values["sensor_qos_reliability"] == "reliable":
+            sensor.reliability = ReliabilityPolicy.RELIABLE
+        self._subs = self._create_subscriptions(sensor)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
+                                        daemon=True)
+        self._worker.start()
+        self._set_state("active")
+        self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._pipe = None  # frees the models (and GPU memory with them)
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+        self._set_state("inactive")
+        self.get_logger().info("deactivated; models released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        for pub in self._pubs.values():
+            self.destroy_publisher(pub)
+        self._pubs = {}
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        self._set_state("unconfigured")
+        self.get_logger().info("cleaned up")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        self._pipe = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def _set_state(self, name: str) -> None:
+        with self.stats.lock:
+            self.stats.state = name
+
+    def _stop_worker(self) -> None:
+        with self._cv:
+            self._running = False
+            self._slot = None
+            self._cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+
+    # ------------------------------------------------------------------ inputs and worker
+    def _submit(self, item) -> None:
+        """Store the newest input for the worker; a replaced one is counted as dropped."""
+        with self.stats.lock:
+            self.stats.received_frames += 1
+        with self._cv:
+            if self._slot is not None:
+                with self.stats.lock:
+                    self.stats.dropped_frames += 1  # stale: a newer input replaces it
+                item = self._merge_replaced(self._slot, item)
+            self._slot = item
+            self._cv.notify()
+
+    def _on_imu(self, msg: Imu) -> None:
+        with self.stats.lock:
+            self.stats.rates["imu"].tick()
+            self.stats.received_imu += 1
+        sample = imu_sample(msg, self.warn_once)
+        if sample is not None:
+            self._imu.append(sample)
+
+    def _feed_imu(self, add_imu: Callable) -> None:
+        """Hand every buffered IMU sample to ``add_imu`` (counting the ones it rejects)."""
+        while self._imu:
+            if not add_imu(self._imu.popleft()):
+                self.stats.count_invalid("imu_rejected")
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while self._running and self._slot is None:
+                    self._cv.wait()
+                if not self._running:
+                    return
+                item, self._slot = self._slot, None
+            try:
+                self._process(item)
+            except Exception as exc:  # keep the node alive whatever the pipeline raises
+                with self.stats.lock:
+                    self.stats.pipeline_errors += 1
+                self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=5.0)
+
+    def _count_processed(self, stamp: int, processing_ms: float, tracks: int,
+                         skipped: bool = False) -> None:
+        latency_ms = (self.get_clock().now().nanoseconds - stamp) * 1e-6
+        with self.stats.lock:
+            self.stats.processed_frames += 1
+            if skipped:
+                self.stats.skipped_frames += 1
+                return
+            self.stats.rates["output"].tick()
+            self.stats.active_tracks = tracks
+            self.stats.last_latency_ms = latency_ms
+            self.stats.last_processing_ms = processing_ms
+
+    def _publish_diagnostics(self) -> None:
+        if "diagnostics" in self._pubs:
+            self._pubs["diagnostics"].publish(diagnostics_msg(
+                self._f, self.stats.snapshot(), self.get_clock().now().nanoseconds, self.get_name()))
+
+
+class HumanOutputs:
+    """The human outputs of the composed and the WHAM-stage node (created on configure).
+
+    ``human_pose`` (HumanArray), ``human_pose/markers`` (skeleton + contacts),
+    ``human_pose/mesh`` (SMPL TRIANGLE_LIST, at most ``mesh_rate_hz``, only while subscribed),
+    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, ``/humans/bodies/tracked``.
+    """
+
+    def __init__(self, node: PipelineNodeBase) -> None:
+        self.node, f = node, node._f
+        self.pubs = {
+            "humans": node.create_publisher(f.cls(conversions.HUMAN_ARRAY), "human_pose", RELIABLE),
+            "markers": node.create_publisher(f.cls(markers.MARKER_ARRAY), "human_pose/markers", RELIABLE),
+            "mesh": node.create_publisher(f.cls(markers.MARKER_ARRAY), "human_pose/mesh", RELIABLE),
+            "faces": node.create_publisher(f.cls(conversions.MESH_FACES), "human_pose/mesh_faces", LATCHED),
+        }
+        try:
+            self.pubs["tf"] = node.create_publisher(f.cls(conversions.TF_MESSAGE), "/tf",
+                                                    QoSProfile(depth=100))
+        except (ImportError, AttributeError):
+            node.get_logger().warning("tf2_msgs is not installed: no TF will be broadcast")
+        self._hri = None
+        try:
+            from hri_msgs.msg import IdsList
+
+            self._hri = IdsList
+            self.pubs["hri"] = node.create_publisher(IdsList, "/humans/bodies/tracked", RELIABLE)
+        except ImportError:
+            pass
+        self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
+        self.faces: Optional[np.ndarray] = None
+
+    def publish_faces(self, faces: Optional[np.ndarray]) -> None:
+        """Publish the (F, 3) SMPL triangles once (latched)."""
+        self.faces = faces
+        if faces is not None:
+            n_verts = int(np.asarray(faces).max()) + 1
+            self.pubs["faces"].publish(conversions.faces_to_msg(
+                self.node._f, faces, n_verts, self.node.get_clock().now().nanoseconds))
+
+    def mesh_due(self, values: Dict[str, Any]) -> bool:
+        """True when the next result should carry a mesh marker (rate and a subscriber)."""
+        return (self._mesh_rate.due(time.monotonic_ns(), values["mesh_rate_hz"])
+                and self.pubs["mesh"].get_subscription_count() > 0)
+
+    def publish(self, result: FrameResult, values: Dict[str, Any], mesh: bool) -> None:
+        """Publish one frame's humans, markers, TF (and the mesh marker when ``mesh``)."""
+        f, v = self.node._f, values
+        self.pubs["humans"].publish(conversions.result_to_msg(
+            f, result, v["contact_threshold"], v["publish_vertices"]))
+        self.pubs["markers"].publish(markers.skeleton_markers(f, result, v["contact_threshold"]))
+        bodies = v["publish_tf"] and bool(result.humans)
+        camera = v["publish_camera_tf"] and result.T_world_camera is not None
+        if "tf" in self.pubs and (bodies or camera):
+            self.pubs["tf"].publish(conversions.tf_msg(f, result, bodies, camera))
+        if mesh:
+            self._mesh_rate.mark(time.monotonic_ns())
+            self.pubs["mesh"].publish(markers.mesh_markers(f, result, self.faces))
+        if self._hri is not None:
+            ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]
+            self.pubs["hri"].publish(self._hri(
+                header=conversions.header(f, result.stamp_ns, result.frame_id), ids=ids))
+
