@@ -1,0 +1,104 @@
+"""ROS-free input handling shared by the nodes and the runner (messages as plain objects)."""
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
+
+VALUES = {"time_jump_tolerance_s": 0.5, "require_camera_info": False, "camera_frame_id": ""}
+
+
+def image(t_ns, w=4, h=3, encoding="rgb8", frame_id="cam"):
+    sec, nsec = divmod(t_ns, 1_000_000_000)
+    data = np.arange(h * w * 3, dtype=np.uint8).tobytes()
+    return NS(header=NS(stamp=NS(sec=sec, nanosec=nsec), frame_id=frame_id), encoding=encoding,
+              height=h, width=w, step=w * 3, data=data, is_bigendian=0)
+
+
+def info(fx=10.0, w=4, h=3):
+    return NS(k=[fx, 0, 2, 0, fx, 1.5, 0, 0, 1], width=w, height=h)
+
+
+@pytest.fixture
+def warnings():
+    return []
+
+
+@pytest.fixture
+def inp(warnings):
+    return FrameInput(lambda cause, text: warnings.append((cause, text)))
+
+
+def test_intrinsics_choice(inp, warnings):
+    f = inp.image(image(1_000), False, VALUES, "image").frame
+    assert f.K is None and warnings[-1][0] == "camera_info_missing"
+    inp.set_camera_info(info())
+    f = inp.image(image(2_000), False, VALUES, "image").frame
+    assert f.K[0, 0] == 10.0 and f.image.shape == (3, 4, 3) and f.frame_id == "cam"
+    f = inp.image(image(3_000, w=6), False, VALUES, "image").frame
+    assert f.K is None and warnings[-1][0] == "camera_info_size_mismatch"
+    assert "CameraInfo is for 4x3 px but images are 6x3 px" in warnings[-1][1]
+    inp.set_camera_info(info(fx=0.0))
+    assert inp.camera_info is None and warnings[-1][0] == "camera_info_uncalibrated"
+    assert inp.image(image(4_000), False, {**VALUES, "require_camera_info": True}, "image").frame is None
+    f = inp.image(image(5_000), False, {**VALUES, "camera_frame_id": "over"}, "image").frame
+    assert f.frame_id == "over"
+
+
+def test_stamp_order_and_time_jumps(inp, warnings):
+    t = 10_000_000_000
+    assert inp.image(image(t), False, VALUES, "image").jumped_back_ns == 0
+    d = inp.image(image(t), False, VALUES, "image")  # same stamp: dropped
+    assert d.frame is None and warnings[-1][0] == "image_stamp_not_increasing"
+    d = inp.image(image(t - 400_000_000), False, VALUES, "image")  # within the tolerance
+    assert d.frame is None and d.jumped_back_ns == 0
+    d = inp.image(image(t - 2_000_000_000), False, VALUES, "image")  # bag loop
+    assert d.frame is not None and d.jumped_back_ns == 2_000_000_000
+    inp.reset()
+    assert inp.image(image(5), False, VALUES, "image").jumped_back_ns == 0
+
+
+def test_bad_images_are_warned_by_cause(inp, warnings):
+    assert inp.image(image(1, encoding="32FC1"), False, VALUES, "cam/image").frame is None
+    assert warnings[-1][0] == "image_encoding" and "on cam/image" in warnings[-1][1]
+    bad = image(2)
+    bad.data = bad.data[:5]
+    assert inp.image(bad, False, VALUES, "image").frame is None and warnings[-1][0] == "image_truncated"
+    assert inp.image(NS(header=image(3).header, format="jpeg", data=b"xx"), True, VALUES,
+                     "image/compressed").frame is None
+    assert warnings[-1][0] == "image_undecodable"
+
+
+def test_imu_sample(warnings):
+    def msg(gyro, q=(0.0, 0.0, 0.0, 1.0), q_cov=0.0, a_cov=0.0):
+        return NS(header=NS(stamp=NS(sec=1, nanosec=5), frame_id="imu"),
+                  angular_velocity=NS(x=gyro[0], y=gyro[1], z=gyro[2]),
+                  linear_acceleration=NS(x=0.0, y=0.0, z=9.8),
+                  orientation=NS(x=q[0], y=q[1], z=q[2], w=q[3]),
+                  orientation_covariance=[q_cov] + [0.0] * 8,
+                  linear_acceleration_covariance=[a_cov] + [0.0] * 8)
+
+    def warn(cause, text):
+        warnings.append(cause)
+
+    s = imu_sample(msg((0.1, 0.2, 0.3)), warn)
+    assert s.stamp_ns == 1_000_000_005 and s.frame_id == "imu"
+    assert s.orientation_xyzw.tolist() == [0, 0, 0, 1] and s.linear_acceleration[2] == 9.8
+    s = imu_sample(msg((0.1, 0.2, 0.3), q=(0.0, 0.0, 0.0, 0.0), a_cov=-1.0), warn)
+    assert s.orientation_xyzw is None and s.linear_acceleration is None
+    assert imu_sample(msg((np.nan, 0.0, 0.0)), warn) is None and warnings == ["imu_non_finite"]
+
+
+def test_rate_limiter_tolerates_rounded_stamps():
+    r = RateLimiter()
+    period = 33_333_333  # 30 Hz, rounded
+    sent = []
+    for i in range(10):
+        if r.due(i * period, 10.0):
+            r.mark(i * period)
+            sent.append(i)
+    assert sent == [0, 3, 6, 9]
+    assert not RateLimiter().due(0, 0.0)
+    r.reset()
+    assert r.due(0, 10.0)
