@@ -156,3 +156,13 @@ def test_mesh_computed_only_on_frames_that_publish_it(tmp_path, typestore, synth
     bag = read_back(tmp_path / "out", typestore)
     assert [t for t, _ in bag.get("/human_pose/mesh", [])] == mesh_stamps
     assert all(len(h.vertices_cam) == 0 for _, m in bag["/human_pose"] for h in m.humans)
+
+
+@pytest.mark.parametrize("missing", ["wham_checkpoint", "body_model_dir", "detector_onnx", "hmr2_onnx"])
+def test_missing_model_file_exits_3(tmp_path, typestore, synthetic_models, scene, caplog, missing):
+    write_scene_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, scene, FRAME, "rgb8")
+    models = dict(load_paths(synthetic_models), **{missing: str(tmp_path / "nowhere")})
+    config = write_config(tmp_path / "wham.yaml", models)
+    assert main([str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--config", str(config),
+                 "--no-progress"]) == 3
+    assert "cannot load the models" in caplog.text and "nowhere" in caplog.text

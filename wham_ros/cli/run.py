@@ -23,7 +23,9 @@ import numpy as np
 from wham_ros.bag.io import BagError, InputBag, OutputBag
 from wham_ros.bag.typestore import make_typestore
 from wham_ros.image_conversion import rgb_to_image_fields
+from wham_ros.body.smpl import BodyModelError
 from wham_ros.ort_session import ModelFileError
+from wham_ros.wham.checkpoint import CheckpointError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
@@ -340,7 +342,7 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     except (BagError, ParameterError, OSError) as exc:
         LOG.error("%s", exc)
         return 2
-    except ModelFileError as exc:
+    except (ModelFileError, CheckpointError, BodyModelError) as exc:
         LOG.error("cannot load the models: %s", exc)
         return 3
     print(f"wham-ros: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
