@@ -58,6 +58,10 @@ class PipelineConfig:
         camera_imu_quat_xyzw: rotation camera_optical <- imu as a quaternion (x, y, z, w).
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
         full_mesh: compute the 6890-vertex mesh for every person.
+        torch_threads: CPU threads of torch (WHAM); 0 keeps torch's default. WHAM's per-frame
+            products are memory-bound matrix-vector products, so one thread is as fast as two
+            and leaves a core to ONNX Runtime (OpenMP threads contending for the same cores
+            slowed WHAM ~20x here).
     """
 
     wham_checkpoint: str = ""
@@ -78,6 +82,7 @@ class PipelineConfig:
     camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
     gyro_bias: Optional[Sequence[float]] = None
     full_mesh: bool = False
+    torch_threads: int = 1
 
     def grounding_config(self) -> GroundingConfig:
         """The world-grounding part of this configuration."""
@@ -309,6 +314,9 @@ class Pipeline:
     def __init__(self, cfg: Optional[PipelineConfig] = None, frontend: Optional[FrontEnd] = None,
                  wham: Optional[WhamStage] = None):
         self.cfg = cfg or PipelineConfig()
+        if self.cfg.torch_threads > 0 and torch.get_num_threads() != self.cfg.torch_threads:
+            LOG.info("torch CPU threads: %d -> %d", torch.get_num_threads(), self.cfg.torch_threads)
+            torch.set_num_threads(self.cfg.torch_threads)
         self.frontend = frontend or build_frontend(self.cfg)
         self.wham = wham or build_wham_stage(self.cfg)
 
