@@ -124,7 +124,10 @@ def test_stages_compose_and_match_batch_wham(models):
 def test_person_leaving_ends_its_track(models):
     cfg = synthetic_pipeline_config(models, tracker=TrackerConfig(min_hits=2, max_lost=2))
     pipe = Pipeline(cfg)
-    full, alone = make_scene(6, people=2), make_scene(6, people=1, start_ns=1_200_000_000)
+    full, alone = make_scene(6, people=2), make_scene(6, people=2, start_ns=1_200_000_000)
+    for fr in alone.frames:  # the green person walks out of view
+        green = np.all(fr.image == (0, 255, 0), axis=-1)
+        fr.image[green] = 110
     res = run(pipe, full) + run(pipe, alone)
     assert {h.track_id for h in res[5].humans} == {1, 2}
     assert {h.track_id for h in res[-1].humans} == {1}
@@ -169,3 +172,12 @@ def test_missing_model_file_is_a_clear_error(models, tmp_path):
         Pipeline(replace(synthetic_pipeline_config(models), detector_onnx=str(tmp_path / "x.onnx")))
     with pytest.raises(CheckpointError, match="not found"):
         Pipeline(replace(synthetic_pipeline_config(models), wham_checkpoint=str(tmp_path / "w.tar")))
+
+
+def test_four_people_in_one_batched_step(models):
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    res = run(pipe, make_scene(5, people=4, size=(960, 480)))
+    assert sorted(h.track_id for h in res[-1].humans) == [1, 2, 3, 4]
+    xs = {h.track_id: h.bbox_xyxy[0] for h in res[-1].humans}
+    assert sorted(xs, key=xs.get) == [1, 2, 3, 4]  # detector candidates in colour order, left to right
+    assert all(h.age == 4 for h in res[-1].humans)

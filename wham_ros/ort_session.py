@@ -79,3 +79,10 @@ def make_session(path: str, providers: str = "auto", name: str = "model",
     used = sess.get_providers()[0]
     LOG.info("%s: running on %s", name, used)
     return sess, used
+
+
+def input_numpy_dtype(session, index: int = 0):
+    """numpy dtype of a session input: float16 for half-precision exports, else float32."""
+    import numpy as np
+
+    return np.float16 if session.get_inputs()[index].type == "tensor(float16)" else np.float32

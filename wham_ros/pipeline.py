@@ -59,6 +59,10 @@ class PipelineConfig:
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
         full_mesh: compute the 6890-vertex mesh for every person by default (a call to
             ``process(..., full_mesh=...)`` overrides it per frame).
+        torch_threads: CPU threads of torch (WHAM); 0 keeps torch's default. WHAM's per-frame
+            products are memory-bound matrix-vector products, so one thread is as fast as two
+            and leaves a core to ONNX Runtime (OpenMP threads contending for the same cores
+            slowed WHAM ~20x here).
     """
 
     wham_checkpoint: str = ""
@@ -79,6 +83,7 @@ class PipelineConfig:
     camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
     gyro_bias: Optional[Sequence[float]] = None
     full_mesh: bool = False
+    torch_threads: int = 1
 
     def grounding_config(self) -> GroundingConfig:
         """The world-grounding part of this configuration."""
@@ -308,12 +313,20 @@ def build_frontend(cfg: PipelineConfig) -> FrontEnd:
     return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker))
 
 
+def _apply_torch_threads(cfg: PipelineConfig) -> None:
+    """Set torch's CPU threads to ``cfg.torch_threads`` (0: leave torch's default)."""
+    if cfg.torch_threads > 0 and torch.get_num_threads() != cfg.torch_threads:
+        LOG.info("torch CPU threads: %d -> %d", torch.get_num_threads(), cfg.torch_threads)
+        torch.set_num_threads(cfg.torch_threads)
+
+
 def build_wham_stage(cfg: PipelineConfig) -> WhamStage:
     """Load WHAM (strict, safe) and set up world grounding.
 
     Raises:
         wham_ros.wham.CheckpointError, wham_ros.body.BodyModelError: bad model files.
     """
+    _apply_torch_threads(cfg)
     net = load_network(cfg.wham_checkpoint, cfg.body_model_dir, device=cfg.device)
     return WhamStage(StreamingWHAM(net), WorldGrounding(cfg.grounding_config()), cfg.full_mesh)
 
@@ -329,6 +342,7 @@ class Pipeline:
     def __init__(self, cfg: Optional[PipelineConfig] = None, frontend: Optional[FrontEnd] = None,
                  wham: Optional[WhamStage] = None):
         self.cfg = cfg or PipelineConfig()
+        _apply_torch_threads(self.cfg)
         self.frontend = frontend or build_frontend(self.cfg)
         self.wham = wham or build_wham_stage(self.cfg)
 

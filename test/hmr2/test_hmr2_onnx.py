@@ -64,3 +64,19 @@ def test_vitpose_model_is_rejected(tmp_path):
 def test_missing_onnx_file(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         HMR2Onnx(str(tmp_path / "none.onnx"), providers="cpu")
+
+
+def test_fp16_export_runs_and_stays_close(tmp_path, tiny_hmr2):
+    path = tmp_path / "hmr2_fp16.onnx"
+    export_hmr2(tiny_hmr2, str(path), fp16=True)
+    assert next(tiny_hmr2.parameters()).dtype == torch.float32
+    est = HMR2Onnx(str(path), providers="cpu")
+    assert est.input_dtype == np.float16
+    x = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    out = est.run_network(x.numpy())
+    with torch.inference_mode():
+        ref = {k: v.numpy() for k, v in tiny_hmr2(x).items()}
+    for name in OUTPUT_NAMES:
+        assert out[name].dtype == np.float32
+        np.testing.assert_allclose(out[name], ref[name], rtol=0,
+                                   atol=3e-2 * max(1.0, np.abs(ref[name]).max()), err_msg=name)

@@ -4,8 +4,7 @@ Scenario runs (scenario_real.py, in a loopback-only network namespace) play a sy
 scene (a red and a green person, a panning camera with a 200 Hz IMU) into the nodes.
 ``composed``: the composed node gets raw rgb8/bgr8 images, then, after a lifecycle
 reconfigure, jpeg/png CompressedImages. ``split``: the raw case through the front-end node
-and the WHAM-stage node. bgr8 images decoded as RGB would turn the red person blue, which
-the synthetic detector does not see, so every frame checks the channel order.
+and the WHAM-stage node.
 """
 import sys
 from pathlib import Path

@@ -76,3 +76,17 @@ def test_cli_reports_missing_checkpoint(tmp_path, caplog):
     assert not (tmp_path / "out.onnx").exists()
     with pytest.raises(SystemExit):
         main(["yolo", "a", "b"])
+
+
+def test_fp16_export_runs_and_stays_close(tmp_path, tiny_vitpose, image):
+    path = tmp_path / "vitpose_fp16.onnx"
+    export_vitpose(tiny_vitpose, str(path), fp16=True)
+    assert next(tiny_vitpose.parameters()).dtype == torch.float32  # caller's model untouched
+    est = VitPoseOnnx(str(path), providers="cpu", flip_test=False)
+    assert est.input_dtype == np.float16
+    x = torch.randn(2, 3, 256, 192, generator=torch.Generator().manual_seed(0))
+    out = est.heatmaps(x.numpy())
+    with torch.inference_mode():
+        ref = tiny_vitpose(x).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-2 * np.abs(ref).max())

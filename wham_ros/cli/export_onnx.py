@@ -15,6 +15,7 @@ data file next to the ``.onnx`` (``<name>.onnx.data``, needs the ``onnx`` packag
 two files together.
 """
 import argparse
+import copy
 import logging
 import os
 import sys
@@ -96,28 +97,42 @@ def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str
              if n_bytes > _PROTOBUF_LIMIT_BYTES else "")
 
 
-def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET) -> None:
+def _in_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """The model in ``dtype`` (a copy when it has to change; the caller's model is kept)."""
+    if next(model.parameters()).dtype == dtype:
+        return model
+    return copy.deepcopy(model).to(dtype)
+
+
+def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET,
+                   fp16: bool = False) -> None:
     """Export ViTPose (no flip test inside; the runtime wrapper does it) to ``path``.
 
     Args:
         model: a ViTPose module (any size) in float32 on CPU.
         path: output ``.onnx``.
         opset: ONNX opset.
+        fp16: export half-precision weights and I/O (for CUDA/TensorRT; the runtime wrapper
+            casts to and from float32).
     """
-    example = torch.zeros(2, 3, *model.backbone.cfg.img_size)
-    _export(_Heatmaps(model), example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
+    dtype = torch.float16 if fp16 else torch.float32
+    example = torch.zeros(2, 3, *model.backbone.cfg.img_size, dtype=dtype)
+    _export(_Heatmaps(_in_dtype(model, dtype)), example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
 
 
-def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET) -> None:
+def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
+                fp16: bool = False) -> None:
     """Export the HMR2.0 encoder (token + initial SMPL outputs) to ``path``.
 
     Args:
         model: an HMR2Encoder (any size) in float32 on CPU.
         path: output ``.onnx``.
         opset: ONNX opset.
+        fp16: export half-precision weights and I/O (see :func:`export_vitpose`).
     """
-    example = torch.zeros(2, 3, 256, 256)
-    _export(_HMR2Outputs(model), example, path, HMR2_INPUT, HMR2_OUTPUTS, opset)
+    dtype = torch.float16 if fp16 else torch.float32
+    example = torch.zeros(2, 3, 256, 256, dtype=dtype)
+    _export(_HMR2Outputs(_in_dtype(model, dtype)), example, path, HMR2_INPUT, HMR2_OUTPUTS, opset)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -131,15 +146,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("checkpoint", help="official checkpoint file")
     parser.add_argument("output", help="output .onnx path")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    parser.add_argument("--fp16", action="store_true",
+                        help="half-precision weights and I/O (for CUDA / TensorRT providers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.model == "vitpose":
-            export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset)
+            export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset, args.fp16)
         else:
-            export_hmr2(load_hmr2(args.checkpoint), args.output, args.opset)
+            export_hmr2(load_hmr2(args.checkpoint), args.output, args.opset, args.fp16)
     except CheckpointError as exc:
         LOG.error("%s", exc)
         return 1

@@ -11,7 +11,7 @@ import numpy as np
 
 from wham_ros.hmr2.estimator import HMR2Estimator
 from wham_ros.hmr2.model import ONNX_INPUT, OUTPUT_NAMES
-from wham_ros.ort_session import ModelFileError, make_session
+from wham_ros.ort_session import ModelFileError, input_numpy_dtype, make_session
 
 
 class HMR2Onnx(HMR2Estimator):
@@ -34,8 +34,10 @@ class HMR2Onnx(HMR2Estimator):
             raise ModelFileError(f"HMR2: '{path}' has inputs {inputs} and outputs {outputs}; "
                                  f"expected input '{ONNX_INPUT}' and outputs {list(OUTPUT_NAMES)} "
                                  f"(export it with wham-ros-export hmr2)")
+        self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
 
     def run_network(self, norm_img: np.ndarray) -> Dict[str, np.ndarray]:
         """(B, 3, 256, 256) float32 → dict of float32 arrays named by ``OUTPUT_NAMES``."""
-        x = np.ascontiguousarray(norm_img, dtype=np.float32)
-        return dict(zip(OUTPUT_NAMES, self.session.run(list(OUTPUT_NAMES), {ONNX_INPUT: x})))
+        x = np.ascontiguousarray(norm_img, dtype=self.input_dtype)
+        outs = self.session.run(list(OUTPUT_NAMES), {ONNX_INPUT: x})
+        return {n: o.astype(np.float32, copy=False) for n, o in zip(OUTPUT_NAMES, outs)}

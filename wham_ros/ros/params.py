@@ -79,6 +79,9 @@ PARAMS: List[ParamSpec] = [
               read_only=True),
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
+    ParamSpec("torch_threads", 1, "CPU threads of torch for WHAM (0: torch's default); one "
+              "leaves the other cores to ONNX Runtime.", min_value=0, pipeline_field="torch_threads",
+              read_only=True),
     ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
               "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame.",
               length=4, pipeline_field="camera_imu_quat_xyzw", read_only=True),
@@ -135,7 +138,8 @@ FRONTEND_ONLY = frozenset({
     "hmr2_onnx", "providers", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
 WHAM_ONLY = frozenset({
-    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "imu_to_camera_quat_xyzw",
+    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "torch_threads",
+    "imu_to_camera_quat_xyzw",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
 ROLES = ("composed", "frontend", "wham")

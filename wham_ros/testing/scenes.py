@@ -1,6 +1,7 @@
 """Synthetic camera + IMU recordings for end-to-end tests and demos.
 
-People are saturated red / green upright rectangles (what the synthetic detector finds)
+People are saturated red / green / blue / yellow upright rectangles (what the synthetic
+detector finds)
 on a grey, lightly textured background; they walk horizontally at constant speed. The
 camera pans about its y axis at a constant rate, measured by a simulated IMU whose frame is
 the camera optical frame rotated by ``R_cam_imu``.
@@ -13,7 +14,7 @@ import numpy as np
 from wham_ros.geometry.so3 import exp_so3
 from wham_ros.types import CameraFrame, ImuSample
 
-COLOURS = ((255, 0, 0), (0, 255, 0))
+COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))  # red, green, blue, yellow
 
 
 @dataclass
@@ -35,7 +36,7 @@ def make_scene(n_frames: int = 20, fps: float = 30.0, size=(640, 480), people: i
         n_frames: camera frames.
         fps: camera rate.
         size: (W, H) pixels.
-        people: 0, 1 or 2 walking people.
+        people: 0 to 4 walking people (evenly spread, alternating directions).
         pan_rate_rad_s: camera yaw rate about its optical y axis.
         imu_rate_hz: IMU sample rate (samples cover the whole recording).
         R_cam_imu: camera <- IMU rotation (identity if None).
@@ -54,9 +55,10 @@ def make_scene(n_frames: int = 20, fps: float = 30.0, size=(640, 480), people: i
     for i in range(n_frames):
         img = background.copy()
         for p in range(people):
-            cx = int(W * (0.3 + 0.4 * p) + (1 - 2 * p) * 2 * i)
+            spacing = 1.0 / max(people, 1)
+            cx = int(W * spacing * (p + 0.5) + (1 - 2 * (p % 2)) * 2 * i)
             top, bottom = int(H * 0.15), int(H * 0.85)
-            half = int(H * 0.12)
+            half = int(min(H * 0.12, W * spacing * 0.3))
             img[top:bottom, max(cx - half, 0):cx + half] = COLOURS[p]
         frames.append(CameraFrame(start_ns + i * dt_ns, img, "camera_optical_frame", K.copy()))
     imu = []

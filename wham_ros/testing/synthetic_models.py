@@ -4,13 +4,13 @@
 
     root/wham_vit_bedlam_w_3dpw.pth.tar   official checkpoint layout, name-seeded weights
     root/body_models/...                   synthetic SMPL-format body model (WHAM layout)
-    root/detector.onnx                     YOLOv8-format (1, 84, 2) colour-blob person detector
+    root/detector.onnx                     YOLOv8-format (1, 84, 4) colour-blob person detector
     root/vitpose.onnx                      tiny ViTPose (real I/O: (B,3,256,192) -> (B,17,64,48))
     root/hmr2.onnx                         tiny HMR2.0 encoder (real I/O, 1024-d features)
 
 The detector is a real (tiny) network, exported from torch and run by ONNX Runtime: it finds
-the saturated red and the saturated green regions of the letterboxed input and reports each
-as one person box (centroid and spread of the region), score growing with its area. Scenes
+the regions of four saturated colours in the letterboxed input and reports each as one
+person box (centroid and spread of the region), score growing with its area. Scenes
 from :mod:`wham_ros.testing.scenes` draw people that way. ViTPose and HMR2.0 keep their
 real architecture and tensor names at toy width, with the fixture's name-seeded weights.
 """
@@ -32,21 +32,26 @@ WHAM_CHECKPOINT = "wham_vit_bedlam_w_3dpw.pth.tar"
 
 
 class ColourBlobDetector(nn.Module):
-    """(1, 3, H, W) RGB in [0, 1] -> (1, 4 + 80, 2) YOLOv8 rows [cx, cy, w, h, classes...].
+    """(1, 3, H, W) RGB in [0, 1] -> (1, 4 + 80, K) YOLOv8 rows [cx, cy, w, h, classes...].
 
-    Candidate k is the region where channel k (0 red, 1 green) dominates the others by 0.5;
-    box = centroid +- sqrt(12) * std / 2 per axis (exact for a filled rectangle), person score
-    = min(1, area / 400 px).
+    Candidate k is the region whose pixels are within an L1 distance of 0.5 of colour k
+    (``wham_ros.testing.scenes.COLOURS``); box = centroid +- sqrt(12) * std / 2 per axis
+    (exact for a filled rectangle), person score = min(1, area / 400 px).
     """
+
+    def __init__(self):
+        super().__init__()
+        from wham_ros.testing.scenes import COLOURS
+        self.register_buffer("colours", torch.tensor(COLOURS, dtype=torch.float32) / 255.0)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _, _, H, W = images.shape
         ys = torch.arange(H, dtype=images.dtype).view(1, H, 1)
         xs = torch.arange(W, dtype=images.dtype).view(1, 1, W)
         rows = []
-        for k in (0, 1):
-            others = images[:, [c for c in range(3) if c != k]].max(1).values
-            m = (images[:, k] - others - 0.5).clamp(min=0.0) * 2.0  # 1 x H x W in [0, 1]
+        for k in range(self.colours.shape[0]):
+            dist = (images - self.colours[k].view(1, 3, 1, 1)).abs().sum(1)  # 1 x H x W
+            m = (1.0 - 2.0 * dist).clamp(min=0.0)
             mass = m.sum((1, 2)) + 1e-6
             cx = (m * xs).sum((1, 2)) / mass
             cy = (m * ys).sum((1, 2)) / mass
@@ -55,7 +60,7 @@ class ColourBlobDetector(nn.Module):
             score = (mass / 400.0).clamp(max=1.0)
             rows.append(torch.cat([torch.stack([cx, cy, w, h, score], -1),
                                    torch.zeros(1, NUM_CLASSES - 1, dtype=images.dtype)], -1))
-        return torch.stack(rows, -1)  # 1 x 84 x 2
+        return torch.stack(rows, -1)  # 1 x 84 x K
 
 
 def export_detector(path: str) -> str:

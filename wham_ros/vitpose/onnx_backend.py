@@ -6,7 +6,7 @@ run in numpy (:class:`wham_ros.vitpose.estimator.VitPoseEstimator`).
 """
 import numpy as np
 
-from wham_ros.ort_session import ModelFileError, make_session
+from wham_ros.ort_session import ModelFileError, input_numpy_dtype, make_session
 from wham_ros.vitpose.estimator import VitPoseEstimator
 from wham_ros.vitpose.model import ONNX_INPUT, ONNX_OUTPUT
 
@@ -35,8 +35,9 @@ class VitPoseOnnx(VitPoseEstimator):
             raise ModelFileError(f"ViTPose: '{path}' has inputs {inputs} and outputs {outputs}; "
                                  f"expected input '{ONNX_INPUT}' and output '{ONNX_OUTPUT}' "
                                  f"(export it with wham-ros-export vitpose)")
+        self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
 
     def run_network(self, input_tensor: np.ndarray) -> np.ndarray:
         """(B, 3, 256, 192) float32 → (B, 17, 64, 48) float32 heatmaps."""
-        x = np.ascontiguousarray(input_tensor, dtype=np.float32)
-        return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]
+        x = np.ascontiguousarray(input_tensor, dtype=self.input_dtype)
+        return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0].astype(np.float32, copy=False)

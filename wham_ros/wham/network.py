@@ -219,7 +219,10 @@ class WHAMNetwork(nn.Module):
 
         # Reset root velocity: remove the motion of feet in contact (WHAM reset_root_velocity)
         vel_world = (root @ vel[..., None])[..., 0]
-        feet_reset = self.smpl(root[:, None], rot[:, 1:], betas).feet  # B x 4 x 3
+        # Hip-centred feet of the same body under the world root instead of the camera root:
+        # LBS is equivariant to the root rotation, so they are the camera-root feet rotated by
+        # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding).
+        feet_reset = body.feet @ (root @ rot[:, 0].mT).mT  # B x 4 x 3
         feet_vel = torch.where(first, torch.zeros_like(feet_reset),
                                feet_reset - state.prev_feet_reset + vel_world[:, None])
         stationary_vel = feet_vel * (contact > CONTACT_THRESHOLD)[..., None].to(feet_vel.dtype)
