@@ -39,6 +39,7 @@ setup(
         "wham-ros-frontend-node = wham_ros.ros.split_nodes:frontend_main",
         "wham-ros-stage-node = wham_ros.ros.split_nodes:wham_stage_main",
         "wham-ros-export = wham_ros.cli.export_onnx:main",
+        "wham-ros-demo = wham_ros.cli.demo:main",
     ]},
     data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],
 )

@@ -61,8 +61,9 @@ class StreamingWHAM:
         return track_id in self._states
 
     def _t(self, a, dtype=None) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a)
-        return t.to(device=self.net.device, dtype=dtype or self.net.dtype)
+        if not torch.is_tensor(a):
+            a = np.array(a)  # a copy: inputs may be read-only views (e.g. decoded messages)
+        return torch.as_tensor(a).to(device=self.net.device, dtype=dtype or self.net.dtype)
 
     @torch.no_grad()
     def start_track(self, track_id: Hashable, init_kp: ArrayLike, init_smpl: ArrayLike,
