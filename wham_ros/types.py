@@ -64,9 +64,9 @@ class PersonObservation:
         x: (37,) normalised keypoints (WHAM's ``x`` row).
         mask: (17,) bool, True where confidence < 0.3.
         features: (1024,) float32 HMR2.0 image token.
-        init_global_orient: (3, 3) camera-frame root rotation from HMR2.0 (track start only).
-        init_body_pose: (23, 3, 3) body joint rotations from HMR2.0 (track start only).
-        init_betas: (10,) shape from HMR2.0 (track start only).
+        init_global_orient: (3, 3) camera-frame root rotation from HMR2.0; WHAM uses it when the track starts.
+        init_body_pose: (23, 3, 3) body joint rotations from HMR2.0; WHAM uses it when the track starts.
+        init_betas: (10,) shape from HMR2.0; WHAM uses it when the track starts.
         is_new: True on the first frame the track is handed to WHAM.
     """
 
