@@ -94,7 +94,7 @@ def main():
             ms = bench_batch(net, 60, dev)
             rows.append((name, "batch forward T=60", "yes", ms, ms))
     print(f"torch {torch.__version__}, float32")
-    print(f"| device | mode | mesh | ms / step | ms / track-frame |")
+    print("| device | mode | mesh | ms / step | ms / track-frame |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} |")

@@ -18,7 +18,6 @@ import os
 from dataclasses import replace
 from typing import Dict
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -17,7 +17,7 @@ its residual only if *every* feature of *every* frame is non-zero — is the per
 sequence as the reference does; streaming fixes it when the track starts.
 """
 from dataclasses import dataclass, fields
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
