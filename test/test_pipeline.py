@@ -74,6 +74,9 @@ def test_stages_compose_and_match_batch_wham(models):
     cfg = synthetic_pipeline_config(models)
     scene = make_scene(10)
     fe, wham = build_frontend(cfg), build_wham_stage(cfg)
+    fed = []  # the WHAMFrame of track 1 on each step
+    engine_step = wham.engine.step
+    wham.engine.step = lambda frames, **kw: (fed.append(frames.get(1)), engine_step(frames, **kw))[1]
     recorded = {"x": [], "mask": [], "feat": [], "angvel": [], "bbox": [], "trans_cam": [],
                 "pose": []}
     k = 0
@@ -91,7 +94,7 @@ def test_stages_compose_and_match_batch_wham(models):
                 recorded["x"].append(ob.x)
                 recorded["mask"].append(ob.mask)
                 recorded["feat"].append(ob.features)
-                recorded["angvel"].append(step.cam_angvel)
+                recorded["angvel"].append(fed[-1].cam_angvel)
                 recorded["bbox"].append(ob.bbox_cxcys)
                 h = [h for h in out.humans if h.track_id == 1][0]
                 recorded["trans_cam"].append(h.trans_cam)
@@ -181,3 +184,30 @@ def test_four_people_in_one_batched_step(models):
     xs = {h.track_id: h.bbox_xyxy[0] for h in res[-1].humans}
     assert sorted(xs, key=xs.get) == [1, 2, 3, 4]  # detector candidates in colour order, left to right
     assert all(h.age == 4 for h in res[-1].humans)
+
+
+def test_camera_rotation_during_a_gap_reaches_the_track(models):
+    """A track unseen for some frames gets the camera rotation of the whole gap on its next
+    step (composed per-frame rotations); its first step sees no camera motion."""
+    from wham_ros.geometry.so3 import exp_so3, matrix_to_6d
+    pan = 0.6
+    cfg = synthetic_pipeline_config(models, tracker=TrackerConfig(min_hits=2, max_lost=10))
+    pipe = Pipeline(cfg)
+    fed = []
+    engine_step = pipe.wham.engine.step
+    pipe.wham.engine.step = lambda frames, **kw: (fed.append(dict(frames)), engine_step(frames, **kw))[1]
+    scene = make_scene(10, pan_rate_rad_s=pan)
+    for i in (4, 5, 6):  # the green person (track 2) hides for three frames
+        green = np.all(scene.frames[i].image == (0, 255, 0), axis=-1)
+        scene.frames[i].image[green] = 110
+    run(pipe, scene)
+    angvel_2 = [f[2].cam_angvel for f in fed if 2 in f]
+    angvel_1 = [f[1].cam_angvel for f in fed if 1 in f]
+    assert np.allclose(angvel_1[0], 0) and np.allclose(angvel_2[0], 0)
+    one = (matrix_to_6d(exp_so3(np.array([0, pan / 30, 0]))) - [1, 0, 0, 0, 1, 0]) * 30
+    assert np.allclose(angvel_1[1], one, atol=2e-3)
+    gap = (matrix_to_6d(exp_so3(np.array([0, 4 * pan / 30, 0]))) - [1, 0, 0, 0, 1, 0]) * 30
+    i_back = [k for k, f in enumerate(fed) if 2 in f]
+    back = i_back.index(next(k for k in i_back if k > 3))
+    assert np.allclose(angvel_2[back], gap, atol=5e-3)
+    assert not np.allclose(angvel_2[back], one, atol=5e-3)

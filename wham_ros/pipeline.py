@@ -22,6 +22,7 @@ import torch
 
 from wham_ros.frontend.wham_inputs import (bbox_from_keypoints, default_intrinsics,
                                            keypoint_mask, normalize_keypoints)
+from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
@@ -194,6 +195,9 @@ class WhamStage:
 
     def __init__(self, engine: StreamingWHAM, grounding: WorldGrounding, full_mesh: bool = False):
         self.engine, self.grounding, self.full_mesh = engine, grounding, full_mesh
+        # Per track: camera rotation R_last R_now^T since the track's last WHAM step, so a
+        # track that was not observed for some frames gets the whole rotation of the gap.
+        self._pending_rotation: Dict[int, np.ndarray] = {}
 
     @property
     def world_frame_id(self) -> str:
@@ -224,10 +228,13 @@ class WhamStage:
         for tid in fe.ended_track_ids:
             self.engine.end_track(tid)
             self.grounding.end_track(tid)
+            self._pending_rotation.pop(tid, None)
         if not step.step:
             result.dropped, result.skipped_reason = True, step.reason
             return result
         result.camera_motion_valid = step.valid
+        for tid in self.engine.track_ids:  # accumulate in time order: R_a R_b^T = prod of steps
+            self._pending_rotation[tid] = self._pending_rotation[tid] @ step.delta_R
         res = np.array(fe.res, dtype=np.float32)
         frames: Dict[int, WHAMFrame] = {}
         for ob in fe.observations:
@@ -235,9 +242,12 @@ class WhamStage:
                 if ob.init_global_orient is None:
                     LOG.warning("track %d has no initial pose; waiting for one", ob.track_id)
                     continue
-                self._start(ob)
-            frames[ob.track_id] = WHAMFrame(ob.x, ob.mask, ob.features, step.cam_angvel, fe.K,
-                                            ob.bbox_cxcys, res)
+                self._start(ob)  # its first frame sees no camera motion (init_root is now)
+            frames[ob.track_id] = WHAMFrame(ob.x, ob.mask, ob.features,
+                                            relative_rotation_to_cam_angvel(
+                                                self._pending_rotation[ob.track_id]),
+                                            fe.K, ob.bbox_cxcys, res)
+            self._pending_rotation[ob.track_id] = np.eye(3)
         mesh = self.full_mesh if full_mesh is None else full_mesh
         outs = self.engine.step(frames, full_mesh=mesh)
         by_id = {ob.track_id: ob for ob in fe.observations}
@@ -255,6 +265,7 @@ class WhamStage:
             smpl, torch.as_tensor(ob.init_global_orient)[None], torch.as_tensor(ob.init_body_pose)[None],
             torch.as_tensor(ob.init_betas)[None], torch.as_tensor(ob.x)[None])
         self.engine.start_track(ob.track_id, kp[0], pose6[0], init_root, first_features=ob.features)
+        self._pending_rotation[ob.track_id] = np.eye(3)
         LOG.info("WHAM track %d started", ob.track_id)
 
     def _human(self, tid: int, ob: PersonObservation, o: Dict[str, np.ndarray]) -> HumanEstimate:
@@ -283,6 +294,7 @@ class WhamStage:
     def reset(self) -> None:
         """Forget all tracks and the world (e.g. when time jumps backwards)."""
         self.engine.reset()
+        self._pending_rotation.clear()
         self.grounding = WorldGrounding(self.grounding.config)
 
 

@@ -65,12 +65,15 @@ class GroundingStep:
         cam_angvel: (6,) WHAM input row (zeros when not stepping or on the first step).
         valid: False when the camera motion could not be measured (see ``reason``).
         reason: why not stepping / not valid.
+        delta_R: (3, 3) camera rotation since the previous WHAM step, ``R_{t-1} R_t^T`` with R
+            world -> camera (identity when not stepping or on the first step).
     """
 
     step: bool
     cam_angvel: np.ndarray
     valid: bool = True
     reason: str = ""
+    delta_R: np.ndarray = field(default_factory=lambda: np.eye(3))
 
 
 class WorldGrounding:
@@ -131,7 +134,7 @@ class WorldGrounding:
             g = self.gravity(stamp_ns)
             if g is not None:
                 self.world.correct_tilt(g.down)
-        return GroundingStep(True, motion.cam_angvel, motion.valid, motion.reason)
+        return GroundingStep(True, motion.cam_angvel, motion.valid, motion.reason, motion.delta_R)
 
     def _create_world(self, stamp_ns: int) -> WorldFrame:
         g = self.gravity(stamp_ns)
