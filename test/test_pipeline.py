@@ -211,3 +211,37 @@ def test_camera_rotation_during_a_gap_reaches_the_track(models):
     back = i_back.index(next(k for k in i_back if k > 3))
     assert np.allclose(angvel_2[back], gap, atol=5e-3)
     assert not np.allclose(angvel_2[back], one, atol=5e-3)
+
+
+def test_flip_eval_pipeline(models):
+    """flip_eval: the front-end adds the mirrored view (keypoints mirrored and swapped, HMR2.0
+    on the mirrored crop) and WHAM merges both passes, as WHAM's demo with FLIP_EVAL."""
+    cfg = synthetic_pipeline_config(models, flip_eval=True)
+    pipe = Pipeline(cfg)
+    seen = []
+    fe_process = pipe.frontend.process
+    pipe.frontend.process = lambda fr: (seen.append(fe_process(fr)), seen[-1])[1]
+    res = run(pipe, make_scene(6))
+    plain = run(Pipeline(synthetic_pipeline_config(models)), make_scene(6))
+    assert [len(r.humans) for r in res] == [len(r.humans) for r in plain] == [0] + [2] * 5
+    ob = seen[-1].observations[0]
+    W = 640
+    from wham_ros.frontend.wham_inputs import normalize_keypoints
+    from wham_ros.vitpose.keypoints import COCO17_FLIP_INDEX
+    fkp = ob.keypoints[COCO17_FLIP_INDEX].copy()
+    fkp[:, 0] = W - fkp[:, 0]
+    fbox = ob.bbox_cxcys.copy()
+    fbox[0] = W - fbox[0]
+    assert np.allclose(ob.flipped_x, normalize_keypoints(fkp[None], fbox[None], (W, 480))[0])
+    assert ob.flipped_features.shape == (1024,) and not np.allclose(ob.flipped_features, ob.features)
+    h_flip = {h.track_id: h for h in res[-1].humans}
+    h_plain = {h.track_id: h for h in plain[-1].humans}
+    assert not np.allclose(h_flip[1].body_pose, h_plain[1].body_pose, atol=1e-4)
+    # the WHAM stage refuses observations without the mirrored view rather than guessing
+    from wham_ros.geometry.grounding import GroundingStep
+    ob.flipped_x = None
+    other = seen[-1].observations[1].track_id
+    ages = {t: pipe.wham.engine.age(t) for t in (ob.track_id, other)}
+    pipe.wham.process(seen[-1], GroundingStep(True, np.zeros(6)))
+    assert pipe.wham.engine.age(ob.track_id) == ages[ob.track_id]
+    assert pipe.wham.engine.age(other) == ages[other] + 1

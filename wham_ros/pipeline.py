@@ -20,16 +20,33 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from wham_ros.frontend.wham_inputs import (bbox_from_keypoints, default_intrinsics,
-                                           keypoint_mask, normalize_keypoints)
+from wham_ros.frontend.wham_inputs import (
+    bbox_from_keypoints,
+    default_intrinsics,
+    keypoint_mask,
+    normalize_keypoints,
+)
 from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
 from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
-from wham_ros.types import (CameraFrame, FrameResult, FrontEndResult, HumanEstimate, ImuSample,
-                            PersonObservation)
-from wham_ros.wham import StreamingWHAM, WHAMFrame, load_network, make_track_init
+from wham_ros.types import (
+    CameraFrame,
+    FrameResult,
+    FrontEndResult,
+    HumanEstimate,
+    ImuSample,
+    PersonObservation,
+)
+from wham_ros.vitpose.keypoints import COCO17_FLIP_INDEX
+from wham_ros.wham import (
+    FlippedFrame,
+    StreamingWHAM,
+    WHAMFrame,
+    load_network,
+    make_track_init,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +77,9 @@ class PipelineConfig:
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
         full_mesh: compute the 6890-vertex mesh for every person by default (a call to
             ``process(..., full_mesh=...)`` overrides it per frame).
+        flip_eval: WHAM demo's FLIP_EVAL: also run HMR2.0 and WHAM's recurrent part on the
+            mirrored view and merge pose, shape and contacts (more accurate, ~2x the HMR2.0
+            and WHAM cost).
         torch_threads: CPU threads of torch (WHAM); 0 keeps torch's default. WHAM's per-frame
             products are memory-bound matrix-vector products, so one thread is as fast as two
             and leaves a core to ONNX Runtime (OpenMP threads contending for the same cores
@@ -84,6 +104,7 @@ class PipelineConfig:
     camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
     gyro_bias: Optional[Sequence[float]] = None
     full_mesh: bool = False
+    flip_eval: bool = False
     torch_threads: int = 1
 
     def grounding_config(self) -> GroundingConfig:
@@ -113,8 +134,10 @@ class FrontEnd:
         tracker: a :class:`MultiPersonTracker`.
     """
 
-    def __init__(self, detector, keypoints, encoder, tracker: MultiPersonTracker):
+    def __init__(self, detector, keypoints, encoder, tracker: MultiPersonTracker,
+                 flip_eval: bool = False):
         self.detector, self.keypoints, self.encoder, self.tracker = detector, keypoints, encoder, tracker
+        self.flip_eval = flip_eval
         self._emitted: set = set()
         self._warned_no_K = False
 
@@ -143,15 +166,28 @@ class FrontEnd:
             bbox = bbox_from_keypoints(kp)  # N x 3 [cx, cy, s]
             x = normalize_keypoints(kp, bbox, (W, H))
             mask = keypoint_mask(kp)
-            enc = self.encoder(frame.image, bbox)
+            enc = self.encoder(frame.image, bbox, flip=self.flip_eval)
+            if self.flip_eval:  # WHAM demo: flip_kp / flip_bbox, HMR2.0 on the mirrored crop
+                fkp = kp[:, COCO17_FLIP_INDEX].copy()
+                fkp[..., 0] = W - fkp[..., 0]
+                fbbox = bbox.copy()
+                fbbox[:, 0] = W - fbbox[:, 0]
+                fx, fmask = normalize_keypoints(fkp, fbbox, (W, H)), keypoint_mask(fkp)
             for i, p in enumerate(people):
                 new = p.track_id not in self._emitted
                 self._emitted.add(p.track_id)
-                obs.append(PersonObservation(
+                ob = PersonObservation(
                     track_id=p.track_id, bbox_xyxy=np.asarray(p.box_xyxy, np.float32), keypoints=kp[i],
                     bbox_cxcys=bbox[i], x=x[i], mask=mask[i], features=enc["features"][i],
                     init_global_orient=enc["global_orient"][i, 0], init_body_pose=enc["body_pose"][i],
-                    init_betas=enc["betas"][i], is_new=new))
+                    init_betas=enc["betas"][i], is_new=new)
+                if self.flip_eval:
+                    ob.flipped_x, ob.flipped_mask = fx[i], fmask[i]
+                    ob.flipped_features = enc["flipped_features"][i]
+                    ob.flipped_init_global_orient = enc["flipped_global_orient"][i, 0]
+                    ob.flipped_init_body_pose = enc["flipped_body_pose"][i]
+                    ob.flipped_init_betas = enc["flipped_betas"][i]
+                obs.append(ob)
         t["encode"] = time.perf_counter()
         stages = ["detect", "keypoints", "track", "encode"]
         prev, timings = t["t0"], {}
@@ -238,6 +274,10 @@ class WhamStage:
         res = np.array(fe.res, dtype=np.float32)
         frames: Dict[int, WHAMFrame] = {}
         for ob in fe.observations:
+            if self.engine.flip_eval and ob.flipped_x is None:
+                LOG.warning("flip_eval is on but track %d has no mirrored view (front-end "
+                            "without flip_eval?); skipped", ob.track_id)
+                continue
             if ob.track_id not in self.engine:
                 if ob.init_global_orient is None:
                     LOG.warning("track %d has no initial pose; waiting for one", ob.track_id)
@@ -248,8 +288,11 @@ class WhamStage:
                                                 self._pending_rotation[ob.track_id]),
                                             fe.K, ob.bbox_cxcys, res)
             self._pending_rotation[ob.track_id] = np.eye(3)
+        flipped = {ob.track_id: FlippedFrame(ob.flipped_x, ob.flipped_mask, ob.flipped_features)
+                   for ob in fe.observations if ob.track_id in frames} \
+            if self.engine.flip_eval else None
         mesh = self.full_mesh if full_mesh is None else full_mesh
-        outs = self.engine.step(frames, full_mesh=mesh)
+        outs = self.engine.step(frames, full_mesh=mesh, flipped=flipped)
         by_id = {ob.track_id: ob for ob in fe.observations}
         for tid, out in outs.items():
             result.humans.append(self._human(tid, by_id[tid], {k: v.cpu().double().numpy()
@@ -264,7 +307,15 @@ class WhamStage:
         kp, pose6, _ = make_track_init(
             smpl, torch.as_tensor(ob.init_global_orient)[None], torch.as_tensor(ob.init_body_pose)[None],
             torch.as_tensor(ob.init_betas)[None], torch.as_tensor(ob.x)[None])
-        self.engine.start_track(ob.track_id, kp[0], pose6[0], init_root, first_features=ob.features)
+        flipped_init = None
+        if self.engine.flip_eval:  # the mirrored pass starts from the mirrored HMR2.0 estimate
+            fkp, fpose6, froot = make_track_init(
+                smpl, torch.as_tensor(ob.flipped_init_global_orient)[None],
+                torch.as_tensor(ob.flipped_init_body_pose)[None],
+                torch.as_tensor(ob.flipped_init_betas)[None], torch.as_tensor(ob.flipped_x)[None])
+            flipped_init = (fkp[0], fpose6[0], froot[0], ob.flipped_features)
+        self.engine.start_track(ob.track_id, kp[0], pose6[0], init_root, first_features=ob.features,
+                                flipped_init=flipped_init)
         self._pending_rotation[ob.track_id] = np.eye(3)
         LOG.info("WHAM track %d started", ob.track_id)
 
@@ -322,7 +373,7 @@ def build_frontend(cfg: PipelineConfig) -> FrontEnd:
         raise ValueError(f"Unknown keypoint_backend '{cfg.keypoint_backend}'; expected one of "
                          f"{KEYPOINT_BACKENDS}")
     encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers)
-    return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker))
+    return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker), cfg.flip_eval)
 
 
 def _apply_torch_threads(cfg: PipelineConfig) -> None:
@@ -340,7 +391,8 @@ def build_wham_stage(cfg: PipelineConfig) -> WhamStage:
     """
     _apply_torch_threads(cfg)
     net = load_network(cfg.wham_checkpoint, cfg.body_model_dir, device=cfg.device)
-    return WhamStage(StreamingWHAM(net), WorldGrounding(cfg.grounding_config()), cfg.full_mesh)
+    return WhamStage(StreamingWHAM(net, cfg.flip_eval), WorldGrounding(cfg.grounding_config()),
+                     cfg.full_mesh)
 
 
 class Pipeline:

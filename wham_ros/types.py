@@ -68,6 +68,9 @@ class PersonObservation:
         init_body_pose: (23, 3, 3) body joint rotations from HMR2.0; WHAM uses it when the track starts.
         init_betas: (10,) shape from HMR2.0; WHAM uses it when the track starts.
         is_new: True on the first frame the track is handed to WHAM.
+        flipped_x, flipped_mask, flipped_features, flipped_init_*: the same for the mirrored
+            view (keypoints mirrored ``x -> W - x`` with left/right swapped, box centre mirrored,
+            HMR2.0 on the mirrored crop); only with flip-eval, else None.
     """
 
     track_id: int
@@ -81,6 +84,12 @@ class PersonObservation:
     init_body_pose: Optional[np.ndarray] = None
     init_betas: Optional[np.ndarray] = None
     is_new: bool = False
+    flipped_x: Optional[np.ndarray] = None
+    flipped_mask: Optional[np.ndarray] = None
+    flipped_features: Optional[np.ndarray] = None
+    flipped_init_global_orient: Optional[np.ndarray] = None
+    flipped_init_body_pose: Optional[np.ndarray] = None
+    flipped_init_betas: Optional[np.ndarray] = None
 
 
 @dataclass

@@ -106,10 +106,22 @@ def test_tf_children_and_observation_round_trip(typestore, result):
         np.testing.assert_allclose(getattr(back, name), getattr(obs, name), rtol=1e-6)
     np.testing.assert_array_equal(back.mask, obs.mask)
     assert back.is_new and back.track_id == 4
+    assert back.flipped_x is None and back.flipped_mask is None and back.flipped_features is None
     obs.init_global_orient = obs.init_body_pose = obs.init_betas = None
     raw = typestore.serialize_cdr(C.observation_to_msg(f, obs), C.PERSON_OBS)
     back = C.msg_to_observation(typestore.deserialize_cdr(raw, C.PERSON_OBS))
     assert back.init_global_orient is None and back.init_betas is None
+    # flip-eval's mirrored view travels too
+    obs.flipped_x, obs.flipped_mask = rng.random(37), rng.random(17) > 0.5
+    obs.flipped_features = rng.random(1024).astype(np.float32)
+    obs.flipped_init_global_orient, obs.flipped_init_body_pose = -np.eye(3), rng.random((23, 3, 3))
+    obs.flipped_init_betas = rng.random(10)
+    raw = typestore.serialize_cdr(C.observation_to_msg(f, obs), C.PERSON_OBS)
+    back = C.msg_to_observation(typestore.deserialize_cdr(raw, C.PERSON_OBS))
+    for name in ("flipped_x", "flipped_features", "flipped_init_global_orient",
+                 "flipped_init_body_pose", "flipped_init_betas"):
+        np.testing.assert_allclose(getattr(back, name), getattr(obs, name), rtol=1e-6)
+    np.testing.assert_array_equal(back.flipped_mask, obs.flipped_mask)
 
 
 def test_faces_shape_is_checked(typestore):

@@ -179,7 +179,14 @@ def observation_to_msg(f, obs: PersonObservation):
         x=np.asarray(obs.x, np.float32).reshape(37), mask=np.asarray(obs.mask, bool).reshape(17),
         features=np.asarray(obs.features, np.float32).reshape(1024),
         init_global_orient=opt(obs.init_global_orient, 9),
-        init_body_pose=opt(obs.init_body_pose, 207), init_betas=opt(obs.init_betas, 10))
+        init_body_pose=opt(obs.init_body_pose, 207), init_betas=opt(obs.init_betas, 10),
+        flipped_x=opt(obs.flipped_x, 37),
+        flipped_mask=(np.zeros(0, bool) if obs.flipped_mask is None
+                      else np.asarray(obs.flipped_mask, bool).reshape(17)),
+        flipped_features=opt(obs.flipped_features, 1024),
+        flipped_init_global_orient=opt(obs.flipped_init_global_orient, 9),
+        flipped_init_body_pose=opt(obs.flipped_init_body_pose, 207),
+        flipped_init_betas=opt(obs.flipped_init_betas, 10))
 
 
 def msg_to_observation(msg) -> PersonObservation:
@@ -197,7 +204,13 @@ def msg_to_observation(msg) -> PersonObservation:
         features=np.asarray(msg.features, np.float32),
         init_global_orient=opt(msg.init_global_orient, (3, 3)),
         init_body_pose=opt(msg.init_body_pose, (23, 3, 3)),
-        init_betas=opt(msg.init_betas, (10,)))
+        init_betas=opt(msg.init_betas, (10,)),
+        flipped_x=opt(msg.flipped_x, (37,)),
+        flipped_mask=None if len(msg.flipped_mask) == 0 else np.asarray(msg.flipped_mask, bool),
+        flipped_features=opt(msg.flipped_features, (1024,)),
+        flipped_init_global_orient=opt(msg.flipped_init_global_orient, (3, 3)),
+        flipped_init_body_pose=opt(msg.flipped_init_body_pose, (23, 3, 3)),
+        flipped_init_betas=opt(msg.flipped_init_betas, (10,)))
 
 
 def frontend_result_to_msg(f, fe: FrontEndResult):

@@ -127,6 +127,10 @@ PARAMS: List[ParamSpec] = [
               read_only=True),
     ParamSpec("time_jump_tolerance_s", 0.0, "An image stamp this far before the previous one "
               "(bag loop, clock reset) resets the tracks, s.", min_value=0.0),
+    ParamSpec("flip_eval", False, "WHAM demo's FLIP_EVAL: also run HMR2.0 and WHAM's recurrent "
+              "part on the mirrored view and merge pose, shape and contacts (more accurate, about "
+              "twice the HMR2.0 and WHAM cost). Set it on both nodes in split mode.",
+              pipeline_field="flip_eval", read_only=True),
     ParamSpec("autostart", True, "Configure and activate the lifecycle node at startup "
               "(false: a lifecycle manager drives the transitions).", read_only=True),
 ]

@@ -182,8 +182,46 @@ class WHAMNetwork(nn.Module):
         Returns:
             (per-frame outputs, each with leading B; new state). World outputs are y-down.
         """
+        m, motion_state = self.motion_step(state, x, mask, features, cam_angvel)
+        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh)
+        return out, WHAMState(**motion_state, **body_state, residual=state.residual)
+
+    def step_flip_eval(self, state: WHAMState, flipped_state: WHAMState, inputs: Sequence,
+                       flipped_inputs: Sequence, cam_intrinsics: torch.Tensor, bbox: torch.Tensor,
+                       res: torch.Tensor, full_mesh: bool = False):
+        """One frame of the demo's FLIP_EVAL: both passes, merged pose/shape/contact, then the
+        body, trajectory and refinement of the normal pass with the merged values.
+
+        Args:
+            state, flipped_state: states of the normal and of the mirrored pass.
+            inputs, flipped_inputs: ``(x, mask, features, cam_angvel)`` of each pass.
+            cam_intrinsics, bbox, res: of the normal pass (see :meth:`step`).
+            full_mesh: also return ``verts_cam``.
+
+        Returns:
+            (outputs, new state, new flipped state); ``pose``/``betas``/``contact`` are merged.
+        """
+        m, motion_state = self.motion_step(state, *inputs)
+        fm, flipped_motion = self.motion_step(flipped_state, *flipped_inputs)
+        m = dict(m)
+        m["pose"], m["betas"], m["contact"] = merge_flipped(
+            m["pose"], m["betas"], m["contact"], fm["pose"], fm["betas"], fm["contact"])
+        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh)
+        new_state = WHAMState(**motion_state, **body_state, residual=state.residual)
+        # The mirrored pass only contributes its pose, shape and contact: its body and
+        # trajectory fields are never read.
+        fields_ = {f.name: getattr(flipped_state, f.name) for f in fields(WHAMState)}
+        fields_.update(flipped_motion)
+        return out, new_state, WHAMState(**fields_)
+
+    def motion_step(self, state: WHAMState, x: torch.Tensor, mask: torch.Tensor,
+                    features: torch.Tensor, cam_angvel: torch.Tensor):
+        """Motion encoder, trajectory decoder, integrator and motion decoder for one frame.
+
+        Returns:
+            (dict of per-frame values, dict of the new motion-state fields).
+        """
         B = x.shape[0]
-        first = (state.frame == 0)[:, None, None]  # B x 1 x 1
         # Masked keypoints: coordinates zeroed, learned embedding added (last 3 untouched).
         m2 = mask[..., None].expand(B, N_JOINTS, 2).reshape(B, -1)  # B x 34
         emb = (mask[..., None] * self.mask_embedding[0, 0]).reshape(B, -1)  # B x 34
@@ -203,6 +241,29 @@ class WHAMNetwork(nn.Module):
         ctx_int = self.integrator(context, features, state.residual)
         (pose, betas, cam, contact), _, dec = self.motion_decoder.regressor.step(
             [ctx_int, state.prev_pose], state.dec)
+        values = {"context": context, "kp3d": kp3d, "vel": vel, "root6": root6, "root": root,
+                  "integrator_out": ctx_int, "pose": pose, "betas": betas, "cam": cam,
+                  "contact": contact}
+        new = {"enc": enc, "traj": traj, "dec": dec, "prev_kp": kp3d, "prev_root6": root6,
+               "prev_root": root, "prev_pose": pose}
+        return values, new
+
+    def body_step(self, state: WHAMState, m: Dict[str, torch.Tensor],
+                  cam_intrinsics: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
+                  full_mesh: bool = False):
+        """SMPL, camera translation, world feet, root-velocity reset, refiner and rollout.
+
+        Args:
+            state: the state *before* this frame (its trajectory fields are used).
+            m: values of :meth:`motion_step` (possibly flip-merged).
+
+        Returns:
+            (per-frame outputs, dict of the new body-state fields).
+        """
+        pose, betas, cam, contact = m["pose"], m["betas"], m["cam"], m["contact"]
+        vel, root6, root, context = m["vel"], m["root6"], m["root"], m["context"]
+        B = pose.shape[0]
+        first = (state.frame == 0)[:, None, None]  # B x 1 x 1
 
         # SMPL in the camera frame (hip-centred), perspective translation of the hip centre
         rot = rotation_6d_to_matrix(pose.reshape(B, 24, 6))  # B x 24 x 3 x 3
@@ -250,18 +311,16 @@ class WHAMNetwork(nn.Module):
             "poses_root_r6d_refined": root6_ref, "vel_root_refined": vel_ref,
             "poses_root_world": root_ref, "trans_world": trans_world, "trans_cam": trans_cam,
             "joints_cam": body.joints, "feet_cam": body.feet, "offset": body.offset,
-            "smpl_joints_cam": body.smpl_joints, "kp3d": kp3d.reshape(B, N_JOINTS, 3),
-            "motion_context": context, "integrator_out": ctx_int,
+            "smpl_joints_cam": body.smpl_joints, "kp3d": m["kp3d"].reshape(B, N_JOINTS, 3),
+            "motion_context": context, "integrator_out": m["integrator_out"],
             "update_vel": update_vel, "refiner_delta_root": d_root, "refiner_delta_vel": d_vel,
         }
         if full_mesh:
             out["verts_cam"] = body.vertices
-        new_state = WHAMState(
-            enc=enc, traj=traj, dec=dec, ref=ref, prev_kp=kp3d, prev_root6=root6, prev_root=root,
-            prev_pose=pose, prev_root_ref=root_ref, trans_unref=trans_unref,
-            trans_world=trans_world, prev_feet_world=feet_world, prev_feet_reset=feet_reset,
-            residual=state.residual, frame=state.frame + 1)
-        return out, new_state
+        new = {"ref": ref, "prev_root_ref": root_ref, "trans_unref": trans_unref,
+               "trans_world": trans_world, "prev_feet_world": feet_world,
+               "prev_feet_reset": feet_reset, "frame": state.frame + 1}
+        return out, new
 
     # ----------------------------------------------------------------- batch
     def forward(self, x: torch.Tensor, inits, features: torch.Tensor = None,
@@ -347,3 +406,40 @@ def pare_to_full_cam(cam: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
     cx = 2 * (bbox[..., 0] - res[..., 0] / 2.0) / (s * box)
     cy = 2 * (bbox[..., 1] - res[..., 1] / 2.0) / (s * box)
     return torch.stack([tx + cx, ty + cy, tz], dim=-1)
+
+
+# SMPL joint order under a left/right mirror (WHAM's SMPL_JOINTS_FLIP_PERM).
+SMPL_FLIP_PERM = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22]
+# Contact points (left toe, left heel, right toe, right heel) under the mirror.
+CONTACT_FLIP_PERM = [2, 3, 0, 1]
+
+
+def merge_flipped(pose: torch.Tensor, betas: torch.Tensor, contact: torch.Tensor,
+                  flipped_pose: torch.Tensor, flipped_betas: torch.Tensor,
+                  flipped_contact: torch.Tensor):
+    """WHAM's flip-eval merge (demo ``avg_preds``) of a pass and its mirrored pass.
+
+    The mirrored pose is mapped back (joints swapped left/right, each rotation conjugated by
+    the mirror M = diag(-1, 1, 1): R -> M R M, i.e. axis-angle (x, y, z) -> (x, -y, -z)); the
+    two rotations are averaged and projected back onto SO(3) (``U V^T`` of the SVD of the mean);
+    shapes and contacts (left/right swapped) are averaged.
+
+    Args:
+        pose, flipped_pose (torch.Tensor): (B, 144) 24 x 6D.
+        betas, flipped_betas (torch.Tensor): (B, 10).
+        contact, flipped_contact (torch.Tensor): (B, 4).
+
+    Returns:
+        (pose (B, 144), betas (B, 10), contact (B, 4)).
+    """
+    B = pose.shape[0]
+    R = rotation_6d_to_matrix(pose.reshape(B, 24, 6))
+    Rf = rotation_6d_to_matrix(flipped_pose.reshape(B, 24, 6))[:, SMPL_FLIP_PERM]
+    M = torch.ones(3, dtype=R.dtype, device=R.device)
+    M[0] = -1.0
+    Rf = Rf * M[:, None] * M[None, :]  # M R M with diagonal M: entry (i, j) times m_i m_j
+    U, _, Vh = torch.linalg.svd((R + Rf) / 2.0)
+    avg = U @ Vh
+    pose_avg = avg[..., :2, :].reshape(B, 144)
+    return (pose_avg, (betas + flipped_betas) / 2.0,
+            (flipped_contact[:, CONTACT_FLIP_PERM] + contact) / 2.0)
