@@ -12,7 +12,6 @@ import statistics
 import tempfile
 from collections import defaultdict
 
-import torch
 
 from wham_ros.pipeline import Pipeline, build_frontend, build_wham_stage
 from wham_ros.testing.scenes import make_scene
@@ -25,18 +24,13 @@ def real_size_frontend(cfg):
     """FrontEnd with real-size ViTPose-H / HMR2.0 (synthetic weights) in PyTorch."""
     from wham_ros.hmr2 import HMR2Encoder, load_hmr2
     from wham_ros.hmr2.estimator import HMR2Torch
-    from wham_ros.testing.synthetic_frontend import synthetic_state_dict_for
+    from wham_ros.testing.synthetic_frontend import synthetic_weights_for
     from wham_ros.vitpose import ViTPose, load_vitpose
     from wham_ros.vitpose.estimator import VitPoseTorch
 
-    def weights(module_cls):
-        with torch.device("meta"):
-            shapes = {n: t.shape for n, t in module_cls().state_dict().items()}
-        return {n: torch.from_numpy(a) for n, a in synthetic_state_dict_for(shapes).items()}
-
     fe = build_frontend(cfg)
-    fe.keypoints = VitPoseTorch(load_vitpose(weights(ViTPose)))
-    fe.encoder = HMR2Torch(load_hmr2(weights(HMR2Encoder)))
+    fe.keypoints = VitPoseTorch(load_vitpose(synthetic_weights_for(ViTPose)))
+    fe.encoder = HMR2Torch(load_hmr2(synthetic_weights_for(HMR2Encoder)))
     return fe
 
 

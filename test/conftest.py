@@ -53,11 +53,6 @@ class FrontendParity:
             return {k: data[k] for k in data.files}
 
     @staticmethod
-    def synthetic_state_dict_for(shapes):
-        from wham_ros.testing.synthetic_frontend import synthetic_state_dict_for
-        return synthetic_state_dict_for(shapes)
-
-    @staticmethod
     def sha256_of(a):
         from wham_ros.testing.synthetic_frontend import sha256_of
         return sha256_of(a)

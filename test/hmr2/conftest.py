@@ -1,9 +1,9 @@
 """Fixtures for HMR2 tests: parity helper (synthetic weights, fixture data), tiny models."""
 
 import pytest
-import torch
 
 from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
+from wham_ros.testing.synthetic_frontend import synthetic_weights_for
 from wham_ros.vit import ViTConfig
 
 TINY_VIT = ViTConfig(embed_dim=64, depth=2, num_heads=4)
@@ -11,12 +11,9 @@ TINY_DECODER = DecoderConfig(dim=64, depth=2, heads=2, dim_head=16, mlp_dim=64)
 
 
 @pytest.fixture(scope="session")
-def tiny_state_dict(parity):
+def tiny_state_dict():
     """Name-seeded weights for a tiny HMR2 encoder (HMR2.0 names, small shapes)."""
-    with torch.device("meta"):
-        model = HMR2Encoder(TINY_VIT, TINY_DECODER)
-    shapes = {n: t.shape for n, t in model.state_dict().items()}
-    return {n: torch.from_numpy(a) for n, a in parity.synthetic_state_dict_for(shapes).items()}
+    return synthetic_weights_for(lambda: HMR2Encoder(TINY_VIT, TINY_DECODER))
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Fixtures for ViTPose tests: parity helper (synthetic weights, fixture data), tiny models."""
 
 import pytest
-import torch
 
+from wham_ros.testing.synthetic_frontend import synthetic_weights_for
 from wham_ros.vit import ViTConfig
 from wham_ros.vitpose import ViTPose, load_vitpose
 
@@ -11,12 +11,9 @@ TINY_HEAD_CHANNELS = 32
 
 
 @pytest.fixture(scope="session")
-def tiny_state_dict(parity):
+def tiny_state_dict():
     """Name-seeded weights for a tiny ViTPose (same names as ViTPose-H, small shapes)."""
-    with torch.device("meta"):
-        model = ViTPose(TINY_VIT, TINY_HEAD_CHANNELS)
-    shapes = {n: t.shape for n, t in model.state_dict().items()}
-    return {n: torch.from_numpy(a) for n, a in parity.synthetic_state_dict_for(shapes).items()}
+    return synthetic_weights_for(lambda: ViTPose(TINY_VIT, TINY_HEAD_CHANNELS))
 
 
 @pytest.fixture(scope="session")

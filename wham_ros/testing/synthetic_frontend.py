@@ -1,4 +1,5 @@
-"""Name-seeded synthetic weights of the front-end parity fixture (numpy only).
+"""Name-seeded synthetic weights of the front-end parity fixture (numpy; torch only for
+``synthetic_weights_for``).
 
 Each state-dict entry is a deterministic function of its name (see the fixture README,
 ``shared/fixtures/frontend_parity``): PCG64 seeded with the first 8 bytes (little endian) of
@@ -6,9 +7,12 @@ sha256(name), one ``uniform`` draw for the whole tensor, a bound from the fan-in
 plus a few structured offsets, rounded once to float32.
 """
 import hashlib
-from typing import Dict, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is only needed by synthetic_weights_for
+    import torch
 
 
 _QKV_SUFFIXES = (".attn.qkv.weight", ".fn.to_qkv.weight", ".fn.to_q.weight", ".fn.to_kv.weight")
@@ -73,3 +77,15 @@ def sha256_of(a: np.ndarray) -> str:
 def synthetic_state_dict_for(shapes: Dict[str, Sequence[int]]) -> Dict[str, np.ndarray]:
     """Same rule for any name -> shape mapping (tiny test models)."""
     return {name: synthetic_tensor(name, shape) for name, shape in shapes.items()}
+
+
+def synthetic_weights_for(build: Callable[[], "torch.nn.Module"]) -> Dict[str, "torch.Tensor"]:
+    """Name-seeded weights (torch tensors) for the module ``build()`` makes, of any size.
+
+    The module is built on the meta device, only for its state-dict names and shapes.
+    """
+    import torch
+
+    with torch.device("meta"):
+        shapes = {n: t.shape for n, t in build().state_dict().items()}
+    return {n: torch.from_numpy(a) for n, a in synthetic_state_dict_for(shapes).items()}

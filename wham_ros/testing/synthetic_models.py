@@ -21,7 +21,7 @@ from typing import Dict
 import torch
 from torch import nn
 
-from wham_ros.testing.synthetic_frontend import synthetic_state_dict_for
+from wham_ros.testing.synthetic_frontend import synthetic_weights_for
 from wham_ros.testing.synthetic_wham import (synthetic_smpl_arrays, write_body_model_dir,
                                              write_official_checkpoint)
 
@@ -77,9 +77,7 @@ def export_tiny_vitpose(path: str) -> str:
     from wham_ros.vitpose import ViTPose, load_vitpose
 
     cfg = ViTConfig(embed_dim=64, depth=2, num_heads=4)
-    with torch.device("meta"):
-        shapes = {n: t.shape for n, t in ViTPose(cfg, 32).state_dict().items()}
-    sd = {n: torch.from_numpy(a) for n, a in synthetic_state_dict_for(shapes).items()}
+    sd = synthetic_weights_for(lambda: ViTPose(cfg, 32))
     export_vitpose(load_vitpose(sd, backbone_cfg=cfg, head_channels=32), path)
     return path
 
@@ -92,9 +90,7 @@ def export_tiny_hmr2(path: str) -> str:
 
     vit = ViTConfig(embed_dim=64, depth=1, num_heads=4)
     dec = DecoderConfig(dim=1024, depth=1, heads=2, dim_head=16, mlp_dim=64)
-    with torch.device("meta"):
-        shapes = {n: t.shape for n, t in HMR2Encoder(vit, dec).state_dict().items()}
-    sd = {n: torch.from_numpy(a) for n, a in synthetic_state_dict_for(shapes).items()}
+    sd = synthetic_weights_for(lambda: HMR2Encoder(vit, dec))
     export_hmr2(load_hmr2(sd, backbone_cfg=vit, decoder_cfg=dec), path)
     return path
 
