@@ -24,6 +24,22 @@ def body_model_dir(tmp_path_factory, smpl_arrays):
 
 
 @pytest.fixture(scope="session")
+def typestore():
+    """rosbags typestore with this package's messages registered from msg/."""
+    from wham_ros.bag.typestore import make_typestore
+
+    return make_typestore()
+
+
+@pytest.fixture(scope="session")
+def synthetic_models(tmp_path_factory):
+    """Path of ``paths.json`` of the session's synthetic model set (see synthetic_set.py)."""
+    import synthetic_set
+
+    return synthetic_set.synthetic_model_set(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def wham_state_dict(wham_keys_path):
     """The 83 learned entries (numpy float32) by the fixture's weight rule."""
     from wham_ros.testing.synthetic_wham import learned_shapes_from_keys_json, wham_state_dict

@@ -5,18 +5,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from synthetic_set import load_paths
 
 from wham_ros.geometry.so3 import angle_between
 from wham_ros.pipeline import Pipeline, build_frontend, build_wham_stage
 from wham_ros.testing.scenes import make_scene
-from wham_ros.testing.synthetic_models import make_synthetic_model_dir, synthetic_pipeline_config
+from wham_ros.testing.synthetic_models import synthetic_pipeline_config
 from wham_ros.tracking.tracker import TrackerConfig
 from wham_ros.types import CameraFrame
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return make_synthetic_model_dir(str(tmp_path_factory.mktemp("models")))
+def models(synthetic_models):
+    return load_paths(synthetic_models)
 
 
 def run(pipe, scene, hook=None):

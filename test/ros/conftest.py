@@ -6,7 +6,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
-import synthetic_set  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +24,3 @@ def rclpy_factory(ros):
 
     return RclpyFactory()
 
-
-@pytest.fixture(scope="session")
-def typestore():
-    from wham_ros.bag.typestore import make_typestore
-
-    return make_typestore()
-
-
-@pytest.fixture(scope="session")
-def synthetic_models(tmp_path_factory):
-    """Path of ``paths.json`` of the session's synthetic model set (see synthetic_set.py)."""
-    return synthetic_set.synthetic_model_set(tmp_path_factory)

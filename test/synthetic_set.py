@@ -1,4 +1,4 @@
-"""One synthetic model set per test session, shared by test/ros and test/bag."""
+"""One synthetic model set per test session, shared by every test that needs one."""
 from __future__ import annotations
 
 import json
