@@ -8,18 +8,15 @@ SMPL_JOINT_NAMES = [
 ]
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 
-COCO_JOINT_NAMES = [
+# The one COCO-17 list of the package (ViTPose output order, WHAM's 2D input order).
+COCO_JOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-]
-# COCO skeleton edges (pairs of COCO indices) for drawing.
-COCO_EDGES = [(0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
-              (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16)]
+)
 
 # WHAM's J_regressor_wham has 31 rows: the 17 COCO joints first, then 14 more.
 NUM_WHAM_JOINTS = 31
-WHAM_COCO_SLICE = slice(0, 17)
 # WHAM centres bodies on the mean of these two WHAM joints (COCO left/right hip).
 WHAM_HIP_JOINTS = (COCO_JOINT_NAMES.index("left_hip"), COCO_JOINT_NAMES.index("right_hip"))
 

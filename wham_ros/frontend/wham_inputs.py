@@ -15,13 +15,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-#: COCO-17 joint order of WHAM's 2D input (ViTPose output), index = position in ``x``.
-COCO17_JOINTS: Tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+from wham_ros.body.joint_names import COCO_JOINT_NAMES as COCO17_JOINTS  # order of ``x``
+
 NUM_JOINTS = len(COCO17_JOINTS)
 #: WHAM's visibility threshold (``KEYPOINTS_THR`` / ``VIS_THRESH``).
 CONF_THRESHOLD = 0.3

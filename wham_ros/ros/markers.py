@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from wham_ros.body.joint_names import SMPL_PARENTS
 from wham_ros.ros.conversions import header
 from wham_ros.types import FrameResult, HumanEstimate
 
@@ -23,9 +24,7 @@ TRIANGLE_LIST = 11
 ADD = 0
 DELETEALL = 3
 
-# SMPL kinematic tree: parent of each of the 24 joints (pelvis is the root, -1).
-SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
-# (child, parent) joint index pairs of the 23 bones.
+# (child, parent) joint index pairs of the 23 bones of the SMPL kinematic tree.
 SMPL_BONES = np.array([(j, p) for j, p in enumerate(SMPL_PARENTS) if p >= 0], dtype=np.int64)
 
 SKELETON_LINE_WIDTH_M = 0.03

@@ -19,8 +19,9 @@ from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
+from wham_ros.body.joint_names import SMPL_PARENTS
+
 N_VERTS, N_FACES = 6890, 13776
-SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 _ID6 = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 _UPRIGHT6 = [1.0, 0.0, 0.0, 0.0, -1.0, 0.0]  # 6D of diag(1, -1, -1)
 WHAM_OFFSETS = {

@@ -1,12 +1,7 @@
 """COCO-17 keypoint names and the left/right flip map used by ViTPose's flip test."""
-from typing import List, Tuple
+from typing import List
 
-COCO17_NAMES: Tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+from wham_ros.body.joint_names import COCO_JOINT_NAMES as COCO17_NAMES
 
 
 def _mirror(name: str) -> str:
