@@ -11,33 +11,66 @@ counted as dropped. Subclasses (``node.WhamNode``, ``split_nodes.FrontEndNode``,
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
+import gc
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.task import Future
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from sensor_msgs.msg import Imu
 
-from wham_ros.ros import conversions, markers
+from wham_ros.ros import conversions, log_bridge, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
-from wham_ros.ros.frame_input import RateLimiter, imu_sample
+from wham_ros.ros.frame_input import RateLimiter, imu_sample, stamp_ns
 from wham_ros.ros.params import SPECS, ParameterError, params_for
 from wham_ros.types import FrameResult
 
 # (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
 Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+WHAM_RATE_HZ = 30.0  # WHAM's training frame rate
+SLOW_RATE_HZ = WHAM_RATE_HZ / 1.1  # below this, WHAM's steps are too long (frame_rate.py)
+CAMERA_RATE_MIN_SPAN_S = 1.0  # image stamps needed before the rate is judged
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+def release_memory() -> None:
+    """Give freed model memory back: garbage-collect, empty torch's CUDA cache, and on
+    glibc return the heap's free pages to the system (``malloc_trim``), so the resident
+    size of an inactive node drops instead of keeping the models' peak.
+    """
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "malloc_trim"):  # glibc only
+            libc.malloc_trim(0)
+
+
 class PipelineNodeBase(LifecycleNode):
     """Lifecycle, parameters, latest-input worker and diagnostics of a WHAM node.
+
+    The core's ``logging`` records (``wham_ros.*``) go to this node's logger
+    (:mod:`wham_ros.ros.log_bridge`) from construction to shutdown. Shutdown publishes a
+    last ``/diagnostics`` status saying so, stops the timer and completes :attr:`finished`,
+    which ends :func:`wham_ros.ros.node.spin_lifecycle_node` (the process exits).
 
     Args:
         node_name: default node name.
@@ -45,6 +78,8 @@ class PipelineNodeBase(LifecycleNode):
         factory: builds what the node runs from its parameter values (on activate).
         **kwargs: passed to ``LifecycleNode`` (e.g. ``parameter_overrides``).
     """
+
+    CHECKS_CAMERA_RATE = False  # True for nodes fed by a camera (composed, front-end)
 
     def __init__(self, node_name: str, role: str, factory: Factory, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -69,6 +104,9 @@ class PipelineNodeBase(LifecycleNode):
         self._running = False
         self._worker: Optional[threading.Thread] = None
         self._imu: Deque = collections.deque(maxlen=200)
+        self.finished = Future()  # done after the shutdown transition
+        self._next_track_id = 1  # track ids continue across activations (never reused)
+        self._log_handler: Optional[log_bridge.RosLogHandler] = log_bridge.install(self.get_logger())
 
     # ------------------------------------------------------------------ subclass hooks
     def _create_publishers(self) -> None:
@@ -114,13 +152,28 @@ class PipelineNodeBase(LifecycleNode):
                 self._values[p.name] = p.value
         return SetParametersResult(successful=True)
 
-    def warn_once(self, cause: str, text: str) -> None:
-        """Count an invalid input under ``cause`` and log ``text`` the first time only."""
+    def warn_once(self, cause: str, text: str, key: Optional[str] = None) -> None:
+        """Count an invalid input under ``cause``; log ``text`` the first time for ``key``.
+
+        Args:
+            cause: the ``invalid_input.<cause>`` counter on /diagnostics.
+            text: what was received, what was expected.
+            key: what makes a warning new (default ``cause``; e.g. one per unknown encoding).
+        """
         self.stats.count_invalid(cause)
-        if cause not in self._warned:
-            self._warned.add(cause)
+        key = key or cause
+        if key not in self._warned:
+            self._warned.add(key)
             self.get_logger().warning(f"{text} (further '{cause}' inputs are counted on "
                                       "/diagnostics, not logged)")
+
+    def note_reset(self, reason: str) -> None:
+        """Log a track reset with its ``reason`` and count it on /diagnostics."""
+        self.get_logger().warning(f"{reason}: resetting tracks (new track ids continue "
+                                  "after the old ones)")
+        with self.stats.lock:
+            self.stats.resets += 1
+            self.stats.last_reset_reason = reason
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -146,6 +199,8 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.pipeline_errors += 1
             return TransitionCallbackReturn.FAILURE
         self.stats.providers = {k: str(v) for k, v in getattr(self._pipe, "providers", {}).items()}
+        if hasattr(self._pipe, "continue_track_ids"):  # runs a tracker (composed, front-end)
+            self._pipe.continue_track_ids(self._next_track_id)
         self._on_built()
         self._imu = collections.deque(maxlen=int(self._values.get("imu_queue_size", 200)))
         sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -163,21 +218,27 @@ class PipelineNodeBase(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._release()
+        self._set_state("inactive")
+        self.get_logger().info("deactivated; models released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Stop the worker and drop subscriptions, models, tracks and buffered inputs."""
         self._stop_worker()
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        self._pipe = None  # frees the models (and GPU memory with them)
-        try:
-            import torch
+        self._next_track_id = getattr(self._pipe, "next_track_id", self._next_track_id)
+        self._pipe = None  # the models, sessions, tracks and WHAM states with it
+        self._imu.clear()
+        self._release_inputs()
+        with self.stats.lock:
+            self.stats.active_tracks = 0
+        release_memory()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
-        self._set_state("inactive")
-        self.get_logger().info("deactivated; models released")
-        return TransitionCallbackReturn.SUCCESS
+    def _release_inputs(self) -> None:
+        """Forget per-stream input state held between frames (subclasses extend)."""
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         for pub in self._pubs.values():
@@ -191,8 +252,21 @@ class PipelineNodeBase(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self._stop_worker()
-        self._pipe = None
+        if self.finished.done():
+            return TransitionCallbackReturn.SUCCESS
+        self._release()
+        self._set_state("finalized")
+        self._publish_diagnostics()  # the last status: "node is shut down"
+        if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
+            self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        self.get_logger().info("shut down")
+        if self._log_handler is not None:
+            log_bridge.uninstall(self._log_handler)
+            self._log_handler = None
+        self.finished.set_result(True)
         return TransitionCallbackReturn.SUCCESS
 
     def _set_state(self, name: str) -> None:
@@ -223,7 +297,7 @@ class PipelineNodeBase(LifecycleNode):
 
     def _on_imu(self, msg: Imu) -> None:
         with self.stats.lock:
-            self.stats.rates["imu"].tick()
+            self.stats.stamp_rates["imu"].tick(stamp_ns(msg.header.stamp))
             self.stats.received_imu += 1
         sample = imu_sample(msg, self.warn_once)
         if sample is not None:
@@ -256,6 +330,7 @@ class PipelineNodeBase(LifecycleNode):
         latency_ms = (self.get_clock().now().nanoseconds - stamp) * 1e-6
         with self.stats.lock:
             self.stats.processed_frames += 1
+            self.stats.rates["processed"].tick()
             if skipped:
                 self.stats.skipped_frames += 1
                 return
@@ -265,9 +340,35 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.last_processing_ms = processing_ms
 
     def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot()
+        if self.CHECKS_CAMERA_RATE and snap["state"] == "active":
+            self._check_camera_rate(snap)
         if "diagnostics" in self._pubs:
             self._pubs["diagnostics"].publish(diagnostics_msg(
-                self._f, self.stats.snapshot(), self.get_clock().now().nanoseconds, self.get_name()))
+                self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))
+
+    def _check_camera_rate(self, snap: dict) -> None:
+        """Warn once when WHAM gets fewer than ~30 frames/s: a slow camera (its rate from
+        image stamps) or a node that drops frames because processing is slower."""
+        camera_hz, processed_hz = snap["image_rate_hz"], snap["processed_rate_hz"]
+        if snap["image_rate_span_s"] < CAMERA_RATE_MIN_SPAN_S or camera_hz <= 0:
+            return
+        if camera_hz < SLOW_RATE_HZ:
+            key, text = "slow_camera", (
+                f"Camera runs at {camera_hz:.1f} Hz (from image stamps), slower than WHAM's "
+                f"{WHAM_RATE_HZ:.0f} Hz: WHAM steps on every frame and sees larger per-step "
+                "motion than in training")
+        elif 0 < processed_hz < SLOW_RATE_HZ and snap["dropped_frames"] > 0:
+            key, text = "slow_processing", (
+                f"Camera runs at {camera_hz:.1f} Hz (from image stamps) but only "
+                f"{processed_hz:.1f} frames/s are processed ({snap['dropped_frames']} dropped "
+                f"while busy): WHAM steps below its {WHAM_RATE_HZ:.0f} Hz and sees larger "
+                "per-step motion than in training; use a GPU or a lighter front-end")
+        else:
+            return
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
 
 
 class HumanOutputs:
