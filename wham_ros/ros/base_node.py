@@ -39,7 +39,8 @@ Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 WHAM_RATE_HZ = 30.0  # WHAM's training frame rate
 SLOW_RATE_HZ = WHAM_RATE_HZ / 1.1  # below this, WHAM's steps are too long (frame_rate.py)
-CAMERA_RATE_MIN_SPAN_S = 1.0  # image stamps needed before the rate is judged
+CAMERA_RATE_MIN_SPAN_S = 1.0
+WORKER_STOP_TIMEOUT_S = 10.0  # longest wait for the frame in progress on deactivate/shutdown  # image stamps needed before the rate is judged
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -101,7 +102,11 @@ class PipelineNodeBase(LifecycleNode):
         # Latest-input slot shared by the callbacks and the worker.
         self._cv = threading.Condition()
         self._slot = None
-        self._running = False
+        self._active = False  # the worker takes inputs only while active
+        self._busy = False  # the worker is processing an input
+        self._quit = False
+        # One worker thread for the node's lifetime (started on the first activate): a new
+        # thread per activation would leave its malloc arena behind (~5 MB per cycle here).
         self._worker: Optional[threading.Thread] = None
         self._imu: Deque = collections.deque(maxlen=200)
         self.finished = Future()  # done after the shutdown transition
@@ -209,10 +214,12 @@ class PipelineNodeBase(LifecycleNode):
         if self._values["sensor_qos_reliability"] == "reliable":
             sensor.reliability = ReliabilityPolicy.RELIABLE
         self._subs = self._create_subscriptions(sensor)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
-                                        daemon=True)
-        self._worker.start()
+        with self._cv:
+            self._active = True
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
+                                            daemon=True)
+            self._worker.start()
         self._set_state("active")
         self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
         return TransitionCallbackReturn.SUCCESS
@@ -225,7 +232,7 @@ class PipelineNodeBase(LifecycleNode):
 
     def _release(self) -> None:
         """Stop the worker and drop subscriptions, models, tracks and buffered inputs."""
-        self._stop_worker()
+        self._park_worker()
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
@@ -273,13 +280,22 @@ class PipelineNodeBase(LifecycleNode):
         with self.stats.lock:
             self.stats.state = name
 
-    def _stop_worker(self) -> None:
+    def _park_worker(self) -> None:
+        """Stop taking inputs, drop the pending one and wait for the current one to finish."""
         with self._cv:
-            self._running = False
+            self._active = False
             self._slot = None
             self._cv.notify_all()
+            self._cv.wait_for(lambda: not self._busy, timeout=WORKER_STOP_TIMEOUT_S)
+
+    def _stop_worker(self) -> None:
+        """End the worker thread (shutdown)."""
+        self._park_worker()
+        with self._cv:
+            self._quit = True
+            self._cv.notify_all()
         if self._worker is not None:
-            self._worker.join(timeout=10.0)
+            self._worker.join(timeout=WORKER_STOP_TIMEOUT_S)
             self._worker = None
 
     # ------------------------------------------------------------------ inputs and worker
@@ -293,7 +309,7 @@ class PipelineNodeBase(LifecycleNode):
                     self.stats.dropped_frames += 1  # stale: a newer input replaces it
                 item = self._merge_replaced(self._slot, item)
             self._slot = item
-            self._cv.notify()
+            self._cv.notify_all()  # the worker (and nobody else waits but a deactivate)
 
     def _on_imu(self, msg: Imu) -> None:
         with self.stats.lock:
@@ -312,11 +328,11 @@ class PipelineNodeBase(LifecycleNode):
     def _work(self) -> None:
         while True:
             with self._cv:
-                while self._running and self._slot is None:
-                    self._cv.wait()
-                if not self._running:
+                self._cv.wait_for(lambda: self._quit or (self._active and self._slot is not None))
+                if self._quit:
                     return
                 item, self._slot = self._slot, None
+                self._busy = True
             try:
                 self._process(item)
             except Exception as exc:  # keep the node alive whatever the pipeline raises
@@ -324,6 +340,11 @@ class PipelineNodeBase(LifecycleNode):
                     self.stats.pipeline_errors += 1
                 self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=5.0)
+            finally:
+                item = None  # do not hold the last input while idle
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
 
     def _count_processed(self, stamp: int, processing_ms: float, tracks: int,
                          skipped: bool = False) -> None:

@@ -35,6 +35,7 @@ from wham_ros.ros.frame_input import FrameInput, stamp_ns
 from wham_ros.ros.params import pipeline_kwargs
 
 NODE_NAME = "wham"
+SHUTDOWN_LINGER_S = 0.3  # spinning after the shutdown transition (its service response)
 
 
 def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
@@ -191,6 +192,11 @@ def spin_lifecycle_node(node: PipelineNodeBase) -> int:
             if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
                 raise SystemExit(3)
         rclpy.spin_until_future_complete(node, node.finished)
+        # The shutdown transition completed inside its service call: spin a moment longer so
+        # the caller (``ros2 lifecycle set``, a lifecycle manager) gets the response.
+        end = time.monotonic() + SHUTDOWN_LINGER_S
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     except SystemExit as exc:
