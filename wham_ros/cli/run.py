@@ -45,13 +45,16 @@ PipelineFactory = Callable[[Dict[str, Any]], Any]
 
 
 def default_pipeline_factory(values: Dict[str, Any]):
-    """The real ``wham_ros.pipeline.Pipeline`` for parameter values."""
+    """The real ``wham_ros.pipeline.Pipeline`` for parameter values (model files resolved and
+    checked as ``wham-ros models check`` does)."""
     import dataclasses
 
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import Pipeline, PipelineConfig
 
     accepted = [f.name for f in dataclasses.fields(PipelineConfig)]
-    return Pipeline(PipelineConfig(**pipeline_kwargs(values, accepted, LOG.warning)))
+    return build_with_models(values, lambda resolved: Pipeline(PipelineConfig(
+        **pipeline_kwargs(resolved, accepted, LOG.warning))))
 
 
 def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -304,7 +307,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ``wham-ros``."""
-    p = argparse.ArgumentParser(prog="wham-ros", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="wham-ros run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="rosbag2 directory or .mcap file (MCAP or sqlite3), or a video file")
     p.add_argument("-o", "--output", required=True, help="output MCAP rosbag2 directory (must not exist)")
