@@ -14,7 +14,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import time

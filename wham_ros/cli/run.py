@@ -12,11 +12,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,9 +45,9 @@ OUT_TOPICS = {
 PipelineFactory = Callable[[Dict[str, Any]], Any]
 
 
-def default_pipeline_factory(values: Dict[str, Any]):
+def default_pipeline_factory(values: Dict[str, Any], command_args: Sequence[str] = ()):
     """The real ``wham_ros.pipeline.Pipeline`` for parameter values (model files resolved and
-    checked as ``wham-ros models check`` does)."""
+    checked as ``wham-ros models check`` does; ``command_args`` go into its fix commands)."""
     import dataclasses
 
     from wham_ros.assets.registry import build_with_models
@@ -54,7 +55,7 @@ def default_pipeline_factory(values: Dict[str, Any]):
 
     accepted = [f.name for f in dataclasses.fields(PipelineConfig)]
     return build_with_models(values, lambda resolved: Pipeline(PipelineConfig(
-        **pipeline_kwargs(resolved, accepted, LOG.warning))))
+        **pipeline_kwargs(resolved, accepted, LOG.warning))), command_args=command_args)
 
 
 def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -333,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     """Entry point of ``wham-ros``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if pipeline_factory is None and args.config:  # fix commands name the same config
+        pipeline_factory = functools.partial(default_pipeline_factory,
+                                             command_args=["--config", args.config])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         values = load_parameters(args.config, {
