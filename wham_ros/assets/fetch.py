@@ -4,8 +4,8 @@
 per-read timeout, retries with back-off, size and SHA-256 verification, and an atomic
 rename: the final name only ever holds a complete, verified file. :func:`fetch_models`
 makes every missing file of a :class:`~wham_ros.assets.registry.ModelSet` from the public
-downloads of its sources (:data:`~wham_ros.assets.registry.SOURCES`), the user's own SMPL pickle and the
-ONNX exporters.
+downloads of its sources (:data:`~wham_ros.assets.registry.SOURCES`), the user's own SMPL
+pickle and the ONNX exporters.
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ Where files are expected: a parameter that names a path is used as given; an emp
     <cache>/body_models/J_regressor_wham.npy      (from WHAM's body_models.tar.gz)
     <cache>/body_models/J_regressor_feet.npy
     <cache>/yolox_l.onnx                          detector_onnx (YOLOX-L, Megvii's ONNX export)
-    <cache>/vitpose_h.onnx + vitpose_h.onnx.data  vitpose_onnx, exported from vitpose-h-multi-coco.pth
+    <cache>/vitpose_h.onnx + vitpose_h.onnx.data  vitpose_onnx, exported from
+                                                  vitpose-h-multi-coco.pth
     <cache>/hmr2_encoder.onnx + .onnx.data        hmr2_onnx, exported from hmr2a.ckpt
     <cache>/downloads/                            checkpoints and archives the exports start from
     <cache>/sha256.json                           digests by (path, size, mtime)
@@ -219,7 +220,8 @@ class FileStatus:
         return not self.problem
 
 
-def _onnx_files(parameter: str, path: str, source: str, licence: str, origin: str) -> List[ModelFile]:
+def _onnx_files(parameter: str, path: str, source: str, licence: str,
+                origin: str) -> List[ModelFile]:
     """The .onnx and the external-data files it references (expected: ``<name>.data``)."""
     files = [ModelFile(parameter, parameter, path, licence, origin, source)]
     data = (onnx_external_data(path) if os.path.isfile(path)
@@ -272,7 +274,8 @@ class ModelSet:
                                      "extracted from WHAM's body_models.tar.gz", "body_models"))
         if "detector_onnx" in v:
             src = self.sources["detector"]
-            cached = v["detector_onnx"] == os.path.join(self.cache_dir, CACHE_NAMES["detector_onnx"])
+            cached = v["detector_onnx"] == os.path.join(self.cache_dir,
+                                                        CACHE_NAMES["detector_onnx"])
             out.append(ModelFile("detector_onnx", "detector_onnx", v["detector_onnx"], src.licence,
                                  "downloaded (YOLOX-L ONNX)", "detector",
                                  src.sha256 if cached else None))
