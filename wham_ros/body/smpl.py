@@ -125,6 +125,8 @@ class SMPLBody(nn.Module):
         if parents.tolist() != SMPL_PARENTS:
             LOG.warning("SMPL kinematic tree differs from the standard SMPL parents")
         self.register_buffer("parents", torch.as_tensor(parents))
+        self.parent_list = tuple(int(p) for p in parents)  # host copy: no device sync in lbs
+        self.register_buffer("hip_idx", torch.tensor(WHAM_HIP_JOINTS), persistent=False)
         self.register_buffer("faces", torch.as_tensor(np.asarray(arrays["f"], dtype=np.int64)))
         self.register_buffer("v_template", t(arrays["v_template"]))
         self.register_buffer("shapedirs", t(arrays["shapedirs"][..., :self.num_betas]))
@@ -175,16 +177,17 @@ class SMPLBody(nn.Module):
                                       self.v_template + blend_shapes(betas, self.shapedirs))
         if full_mesh:
             verts, smpl_joints = lbs(betas, rot, self.v_template, self.shapedirs, self.posedirs,
-                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints)
+                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints,
+                                     self.parent_list)
             reg_wham, reg_feet, pts = self.J_regressor_wham, self.J_regressor_feet, verts
         else:
             vt, sd, pd, w, reg_wham, reg_feet = self._subset()
             pts, smpl_joints = lbs(betas, rot, vt, sd, pd, self.J_regressor, self.parents, w,
-                                   rest_joints)
+                                   rest_joints, self.parent_list)
             verts = None
         joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
         feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
-        offset = joints[:, list(WHAM_HIP_JOINTS)].mean(-2)  # B x 3
+        offset = joints[:, self.hip_idx].mean(-2)  # B x 3
         c = offset.unsqueeze(-2)
         return BodyOutput(joints=joints - c, feet=feet - c, offset=offset,
                           smpl_joints=smpl_joints - c,
