@@ -147,6 +147,10 @@ class StreamingWHAM:
     def __contains__(self, track_id) -> bool:
         return track_id in self._slot
 
+    def slots_of(self) -> Dict[Hashable, int]:
+        """Track id -> its slot (row of the packed state)."""
+        return dict(self._slot)
+
     @contextlib.contextmanager
     def network_time(self) -> Iterator[NetworkTime]:
         """Time spent inside WHAM's LSTM and linear layers (host wall-clock around each
