@@ -162,14 +162,14 @@ class SlotEngine:
 
     def _grow(self, capacity: int) -> None:
         old = self.capacity
-        bufs = []
-        for cur in (self.state, self.flipped if self.flip_eval else None):
+
+        def grown(cur):
             new = self._pad_row.repeat(capacity + 1, 1)  # (S + 1) x D, row S = scratch
             if cur is not None:
                 new[:old] = cur[:old]
-            bufs.append(new)
-        self.state = bufs[0]
-        self.flipped = bufs[1] if self.flip_eval else None
+            return new
+        self.state = grown(self.state)
+        self.flipped = grown(self.flipped) if self.flip_eval else None
         self._free.extend(range(old, capacity))
         self.capacity = capacity
         self._static: Dict[int, tuple] = {}
