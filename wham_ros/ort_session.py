@@ -41,13 +41,13 @@ class OrtOptions:
         trt_cache_dir: directory of the TensorRT engine and timing caches ('' = no cache:
             every start rebuilds the engines). Created when missing.
         trt_fp16: let TensorRT build fp16 kernels (error: see README, GPU section).
-        trt_max_workspace_bytes: TensorRT builder workspace; 0 = the provider's default.
+        trt_max_workspace_size: TensorRT builder workspace in bytes; 0 = the provider's default.
     """
 
     device_id: int = 0
     trt_cache_dir: str = ""
     trt_fp16: bool = False
-    trt_max_workspace_bytes: int = 0
+    trt_max_workspace_size: int = 0
 
 
 def _flag(value: bool) -> str:
@@ -77,8 +77,8 @@ def provider_options(provider: str, options: OrtOptions) -> Dict[str, str]:
         if cache:
             opts["trt_engine_cache_path"] = options.trt_cache_dir
             opts["trt_timing_cache_path"] = options.trt_cache_dir
-        if options.trt_max_workspace_bytes > 0:
-            opts["trt_max_workspace_size"] = str(int(options.trt_max_workspace_bytes))
+        if options.trt_max_workspace_size > 0:
+            opts["trt_max_workspace_size"] = str(int(options.trt_max_workspace_size))
         return opts
     if provider == "CUDAExecutionProvider":
         return {"device_id": str(options.device_id), "cudnn_conv_algo_search": "EXHAUSTIVE",

@@ -244,32 +244,47 @@ def resize_window_crops(image: torch.Tensor, crop_window: torch.Tensor, mirror: 
     return (top * (1 - fy) + bottom * fy).permute(0, 3, 1, 2)
 
 
-def normalise_crops(crops: torch.Tensor) -> torch.Tensor:
-    """(B, 3, h, w) float32 RGB 0..255 → ImageNet-normalised float32 (host path's formula)."""
-    mean = torch.as_tensor(IMAGENET_MEAN, device=crops.device).view(1, 3, 1, 1)
-    std = torch.as_tensor(IMAGENET_STD, device=crops.device).view(1, 3, 1, 1)
-    return (crops / 255.0 - mean) / std
+def normalise_crops(crops: torch.Tensor, mean: Optional[torch.Tensor] = None,
+                    std: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(B, 3, h, w) float32 RGB 0..255 → ImageNet-normalised float32 (host path's formula).
+
+    ``mean``/``std`` (3,) float32 default to the ImageNet constants (modules pass buffers).
+    """
+    mean = torch.as_tensor(IMAGENET_MEAN, device=crops.device) if mean is None else mean
+    std = torch.as_tensor(IMAGENET_STD, device=crops.device) if std is None else std
+    return (crops / 255.0 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
 
 
-class VitPoseWithCrops(nn.Module):
+class _WithCrops(nn.Module):
+    """A network behind device crops; ImageNet constants as (non-persistent) buffers."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN.copy()), persistent=False)
+        self.register_buffer("std", torch.from_numpy(IMAGENET_STD.copy()), persistent=False)
+
+    def _network_input(self, crops: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) crops 0..255 → normalised, in the network's dtype."""
+        dtype = next(self.model.parameters()).dtype
+        return normalise_crops(crops, self.mean, self.std).to(dtype)
+
+
+class VitPoseWithCrops(_WithCrops):
     """ViTPose with its crops inside: uint8 image + per-crop matrices → heatmaps.
 
     Args:
         model: a :class:`wham_ros.vitpose.ViTPose`; the crops are cast to its dtype.
     """
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
     def forward(self, image: torch.Tensor, crop_to_image: torch.Tensor,
                 mirror: torch.Tensor) -> torch.Tensor:
         """(H, W, 3) uint8, (B, 2, 3) float64, (B,) bool → (B, 17, 64, 48) heatmaps."""
-        x = normalise_crops(warp_affine_crops(image, crop_to_image, mirror))
-        return self.model(x.to(next(self.model.parameters()).dtype), flip_test=False)
+        return self.model(self._network_input(warp_affine_crops(image, crop_to_image, mirror)),
+                          flip_test=False)
 
 
-class HMR2WithCrops(nn.Module):
+class HMR2WithCrops(_WithCrops):
     """HMR2.0 encoder with its crops inside: uint8 image + per-crop windows → outputs.
 
     Args:
@@ -278,14 +293,12 @@ class HMR2WithCrops(nn.Module):
     """
 
     def __init__(self, model: nn.Module, output_names: Optional[Tuple[str, ...]] = None):
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.output_names = output_names
 
     def forward(self, image: torch.Tensor, crop_window: torch.Tensor, mirror: torch.Tensor):
         """(H, W, 3) uint8, (B, 4) float64, (B,) bool → dict (or tuple) of HMR2.0 outputs."""
-        x = normalise_crops(resize_window_crops(image, crop_window, mirror))
-        out = self.model(x.to(next(self.model.parameters()).dtype))
+        out = self.model(self._network_input(resize_window_crops(image, crop_window, mirror)))
         return out if self.output_names is None else tuple(out[n] for n in self.output_names)
 
 

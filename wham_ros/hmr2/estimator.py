@@ -108,7 +108,7 @@ class HMR2Torch(HMR2Estimator):
         self.device, self.dtype = param.device, param.dtype
         autocast_context(self.device, autocast)  # validates the name
         self.autocast = autocast
-        self.with_crops = HMR2WithCrops(self.model)
+        self.with_crops = HMR2WithCrops(self.model).to(self.device)
         self.upload = upload or FrameUpload(lambda a: torch.from_numpy(a).to(self.device))
 
     @torch.inference_mode()

@@ -70,20 +70,27 @@ def export_detector(path: str) -> str:
     return path
 
 
-def export_tiny_vitpose(path: str) -> str:
-    """Tiny ViTPose (embed 64, depth 2, head 32 channels) with name-seeded weights."""
+def export_tiny_vitpose(path: str, device_crops: bool = False) -> str:
+    """Tiny ViTPose (embed 64, depth 2, head 32 channels) with name-seeded weights.
+
+    ``device_crops``: crops inside the graph (``wham-ros-export --device-crops``).
+    """
     from wham_ros.cli.export_onnx import export_vitpose
     from wham_ros.vit import ViTConfig
     from wham_ros.vitpose import ViTPose, load_vitpose
 
     cfg = ViTConfig(embed_dim=64, depth=2, num_heads=4)
     sd = synthetic_weights_for(lambda: ViTPose(cfg, 32))
-    export_vitpose(load_vitpose(sd, backbone_cfg=cfg, head_channels=32), path)
+    export_vitpose(load_vitpose(sd, backbone_cfg=cfg, head_channels=32), path,
+                   device_crops=device_crops)
     return path
 
 
-def export_tiny_hmr2(path: str) -> str:
-    """Tiny HMR2.0 encoder (ViT embed 64 x 1, one decoder layer of width 1024)."""
+def export_tiny_hmr2(path: str, device_crops: bool = False) -> str:
+    """Tiny HMR2.0 encoder (ViT embed 64 x 1, one decoder layer of width 1024).
+
+    ``device_crops``: crops inside the graph (``wham-ros-export --device-crops``).
+    """
     from wham_ros.cli.export_onnx import export_hmr2
     from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
     from wham_ros.vit import ViTConfig
@@ -91,7 +98,7 @@ def export_tiny_hmr2(path: str) -> str:
     vit = ViTConfig(embed_dim=64, depth=1, num_heads=4)
     dec = DecoderConfig(dim=1024, depth=1, heads=2, dim_head=16, mlp_dim=64)
     sd = synthetic_weights_for(lambda: HMR2Encoder(vit, dec))
-    export_hmr2(load_hmr2(sd, backbone_cfg=vit, decoder_cfg=dec), path)
+    export_hmr2(load_hmr2(sd, backbone_cfg=vit, decoder_cfg=dec), path, device_crops=device_crops)
     return path
 
 

@@ -146,7 +146,7 @@ class VitPoseTorch(VitPoseEstimator):
         self.device, self.dtype = param.device, param.dtype
         autocast_context(self.device, autocast)  # validates the name
         self.autocast = autocast
-        self.with_crops = VitPoseWithCrops(self.model)
+        self.with_crops = VitPoseWithCrops(self.model).to(self.device)
         self.upload = upload or FrameUpload(lambda a: torch.from_numpy(a).to(self.device))
 
     @torch.inference_mode()
