@@ -136,7 +136,7 @@ def convert(src: str, dst: str) -> Dict[str, tuple]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="wham-ros-convert-smpl",
+        prog="wham-ros convert-smpl",
         description="Convert a pickled SMPL model (e.g. SMPL_NEUTRAL.pkl, chumpy format) to "
                     ".npz so no pickle is ever loaded at run time.")
     parser.add_argument("src", help="pickled SMPL model (.pkl)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="wham-ros-demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="wham-ros demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("outdir", help="folder for models/, recording/, wham.yaml and output/")
     parser.add_argument("--frames", type=int, default=60, help="camera frames (30 fps)")

@@ -177,7 +177,7 @@ def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point (``wham-ros-export``)."""
     parser = argparse.ArgumentParser(
-        prog="wham-ros-export",
+        prog="wham-ros export",
         description="Export WHAM's front-end networks to ONNX from the official checkpoints.")
     parser.add_argument("model", choices=["vitpose", "hmr2"],
                         help="vitpose: ViTPose-H (vitpose-h-multi-coco.pth); "
