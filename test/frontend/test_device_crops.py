@@ -14,7 +14,8 @@ from wham_ros.frontend.crops import hmr2_crops, vitpose_crops
 from wham_ros.hmr2 import HMR2Torch
 from wham_ros.hmr2.onnx_backend import HMR2Onnx
 from wham_ros.ort_session import ModelFileError
-from wham_ros.testing.synthetic_models import export_tiny_hmr2, export_tiny_vitpose
+from wham_ros.testing.synthetic_models import (export_tiny_hmr2, export_tiny_vitpose, tiny_hmr2,
+                                               tiny_vitpose)
 from wham_ros.vitpose import VitPoseTorch
 from wham_ros.vitpose.onnx_backend import VitPoseOnnx
 
@@ -160,16 +161,4 @@ def test_torch_runners_device_crops(tiny_vitpose_and_hmr2, scene):
 
 @pytest.fixture(scope="module")
 def tiny_vitpose_and_hmr2():
-    from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
-    from wham_ros.testing.synthetic_frontend import synthetic_weights_for
-    from wham_ros.vit import ViTConfig
-    from wham_ros.vitpose import ViTPose, load_vitpose
-
-    cfg = ViTConfig(embed_dim=64, depth=2, num_heads=4)
-    vitpose = load_vitpose(synthetic_weights_for(lambda: ViTPose(cfg, 32)), backbone_cfg=cfg,
-                           head_channels=32)
-    vit = ViTConfig(embed_dim=64, depth=1, num_heads=4)
-    dec = DecoderConfig(dim=1024, depth=1, heads=2, dim_head=16, mlp_dim=64)
-    hmr2 = load_hmr2(synthetic_weights_for(lambda: HMR2Encoder(vit, dec)), backbone_cfg=vit,
-                     decoder_cfg=dec)
-    return vitpose, hmr2
+    return tiny_vitpose(), tiny_hmr2()
