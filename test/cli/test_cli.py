@@ -264,3 +264,42 @@ def test_readme_commands_parse():
         assert args[0] in VERBS, args
         if args[0] in parsers:
             parsers[args[0]]().parse_args(args[1:])
+
+
+def test_without_onnx_export_stops_early_and_doctor_says_so(monkeypatch, tmp_path, caplog, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError, find_spec -> None
+    assert main(["export", "vitpose", str(tmp_path / "v.pth"), str(tmp_path / "v.onnx")]) == 1
+    assert "needs the onnx package" in caplog.text and "pip install onnx" in caplog.text
+    assert doctor.main(["--dir", str(tmp_path)]) == 1
+    assert "fix: pip install onnx" in capsys.readouterr().out
+
+
+def test_models_fetch_converts_the_users_smpl(tmp_path, synthetic_models, smpl_arrays, capsys):
+    """Only SMPL missing: ``fetch --smpl`` converts it (no download) and ends with check = 0."""
+    import pickle
+
+    paths = load_paths(synthetic_models)
+    body = tmp_path / "body"
+    body.mkdir()
+    for name in ("J_regressor_wham.npy", "J_regressor_feet.npy"):
+        shutil.copy(os.path.join(paths["body_model_dir"], name), body / name)
+    config = write_config(tmp_path / "w.yaml", **dict(paths, body_model_dir=str(body)))
+    assert main(["models", "fetch", "--config", config, "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT made" in out and "smplify.is.tue.mpg.de" in out
+    pkl = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
+    with open(pkl, "wb") as fh:
+        pickle.dump({k: smpl_arrays[k] for k in ("v_template", "shapedirs", "posedirs",
+                                                 "J_regressor", "weights", "kintree_table", "f")},
+                    fh, protocol=2)
+    assert main(["models", "fetch", "--config", config, "--smpl", str(pkl), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"made {body / 'smpl' / 'SMPL_NEUTRAL.npz'}" in out and "7 of 7 file(s) present" in out
+
+
+def test_a_named_missing_detector_is_not_replaced_by_yolox(tmp_path, capsys):
+    config = write_config(tmp_path / "d.yaml", detector_onnx=str(tmp_path / "my_yolo11.onnx"))
+    assert main(["models", "check", "--config", config]) == 1
+    out = capsys.readouterr().out
+    assert f"fix: export your detector to {tmp_path / 'my_yolo11.onnx'}" in out
+    assert "set detector_onnx to \"\" for the cached YOLOX-L" in out

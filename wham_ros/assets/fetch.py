@@ -296,6 +296,8 @@ def fetch_models(models: ModelSet, smpl: Optional[str] = None,
     for f in todo:
         if f.key == "wham_checkpoint":
             step(f.path, lambda f=f: get("wham_checkpoint", f.path))
+        elif f.key == "detector_onnx" and f.parameter in models.explicit:
+            report.failed.append(f"{f.path}: {models.fix_for(f)}")
         elif f.key == "detector_onnx":
             step(f.path, lambda f=f: get("detector", f.path))
     for key in ("vitpose", "hmr2"):

@@ -158,8 +158,8 @@ def onnx_external_data(path: str) -> List[str]:
     """Files next to ``path`` that hold its external-data tensors (empty: none).
 
     Reads the protobuf ``StringStringEntryProto`` entries ``{key: "location", value: <file>}``
-    of ``TensorProto.external_data`` directly (no ``onnx`` import). A file above 64 MB holds
-    its weights inline and is not scanned.
+    of ``TensorProto.external_data`` directly (no ``onnx`` import; names up to 127 bytes, a
+    one-byte length). A file above 64 MB holds its weights inline and is not scanned.
     """
     if os.path.getsize(path) > _MAX_GRAPH_BYTES:
         return []
@@ -301,6 +301,10 @@ class ModelSet:
     def fix_for(self, f: ModelFile) -> str:
         """The command that gets ``f``."""
         explicit = f.parameter in self.explicit
+        if f.key == "detector_onnx" and explicit:  # a model of the user's choice: not fetched
+            return (f"export your detector to {shlex.quote(f.path)} (e.g. yolo export "
+                    "model=yolov8n.pt format=onnx), or set detector_onnx to \"\" for the cached "
+                    f"YOLOX-L: {self.fetch_command()}")
         if f.key == "smpl_neutral":
             pkl = os.path.join(os.path.dirname(f.path), "SMPL_NEUTRAL.pkl")
             if os.path.isfile(pkl):

@@ -143,11 +143,18 @@ def check_models(values: Dict[str, Any], cache_dir: Optional[str],
     """Presence of every model file (sizes; ``wham-ros models check`` adds digests)."""
     from wham_ros.assets.registry import ModelSet
 
+    from wham_ros.assets.fetch import onnx_export_available
+
     models = ModelSet(values, cache_dir, command_args)
     out = []
+    exports = False
     for s in models.status(hash_files=False):
         text = f"{s.file.path}" + ("" if s.ok else f" ({s.problem})")
         out.append(Finding(f"model {s.file.key}", OK if s.ok else FAIL, text, s.fix))
+        exports |= not s.ok and s.file.source in ("vitpose", "hmr2")
+    if exports and not onnx_export_available():
+        out.append(Finding("onnx", WARN, "not installed: 'wham-ros models fetch' cannot export "
+                           "ViTPose-H / HMR2.0", "pip install onnx"))
     return out
 
 

@@ -24,13 +24,16 @@ LOG = logging.getLogger(__name__)
 
 
 def _size(n: Optional[int]) -> str:
+    """Bytes as text in decimal units ('-' for a missing file)."""
     if n is None:
         return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1000:
+        return f"{n} B"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000.0
-    return ""
+        if n < 1000 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"
 
 
 def format_status(models: ModelSet, statuses: List[FileStatus], show_source: bool) -> str:
