@@ -69,7 +69,7 @@ class PipelineConfig:
         ort: provider options (TensorRT engine/timing cache directory, fp16, workspace,
             CUDA device id) of every front-end session.
         crop_backend: 'opencv' (host crops, the bit-exact reference) or 'device' (crops
-            inside the ONNX graphs; models exported with ``wham-ros-export --device-crops``).
+            inside the ONNX graphs; models exported with ``wham-ros export --device-crops``).
         device: torch device of WHAM ('cpu', 'cuda', 'cuda:1', ...).
         detector_format: 'auto', 'yolov8', 'yolox', 'yolox_raw'.
         detector_score_threshold: minimum person score kept by the detector.

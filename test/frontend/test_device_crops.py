@@ -134,7 +134,7 @@ def test_onnx_device_crops_keypoints_equal_host_crops(tiny_onnx, scene):
 
 
 def test_onnx_model_must_fit_crop_backend(tiny_onnx):
-    with pytest.raises(ModelFileError, match="export it with wham-ros-export vitpose --device-crops"):
+    with pytest.raises(ModelFileError, match="export it with wham-ros export vitpose --device-crops"):
         VitPoseOnnx(tiny_onnx["vitpose", "opencv"], providers="cpu", crop_backend="device")
     with pytest.raises(ModelFileError, match="expected input 'norm_img'"):
         HMR2Onnx(tiny_onnx["hmr2", "device"], providers="cpu")

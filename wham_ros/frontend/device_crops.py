@@ -3,7 +3,7 @@
 The same crops as :mod:`wham_ros.frontend.crops` (OpenCV on the host), computed in torch
 from the uint8 image and per-crop geometry, so they run on the GPU, inside the torch
 runners, and inside ONNX graphs (:class:`VitPoseWithCrops`, :class:`HMR2WithCrops`,
-exported by ``wham-ros-export --device-crops``). One network call then takes the whole
+exported by ``wham-ros export --device-crops``). One network call then takes the whole
 image plus the geometry of all people and their mirrored crops.
 
 Exactness (tested against OpenCV 4.x on random images):

@@ -1,4 +1,4 @@
-"""HMR2.0 encoder with ONNX Runtime (model exported by ``wham-ros-export hmr2``).
+"""HMR2.0 encoder with ONNX Runtime (model exported by ``wham-ros export hmr2``).
 
 ONNX I/O: input ``norm_img`` (B, 3, 256, 256) float32 normalised RGB crops → outputs
 ``features`` (B, 1024), ``global_orient`` (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3),
@@ -54,7 +54,7 @@ class HMR2Onnx(HMR2Estimator):
             raise ModelFileError(f"HMR2: '{path}' has inputs {inputs} and outputs {outputs}; "
                                  f"expected {wanted} and outputs {list(OUTPUT_NAMES)} "
                                  f"for crop_backend '{crop_backend}' "
-                                 f"(export it with wham-ros-export hmr2{hint})")
+                                 f"(export it with wham-ros export hmr2{hint})")
         self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
         self.bound = BoundSession(self.session, self.provider, options.device_id)
         self.upload = upload or FrameUpload(self.bound.upload)

@@ -95,7 +95,7 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="ort.trt_max_workspace_size", read_only=True),
     ParamSpec("crop_backend", "opencv", "Where the ViTPose/HMR2.0 crops are made: 'opencv' "
               "(host, the reference) or 'device' (inside the ONNX graphs, equal crops; needs "
-              "models exported with wham-ros-export --device-crops).",
+              "models exported with wham-ros export --device-crops).",
               choices=("opencv", "device"), pipeline_field="crop_backend", read_only=True),
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),

@@ -93,7 +93,7 @@ def tiny_hmr2():
 
 def export_tiny_vitpose(path: str, device_crops: bool = False) -> str:
     """Export :func:`tiny_vitpose`; ``device_crops``: crops inside the graph
-    (``wham-ros-export --device-crops``)."""
+    (``wham-ros export --device-crops``)."""
     from wham_ros.cli.export_onnx import export_vitpose
 
     export_vitpose(tiny_vitpose(), path, device_crops=device_crops)

@@ -1,4 +1,4 @@
-"""ViTPose with ONNX Runtime (model exported by ``wham-ros-export vitpose``).
+"""ViTPose with ONNX Runtime (model exported by ``wham-ros export vitpose``).
 
 ONNX I/O: input ``input_tensor`` (B, 3, 256, 192) float32 normalised RGB crops → output
 ``heatmaps`` (B, 17, 64, 48) float32; the batch axis is dynamic. Exported with
@@ -58,7 +58,7 @@ class VitPoseOnnx(VitPoseEstimator):
             raise ModelFileError(f"ViTPose: '{path}' has inputs {inputs} and outputs {outputs}; "
                                  f"expected {wanted} and output '{ONNX_OUTPUT}' "
                                  f"for crop_backend '{crop_backend}' "
-                                 f"(export it with wham-ros-export vitpose{hint})")
+                                 f"(export it with wham-ros export vitpose{hint})")
         self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
         self.bound = BoundSession(self.session, self.provider, options.device_id)
         self.upload = upload or FrameUpload(self.bound.upload)
