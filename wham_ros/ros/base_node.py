@@ -13,12 +13,14 @@ delays the next frame; the human outputs are published as CDR bytes
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import ctypes
 import ctypes.util
 import gc
 import threading
 import time
+import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
@@ -234,6 +236,10 @@ class PipelineNodeBase(LifecycleNode):
             self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
                                             daemon=True)
             self._worker.start()
+            # A process that exits without the shutdown transition still ends the threads
+            # before the interpreter (and the native libraries they used) are torn down.
+            node = weakref.ref(self)
+            atexit.register(lambda: node() is not None and node()._stop_worker())
         self._set_state("active")
         self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
         return TransitionCallbackReturn.SUCCESS
@@ -289,6 +295,11 @@ class PipelineNodeBase(LifecycleNode):
             self._log_handler = None
         self.finished.set_result(True)
         return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "_cv"):  # else construction failed (e.g. a bad parameter override)
+            self._stop_worker()
+        super().destroy_node()
 
     def _set_state(self, name: str) -> None:
         with self.stats.lock:
