@@ -163,6 +163,9 @@ def spin_lifecycle_node(node: PipelineNodeBase) -> int:
             for transition, failed in ((node.trigger_configure, 2), (node.trigger_activate, 3)):
                 if transition() != TransitionCallbackReturn.SUCCESS:
                     raise SystemExit(failed)
+        else:
+            node.get_logger().info("autostart is false: waiting for lifecycle transitions "
+                                   "(configure, activate)")
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
