@@ -17,9 +17,11 @@ import atexit
 import collections
 import ctypes
 import ctypes.util
+import functools
 import gc
 import threading
 import time
+import traceback
 import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional
 
@@ -73,6 +75,18 @@ def release_memory() -> None:
         libc = ctypes.CDLL(libc_name)
         if hasattr(libc, "malloc_trim"):  # glibc only
             libc.malloc_trim(0)
+
+
+def logs_exceptions(callback):
+    """Log the traceback of a lifecycle callback that raises (rclpy turns it into a silent ERROR)."""
+    @functools.wraps(callback)
+    def wrapper(self, state):
+        try:
+            return callback(self, state)
+        except Exception:
+            self.get_logger().error(f"{callback.__name__} raised:\n{traceback.format_exc()}")
+            return TransitionCallbackReturn.ERROR
+    return wrapper
 
 
 class PipelineNodeBase(LifecycleNode):
@@ -194,6 +208,7 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.last_reset_reason = reason
 
     # ------------------------------------------------------------------ lifecycle
+    @logs_exceptions
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             self._values = self._read_parameters()
@@ -209,6 +224,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info("configured")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         try:
             self._pipe = self._factory(dict(self._values), self.get_logger().warning)
@@ -244,6 +260,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._release()
         self._set_state("inactive")
@@ -267,6 +284,7 @@ class PipelineNodeBase(LifecycleNode):
     def _release_inputs(self) -> None:
         """Forget per-stream input state held between frames (subclasses extend)."""
 
+    @logs_exceptions
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
@@ -278,6 +296,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info("cleaned up")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         if self.finished.done():
             return TransitionCallbackReturn.SUCCESS
@@ -339,6 +358,7 @@ class PipelineNodeBase(LifecycleNode):
                 with self.stats.lock:
                     self.stats.dropped_frames += 1  # stale: a newer input replaces it
                 item = self._merge_replaced(self._slot, item)
+                self.get_logger().debug("input replaced before processing (worker busy): dropped")
             self._slot = item
             self._slot_received_ns = time.monotonic_ns()
             self._cv.notify_all()  # the worker (and nobody else waits but a deactivate)
@@ -374,6 +394,7 @@ class PipelineNodeBase(LifecycleNode):
                     self.stats.pipeline_errors += 1
                 self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=5.0)
+                self.get_logger().debug(f"processing failed:\n{traceback.format_exc()}")
             finally:
                 item = None  # do not hold the last input while idle
                 with self._cv:
@@ -387,9 +408,12 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.rates["processed"].tick()
             if skipped:
                 self.stats.skipped_frames += 1
-                return
-            self.stats.active_tracks = tracks
-            self.stats.timings["processing"].add(processing_ms)
+            else:
+                self.stats.active_tracks = tracks
+                self.stats.timings["processing"].add(processing_ms)
+        self.get_logger().debug(
+            f"frame {stamp * 1e-9:.3f}: skipped (30 Hz policy)" if skipped else
+            f"frame {stamp * 1e-9:.3f}: {tracks} tracks, processing {processing_ms:.1f} ms")
 
     def _publish_later(self, stamp_ns: int, publish: Callable[[], None]) -> None:
         """Run ``publish()`` on the publisher thread; times it and the frame's latency.
