@@ -87,7 +87,7 @@ def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str
         if n_bytes <= _PROTOBUF_LIMIT_BYTES:
             os.replace(raw, path)
         else:
-            import onnx  # only needed for > 2 GB models; in the 'export' extra
+            import onnx
 
             data = os.path.basename(path) + ".data"
             onnx.save_model(onnx.load(raw), path, save_as_external_data=True,
@@ -152,6 +152,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export and the > 2 GB external-data save need it)
+    except ImportError:
+        LOG.error("exporting needs the 'onnx' package, which is not installed: "
+                  "pip install \"wham_ros[export]\" (or: pip install onnx)")
+        return 1
     try:
         if args.model == "vitpose":
             export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset, args.fp16)
