@@ -240,3 +240,20 @@ def test_truncated_and_missing_files(tmp_path, vitpose_state):
         load_pickle_file(pkl)
     with pytest.raises(ModelFileReadError, match="file not found"):
         load_pickle_file(tmp_path / "nope.pkl")
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_numpy2_names_and_legacy_format(tmp_path, zip_format):
+    """Files written here (numpy 2: ``numpy._core`` names, numpy-2 dtype classes) and in the
+    pre-1.6 non-zip torch format load the same; unknown classes are named in both."""
+    path = tmp_path / "ckpt.pth"
+    obj = {"w": torch.arange(3.0), "score": np.float32(0.5), "arr": np.arange(4),
+           "tags": {"a", "b"}, "kind": np.dtype("int16")}
+    torch.save(obj, path, _use_new_zipfile_serialization=zip_format)
+    loaded = load_torch_file(path)
+    assert torch.equal(loaded["w"], obj["w"]) and loaded["score"] == np.float32(0.5)
+    assert np.array_equal(loaded["arr"], obj["arr"]) and loaded["tags"] == {"a", "b"}
+    assert loaded["kind"] == np.dtype("int16")
+    torch.save({"cfg": UnknownConfig()}, path, _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(UnsafeModelFile, match=f"refusing to load {__name__}.UnknownConfig"):
+        load_torch_file(path)
