@@ -7,12 +7,14 @@ import pytest
 import wham_ros.cli.export_onnx as cli
 
 
-def test_export_without_onnx_fails_fast_with_install_hint(tmp_path, monkeypatch, caplog):
+@pytest.mark.parametrize("precision", [[], ["--fp16"]])   # torch.onnx.export needs onnx in both
+def test_export_without_onnx_fails_fast_with_install_hint(tmp_path, monkeypatch, caplog, precision):
     monkeypatch.setitem(sys.modules, "onnx", None)           # import onnx -> ImportError
     monkeypatch.setattr(cli, "load_vitpose", lambda *a, **k: pytest.fail("loaded a model"))
     with caplog.at_level(logging.ERROR):
-        assert cli.main(["vitpose", str(tmp_path / "v.pth"), str(tmp_path / "out.onnx")]) == 1
+        assert cli.main(["vitpose", str(tmp_path / "v.pth"), str(tmp_path / "out.onnx"),
+                         *precision]) == 1
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors == ["exporting needs the 'onnx' package, which is not installed: "
+    assert errors == ["exporting needs the onnx package, which is not installed: "
                       "pip install \"wham_ros[export]\" (or: pip install onnx)"]
     assert not (tmp_path / "out.onnx").exists()

@@ -6,7 +6,7 @@ run code. Accepted layouts: MPI's Python-2 files (v1.0.0 with 10 shape component
 with 300), smplx's ``clean_ch.py`` output (protocol 0, no chumpy) and Python-3 re-pickles.
 Run once, then only the ``.npz`` is read at run time:
 
-    wham-ros-convert-smpl SMPL_NEUTRAL.pkl body_models/smpl/SMPL_NEUTRAL.npz
+    wham-ros convert-smpl SMPL_NEUTRAL.pkl body_models/smpl/SMPL_NEUTRAL.npz
 """
 import argparse
 import sys
@@ -58,7 +58,7 @@ def convert(src: str, dst: str) -> Dict[str, tuple]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="wham-ros-convert-smpl",
+        prog="wham-ros convert-smpl",
         description="Convert a pickled SMPL model (e.g. SMPL_NEUTRAL.pkl, chumpy format) to "
                     ".npz so no pickle is ever loaded at run time.")
     parser.add_argument("src", help="pickled SMPL model (.pkl)")

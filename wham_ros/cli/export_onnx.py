@@ -1,9 +1,9 @@
-"""``wham-ros-export``: export ViTPose-H and the HMR2.0 encoder to ONNX from official checkpoints.
+"""``wham-ros export``: export ViTPose-H and the HMR2.0 encoder to ONNX from official checkpoints.
 
 Examples::
 
-    wham-ros-export vitpose checkpoints/vitpose-h-multi-coco.pth models/vitpose_h.onnx
-    wham-ros-export hmr2 checkpoints/hmr2a.ckpt models/hmr2_encoder.onnx
+    wham-ros export vitpose checkpoints/vitpose-h-multi-coco.pth models/vitpose_h.onnx
+    wham-ros export hmr2 checkpoints/hmr2a.ckpt models/hmr2_encoder.onnx
 
 I/O (batch axis dynamic, float32):
     vitpose: ``input_tensor`` (B, 3, 256, 192) → ``heatmaps`` (B, 17, 64, 48)
@@ -136,9 +136,9 @@ def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``wham-ros-export``)."""
+    """Command-line entry point (``wham-ros export``)."""
     parser = argparse.ArgumentParser(
-        prog="wham-ros-export",
+        prog="wham-ros export",
         description="Export WHAM's front-end networks to ONNX from the official checkpoints.")
     parser.add_argument("model", choices=["vitpose", "hmr2"],
                         help="vitpose: ViTPose-H (vitpose-h-multi-coco.pth); "
@@ -153,9 +153,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        import onnx  # noqa: F401  (torch.onnx.export and the > 2 GB external-data save need it)
+        import onnx  # noqa: F401  (torch.onnx.export, also in fp16, and the > 2 GB save need it)
     except ImportError:
-        LOG.error("exporting needs the 'onnx' package, which is not installed: "
+        LOG.error("exporting needs the onnx package, which is not installed: "
                   "pip install \"wham_ros[export]\" (or: pip install onnx)")
         return 1
     try:
