@@ -132,8 +132,10 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="frame_rate_mode", read_only=True),
     ParamSpec("keypoint_backend", "vitpose", "2D keypoints: 'vitpose' (ONNX) or 'mediapipe'.",
               choices=("vitpose", "mediapipe"), pipeline_field="keypoint_backend", read_only=True),
-    ParamSpec("detector_format", "auto", "Detector ONNX output layout.",
-              choices=("auto", "yolov8", "yolox", "yolox_raw"), pipeline_field="detector_format",
+    ParamSpec("detector_format", "auto", "Detector model family: output layout and input "
+              "convention (yolov8/yolov5: RGB [0, 1] centred; yolox/yolox_raw: BGR 0-255 "
+              "top-left).", choices=("auto", "yolov8", "yolov5", "yolox", "yolox_raw"),
+              pipeline_field="detector_format",
               read_only=True),
     ParamSpec("detector_score_threshold", 0.5, "Minimum person detection score.", min_value=0.0,
               pipeline_field="detector_score_threshold", read_only=True),
