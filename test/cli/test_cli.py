@@ -303,4 +303,3 @@ def test_a_named_missing_detector_is_not_replaced_by_yolox(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"fix: export your detector to {tmp_path / 'my_yolo11.onnx'}" in out
     assert "set detector_onnx to \"\" for the cached YOLOX-L" in out
-
