@@ -54,6 +54,9 @@ def test_human_fields_units_and_frames(typestore, result):
         np.testing.assert_allclose(_quat_matrix(h.root_pose_world.orientation), est.global_orient_world, atol=1e-9)
         p = h.root_pose_world.position
         np.testing.assert_allclose([p.x, p.y, p.z], est.trans_world)
+        v = h.root_velocity_world
+        np.testing.assert_allclose([v.x, v.y, v.z], [0.1, 0.0, 0.0], atol=1e-12)  # world x, m/s
+        assert h.heading_rate == pytest.approx(0.2 * est.track_id)
         body = axis_angle_to_matrix(torch.from_numpy(h.body_pose.reshape(23, 3).astype(np.float64))).numpy()
         np.testing.assert_allclose(body, est.body_pose, atol=1e-5)
         np.testing.assert_allclose([[q.x, q.y, q.z] for q in h.smpl_joints_world], est.smpl_joints_world)

@@ -66,6 +66,12 @@ def _rotations(humans: Sequence[HumanEstimate]):
     return quat_xyzw[:, 0], quat_xyzw[:, 1], body_aa
 
 
+def vector3(f, v):
+    """``geometry_msgs/Vector3`` of a (3,) array."""
+    x, y, z = (float(c) for c in np.asarray(v).reshape(3))
+    return f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z)
+
+
 def _pose(f, position: np.ndarray, quat_xyzw: np.ndarray):
     x, y, z = (float(v) for v in position)
     qx, qy, qz, qw = (float(v) for v in quat_xyzw)
@@ -99,6 +105,7 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         state=STATE_NEW if h.age <= 1 else STATE_TRACKED,
         root_pose_cam=_pose(f, h.trans_cam, quat_cam),
         root_pose_world=_pose(f, h.trans_world, quat_world),
+        root_velocity_world=vector3(f, h.root_velocity_world), heading_rate=float(h.heading_rate),
         body_pose=body_aa.astype(np.float32), betas=np.asarray(h.betas, np.float32).reshape(10),
         smpl_joints_cam=f.points(h.smpl_joints_cam), smpl_joints_world=f.points(h.smpl_joints_world),
         coco_joints_cam=f.points(h.coco_joints_cam), coco_joints_world=f.points(h.coco_joints_world),
