@@ -13,13 +13,12 @@ from rosbags.rosbag2 import StoragePlugin
 
 from bag_helpers import write_scene_bag
 from synthetic_set import load_paths
-from test_runner import read_back
+from test_runner import OUT_TOPICS, read_back
 from wham_ros.cli.run import default_pipeline_factory, load_parameters, main, run
 from wham_ros.testing.scenes import make_scene
 
 FRAME = "scene_cam_optical"
 N_FRAMES = 7
-OUT_TOPICS = {"/human_pose", "/human_pose/markers", "/human_pose/mesh", "/human_pose/mesh_faces", "/tf"}
 
 
 def write_config(path: Path, models: dict, **extra) -> Path:
@@ -72,7 +71,8 @@ def test_bag_through_the_real_pipeline(tmp_path, typestore, synthetic_models, sc
     assert [t for t, _ in bag["/human_pose/markers"]] == stamps
     # TF: the camera on every frame, the bodies once tracked
     children = [sorted(tr.child_frame_id for tr in m.transforms) for _, m in bag["/tf"]]
-    assert children == [[FRAME]] + [["body_1", "body_2", FRAME]] * (N_FRAMES - 1)
+    assert children == [[FRAME]] + [["body_b1", "body_b1_smpl", "body_b2", "body_b2_smpl", FRAME]] * (
+        N_FRAMES - 1)
     faces = bag["/human_pose/mesh_faces"]
     assert len(faces) == 1 and len(faces[0][1].triangles) == 13776 * 3
     # mesh at 10 Hz of message time on a 30 Hz scene: frames 0, 3, 6
@@ -96,8 +96,13 @@ def test_output_decodes_with_mcap_ros2(tmp_path, typestore, synthetic_models, sc
         for _, channel, message, msg in make_reader(
                 fh, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
             seen.setdefault(channel.topic, []).append((message.log_time, msg))
-    assert set(seen) == {"/human_pose", "/human_pose/markers", "/human_pose/mesh_faces", "/tf"}
+    assert set(seen) == OUT_TOPICS - {"/human_pose/mesh"}
     check_humans(seen["/human_pose"], stamps)
+    # REP-155 from the real pipeline, decoded by mcap-ros2 from the bag's own schemas
+    assert [list(m.ids) for _, m in seen["/humans/bodies/tracked"]] == [[]] + [["b1", "b2"]] * (N_FRAMES - 1)
+    for _, m in seen["/humans/bodies/b1/joint_states"]:
+        assert len(m.name) == 20 and np.all(np.isfinite(m.position))
+    assert all(len(m.skeleton) == 18 for _, m in seen["/humans/bodies/b2/skeleton2d"])
     for _, m in seen["/human_pose"][1:]:  # publish_vertices: the 6890-vertex mesh in every Human
         assert [len(h.vertices_cam) for h in m.humans] == [6890 * 3, 6890 * 3]
 

@@ -114,4 +114,5 @@ class FakePipeline:
                     self.cfg.publish_vertices if full_mesh is None else full_mesh)))
             return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                                world_frame_id=self.cfg.world_frame_id, humans=humans,
-                               timings_ms={"total": 1.0})
+                               timings_ms={"total": 1.0}, K=frame.K,
+                               image_size=(frame.image.shape[1], frame.image.shape[0]))

@@ -1,7 +1,8 @@
 """``wham-ros``: run the pipeline offline on a rosbag2 or a video, write an MCAP rosbag2.
 
 The output bag has the live node's topics (``/human_pose``, ``/human_pose/markers``,
-``/human_pose/mesh``, ``/human_pose/mesh_faces``, ``/tf``) plus the input images,
+``/human_pose/mesh``, ``/human_pose/mesh_faces``, ``/tf``, the REP-155 ``/humans/bodies/...``
+topics of :mod:`wham_ros.ros.hri`) plus the input images,
 CameraInfo and IMU, so it replays into RViz like a recording of the node. No ROS
 installation is needed: messages are serialised by ``rosbags`` from msg/*.msg.
 
@@ -29,6 +30,7 @@ from wham_ros.wham.checkpoint import CheckpointError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
+from wham_ros.ros.hri import Rep155Bodies
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
 
 LOG = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ class OfflineRunner:
         self.warn = _Warnings()
         self.input = FrameInput(self.warn)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
+        self.rep155 = Rep155Bodies()
         self.frames = 0
         self.skipped = 0
         self.resets = 0
@@ -225,6 +228,8 @@ class OfflineRunner:
             topic, msgtype = OUT_TOPICS["mesh"]
             self.out.write(topic, msgtype, markers.mesh_markers(
                 f, result, getattr(self.pipe, "faces", None)), t)
+        for m in self.rep155.update(f, result)[0]:
+            self.out.write(m.topic, m.msgtype, m.msg, t, latched=m.latched)
 
 
 def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,

@@ -26,6 +26,7 @@ from wham_ros.ros import conversions, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
 from wham_ros.ros.frame_input import RateLimiter, imu_sample
+from wham_ros.ros.hri import Rep155Publisher
 from wham_ros.ros.params import SPECS, ParameterError, params_for
 from wham_ros.types import FrameResult
 
@@ -275,7 +276,8 @@ class HumanOutputs:
 
     ``human_pose`` (HumanArray), ``human_pose/markers`` (skeleton + contacts),
     ``human_pose/mesh`` (SMPL TRIANGLE_LIST, at most ``mesh_rate_hz``, only while subscribed),
-    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, ``/humans/bodies/tracked``.
+    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, the REP-155 body topics
+    (:mod:`wham_ros.ros.hri`).
     """
 
     def __init__(self, node: PipelineNodeBase) -> None:
@@ -291,14 +293,7 @@ class HumanOutputs:
                                                     QoSProfile(depth=100))
         except (ImportError, AttributeError):
             node.get_logger().warning("tf2_msgs is not installed: no TF will be broadcast")
-        self._hri = None
-        try:
-            from hri_msgs.msg import IdsList
-
-            self._hri = IdsList
-            self.pubs["hri"] = node.create_publisher(IdsList, "/humans/bodies/tracked", RELIABLE)
-        except ImportError:
-            pass
+        self.hri = Rep155Publisher.create(node, RELIABLE, LATCHED)  # None without hri_msgs
         self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
         self.faces: Optional[np.ndarray] = None
 
@@ -328,8 +323,6 @@ class HumanOutputs:
         if mesh:
             self._mesh_rate.mark(time.monotonic_ns())
             self.pubs["mesh"].publish(markers.mesh_markers(f, result, self.faces))
-        if self._hri is not None:
-            ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]
-            self.pubs["hri"].publish(self._hri(
-                header=conversions.header(f, result.stamp_ns, result.frame_id), ids=ids))
+        if self.hri is not None:
+            self.hri.publish(result)
 

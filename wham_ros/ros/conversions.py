@@ -12,6 +12,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
+from wham_ros.body.rep155 import A_REP_SMPL, rep_body_rotation
 from wham_ros.geometry.contacts import CONTACT_POINT_NAMES
 from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
 from wham_ros.types import FrameResult, FrontEndResult, HumanEstimate, PersonObservation
@@ -31,13 +32,19 @@ RIGHT_FOOT = tuple(i for i, n in enumerate(CONTACT_POINT_NAMES) if n.startswith(
 
 
 def body_id(track_id: int) -> str:
-    """REP-155 body id for a track; its TF frame is ``body_<id>``."""
-    return f"{int(track_id)}"
+    """REP-155 body id for a track: ``b<track id>`` (a ROS name token must not start with a
+    digit, and the id is one in ``/humans/bodies/<id>/...``); its TF frame is ``body_<id>``."""
+    return f"b{int(track_id)}"
 
 
 def body_frame(track_id: int) -> str:
     """REP-155 TF frame of a tracked body (``body_<id>``)."""
     return f"body_{body_id(track_id)}"
+
+
+def smpl_frame(track_id: int) -> str:
+    """TF frame of a body's SMPL pelvis axes (``body_<id>_smpl``, child of ``body_<id>``)."""
+    return f"{body_frame(track_id)}_smpl"
 
 
 def stamp(f, stamp_ns: int):
@@ -152,18 +159,26 @@ def _transform(f, stamp_ns: int, parent: str, child: str, translation, quat_xyzw
 
 
 def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False):
-    """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155) and ``world -> camera``.
+    """``tf2_msgs/TFMessage`` with the body frames of every human and ``world -> camera``.
 
-    The body frame sits at the hip centre with the SMPL root orientation in the world frame.
-    The camera transform (``result.T_world_camera``, world <- camera optical frame, child
-    ``result.frame_id``) is included when ``include_camera`` and the frame has one.
+    Per human: ``world -> body_<id>`` (REP-155: origin at the hip centre, x forward out of the
+    body, y left, z up, following the pelvis) and ``body_<id> -> body_<id>_smpl`` (the SMPL
+    pelvis axes: x left, y up, z forward; a constant rotation). The camera transform
+    (``result.T_world_camera``, world <- camera optical frame, child ``result.frame_id``) is
+    included when ``include_camera`` and the frame has one.
     """
     humans = sorted(result.humans, key=lambda h: h.track_id) if include_bodies else []
     transforms = []
     if humans:
-        _, quat_world, _ = _rotations(humans)
-        transforms = [_transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
-                                 h.trans_world, q) for h, q in zip(humans, quat_world)]
+        R_rep = rep_body_rotation(np.stack([h.global_orient_world for h in humans]))  # N x 3 x 3
+        q_rep = matrix_to_quaternion(torch.from_numpy(R_rep.astype(np.float64))).numpy()[:, [1, 2, 3, 0]]
+        q_smpl = matrix_to_quaternion(torch.from_numpy(A_REP_SMPL.copy())).numpy()[[1, 2, 3, 0]]
+        for h, q in zip(humans, q_rep):
+            transforms += [
+                _transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
+                           h.trans_world, q),
+                _transform(f, result.stamp_ns, body_frame(h.track_id), smpl_frame(h.track_id),
+                           np.zeros(3), q_smpl)]
     if include_camera and result.T_world_camera is not None:
         T = np.asarray(result.T_world_camera, dtype=np.float64)  # 4 x 4, world <- camera
         q_wxyz = matrix_to_quaternion(torch.from_numpy(T[:3, :3].copy())).numpy()
