@@ -34,8 +34,8 @@ setup(
         "export": ["onnx"],
     },
     entry_points={"console_scripts": [
+        "wham-ros = wham_ros.cli.main:main",
         "wham-ros-convert-smpl = wham_ros.body.convert:main",
-        "wham-ros = wham_ros.cli.run:main",
         "wham-ros-node = wham_ros.ros.node:main",
         "wham-ros-frontend-node = wham_ros.ros.split_nodes:frontend_main",
         "wham-ros-stage-node = wham_ros.ros.split_nodes:wham_stage_main",

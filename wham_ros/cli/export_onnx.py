@@ -1,9 +1,9 @@
-"""``wham-ros-export``: export ViTPose-H and the HMR2.0 encoder to ONNX from official checkpoints.
+"""``wham-ros export``: export ViTPose-H and the HMR2.0 encoder to ONNX from official checkpoints.
 
 Examples::
 
-    wham-ros-export vitpose checkpoints/vitpose-h-multi-coco.pth models/vitpose_h.onnx
-    wham-ros-export hmr2 checkpoints/hmr2a.ckpt models/hmr2_encoder.onnx
+    wham-ros export vitpose checkpoints/vitpose-h-multi-coco.pth models/vitpose_h.onnx
+    wham-ros export hmr2 checkpoints/hmr2a.ckpt models/hmr2_encoder.onnx
 
 I/O (batch axis dynamic, float32):
     vitpose: ``input_tensor`` (B, 3, 256, 192) → ``heatmaps`` (B, 17, 64, 48)
@@ -16,6 +16,7 @@ two files together.
 """
 import argparse
 import copy
+import importlib.util
 import logging
 import os
 import sys
@@ -136,9 +137,9 @@ def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``wham-ros-export``)."""
+    """Command-line entry point (``wham-ros export``)."""
     parser = argparse.ArgumentParser(
-        prog="wham-ros-export",
+        prog="wham-ros export",
         description="Export WHAM's front-end networks to ONNX from the official checkpoints.")
     parser.add_argument("model", choices=["vitpose", "hmr2"],
                         help="vitpose: ViTPose-H (vitpose-h-multi-coco.pth); "
@@ -152,6 +153,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.fp16 and importlib.util.find_spec("onnx") is None:
+        # ViT-H in float32 is > 2 GB: saved as external data, which needs the onnx package.
+        LOG.error("exporting %s in float32 needs the onnx package (weights > 2 GB go to an "
+                  "external data file): pip install onnx   (or use --fp16)", args.model)
+        return 1
     try:
         if args.model == "vitpose":
             export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset, args.fp16)

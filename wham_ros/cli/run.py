@@ -13,11 +13,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,14 +47,17 @@ OUT_TOPICS = {
 PipelineFactory = Callable[[Dict[str, Any]], Any]
 
 
-def default_pipeline_factory(values: Dict[str, Any]):
-    """The real ``wham_ros.pipeline.Pipeline`` for parameter values."""
+def default_pipeline_factory(values: Dict[str, Any], command_args: Sequence[str] = ()):
+    """The real ``wham_ros.pipeline.Pipeline`` for parameter values (model files resolved and
+    checked as ``wham-ros models check`` does; ``command_args`` go into its fix commands)."""
     import dataclasses
 
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import Pipeline, PipelineConfig
 
     accepted = [f.name for f in dataclasses.fields(PipelineConfig)]
-    return Pipeline(PipelineConfig(**pipeline_kwargs(values, accepted, LOG.warning)))
+    return build_with_models(values, lambda resolved: Pipeline(PipelineConfig(
+        **pipeline_kwargs(resolved, accepted, LOG.warning))), command_args=command_args)
 
 
 def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -309,7 +313,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ``wham-ros``."""
-    p = argparse.ArgumentParser(prog="wham-ros", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="wham-ros run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="rosbag2 directory or .mcap file (MCAP or sqlite3), or a video file")
     p.add_argument("-o", "--output", required=True, help="output MCAP rosbag2 directory (must not exist)")
@@ -335,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     """Entry point of ``wham-ros``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if pipeline_factory is None and args.config:  # fix commands name the same config
+        pipeline_factory = functools.partial(default_pipeline_factory,
+                                             command_args=["--config", args.config])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         values = load_parameters(args.config, {

@@ -64,16 +64,16 @@ PARAMS: List[ParamSpec] = [
               "using WHAM's default intrinsics (f = image diagonal)."),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
     # Models and compute.
-    ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path.", pipeline_field="wham_checkpoint",
-              read_only=True),
-    ParamSpec("body_model_dir", "", "Directory with the SMPL body model files.",
-              pipeline_field="body_model_dir", read_only=True),
-    ParamSpec("detector_onnx", "", "Person detector ONNX model path.",
-              pipeline_field="detector_onnx", read_only=True),
-    ParamSpec("vitpose_onnx", "", "ViTPose 2D keypoint ONNX model path.",
+    ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "
+              "see wham-ros models list).", pipeline_field="wham_checkpoint", read_only=True),
+    ParamSpec("body_model_dir", "", "Directory with the SMPL body model files (empty: the "
+              "model cache).", pipeline_field="body_model_dir", read_only=True),
+    ParamSpec("detector_onnx", "", "Person detector ONNX model path (empty: the model cache's "
+              "YOLOX-L).", pipeline_field="detector_onnx", read_only=True),
+    ParamSpec("vitpose_onnx", "", "ViTPose 2D keypoint ONNX model path (empty: the model cache).",
               pipeline_field="vitpose_onnx", read_only=True),
-    ParamSpec("hmr2_onnx", "", "HMR2.0 feature/initial pose ONNX model path.",
-              pipeline_field="hmr2_onnx", read_only=True),
+    ParamSpec("hmr2_onnx", "", "HMR2.0 feature/initial pose ONNX model path (empty: the model "
+              "cache).", pipeline_field="hmr2_onnx", read_only=True),
     ParamSpec("providers", "auto", "ONNX Runtime execution provider for the front-end models.",
               choices=("auto", "cpu", "cuda", "tensorrt"), pipeline_field="providers",
               read_only=True),

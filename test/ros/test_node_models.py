@@ -1,0 +1,27 @@
+"""The nodes' model start-up: the same registry, resolution and message as
+``wham-ros models check`` (composed node and both split nodes)."""
+import pytest
+
+from wham_ros.assets.registry import CACHE_ENV, MissingModelFiles, ModelSet
+from wham_ros.ros.params import params_for
+
+
+@pytest.mark.parametrize("role, factory_name", [
+    ("composed", "wham_ros.ros.node:default_pipeline_factory"),
+    ("frontend", "wham_ros.ros.split_nodes:default_frontend_factory"),
+    ("wham", "wham_ros.ros.split_nodes:default_wham_stage_factory")])
+def test_node_factories_stop_with_the_check_message(ros, tmp_path, monkeypatch, role, factory_name):
+    import importlib
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    module, name = factory_name.split(":")
+    factory = getattr(importlib.import_module(module), name)
+    values = {spec.name: spec.default for spec in params_for(role)}
+    with pytest.raises(MissingModelFiles) as err:
+        factory(values, lambda text: None)
+    models = ModelSet(values)
+    problems = [s for s in models.status(hash_files=False) if not s.ok]
+    assert str(err.value) == models.missing_message(problems)
+    keys = {s.file.key for s in problems}
+    assert ("detector_onnx" in keys) == (role != "wham")
+    assert ("wham_checkpoint" in keys) == (role != "frontend")
