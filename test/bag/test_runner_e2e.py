@@ -53,6 +53,29 @@ def check_humans(msgs, stamps):
         assert len(h.contact) == 4 and np.all(np.isfinite(h.body_pose))
 
 
+def check_export(folder: Path, human_arrays):
+    """track_<id>.npz holds the HumanArray's values; track_<id>.bvh has a frame per 30 Hz step."""
+    from scipy.spatial.transform import Rotation
+
+    from wham_ros.export.bvh import read_bvh
+
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "track_1.bvh", "track_1.npz", "track_2.bvh", "track_2.npz"]
+    for tid in (1, 2):
+        humans = [(t, h) for t, m in human_arrays for h in m.humans if h.track_id == tid]
+        with np.load(folder / f"track_{tid}.npz") as z:
+            np.testing.assert_array_equal(z["stamps_ns"], [t for t, _ in humans])
+            pos = [[h.root_pose_world.position.x, h.root_pose_world.position.y,
+                    h.root_pose_world.position.z] for _, h in humans]
+            np.testing.assert_allclose(z["trans_world"], pos, atol=1e-6)
+            np.testing.assert_allclose(z["body_pose"], [h.body_pose for _, h in humans], atol=1e-5)
+            q = [[h.root_pose_world.orientation.x, h.root_pose_world.orientation.y,
+                  h.root_pose_world.orientation.z, h.root_pose_world.orientation.w] for _, h in humans]
+            np.testing.assert_allclose(Rotation.from_rotvec(z["global_orient_world"]).as_matrix(),
+                                       Rotation.from_quat(q).as_matrix(), atol=1e-6)
+        assert len(read_bvh(folder / f"track_{tid}.bvh").motion) == len(humans)  # 30 Hz scene
+
+
 @pytest.mark.parametrize("storage,image_format", [(StoragePlugin.MCAP, "bgr8"),
                                                   (StoragePlugin.SQLITE3, "jpeg")],
                          ids=["mcap-bgr8", "sqlite3-jpeg"])
@@ -61,9 +84,10 @@ def test_bag_through_the_real_pipeline(tmp_path, typestore, synthetic_models, sc
     stamps = write_scene_bag(tmp_path / "in", typestore, storage, scene, FRAME, image_format)
     config = write_config(tmp_path / "wham.yaml", load_paths(synthetic_models), mesh_rate_hz=10.0)
     rc = main([str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--config", str(config),
-               "--no-progress"])
+               "--no-progress", "--export", str(tmp_path / "tracks"), "--bvh-up", "y"])
     assert rc == 0
     bag = read_back(tmp_path / "out", typestore)
+    check_export(tmp_path / "tracks", bag["/human_pose"])
     image_topic = "/scene/image_raw/compressed" if image_format == "jpeg" else "/scene/image_raw"
     assert set(bag) == OUT_TOPICS | {image_topic, "/scene/camera_info", "/scene/imu"}
     assert len(bag[image_topic]) == N_FRAMES and len(bag["/scene/imu"]) == len(scene.imu)

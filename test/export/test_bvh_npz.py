@@ -90,7 +90,7 @@ def test_track_npz_keys_and_bvh_on_a_30fps_grid(tmp_path):
     step = 33_333_333
     stamps = [0, step, 2 * step, 5 * step, 6 * step]  # frames 3 and 4 missing for track 1
     for i, t in enumerate(stamps):
-        exp.add(_result(t, [1] if i >= 3 else [1, 2]))
+        exp.add(None, _result(t, [1] if i >= 3 else [1, 2]))
     paths = exp.write()
     assert sorted(p.name for p in paths) == ["track_1.bvh", "track_1.npz", "track_2.bvh", "track_2.npz"]
     with np.load(tmp_path / "out" / "track_1.npz", allow_pickle=False) as z:

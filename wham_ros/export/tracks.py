@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from wham_ros.body.kinematics import rest_offsets
 from wham_ros.export.bvh import write_bvh
-from wham_ros.types import FrameResult, HumanEstimate
+from wham_ros.types import CameraFrame, FrameResult, HumanEstimate
 
 LOG = logging.getLogger(__name__)
 BVH_FPS = 30.0
@@ -72,8 +72,10 @@ class TrackExporter:
         self.stamps: Dict[int, List[int]] = {}
         self.world_frame_id = self.camera_frame_id = ""
 
-    def add(self, result: FrameResult) -> None:
-        """Record one frame's humans."""
+    needs_mesh = False
+
+    def add(self, frame: Optional[CameraFrame], result: FrameResult) -> None:
+        """Record one frame's humans (``frame``, the image, is not needed)."""
         self.world_frame_id, self.camera_frame_id = result.world_frame_id, result.frame_id
         for h in result.humans:
             self.tracks.setdefault(h.track_id, []).append(h)
@@ -100,6 +102,10 @@ class TrackExporter:
             "rest_offsets": rest_offsets(first.smpl_joints_cam, first.global_orient_cam,
                                          first.body_pose),
         }
+
+    def close(self) -> None:
+        """Write the files (the runner's end of input)."""
+        self.write()
 
     def write(self) -> List[Path]:
         """Write ``track_<id>.npz`` and ``track_<id>.bvh`` for every track; returns the paths."""
