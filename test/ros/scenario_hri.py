@@ -14,6 +14,7 @@ ros_env.activate()
 if len(sys.argv) > 1 and sys.argv[1] == "no_hri":
     sys.modules["hri_msgs"] = None  # as if hri_msgs were not installed
 
+import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
@@ -31,17 +32,28 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def start(fake):
+def start(fake, params=()):
     node = WhamNode(pipeline_factory=lambda values, warn: fake, parameter_overrides=[
-        Parameter("world_frame_id", value="test_world")])
+        Parameter("world_frame_id", value="test_world"), *params])
     probe = rclpy.create_node("probe")
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
     executor.add_node(probe)
-    threading.Thread(target=executor.spin, daemon=True).start()
-    return node, probe, executor
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    return node, probe, (executor, spin)
+
+
+def stop(node, probe, spinning):
+    """Deactivate the node (joins its worker), stop spinning, destroy both nodes."""
+    executor, spin = spinning
+    node.trigger_deactivate()
+    executor.shutdown()
+    spin.join(timeout=5)
+    node.destroy_node()
+    probe.destroy_node()
 
 
 def main_scenario():
@@ -51,7 +63,7 @@ def main_scenario():
     from std_msgs.msg import String
 
     fake = FakePipeline(FakeConfig(num_people=2, world_frame_id="test_world"))
-    node, probe, executor = start(fake)
+    node, probe, spinning = start(fake)
     got, lock = {}, threading.Lock()
 
     def rec(topic):
@@ -105,20 +117,59 @@ def main_scenario():
     out["publishers_after_timeout"] = len(probe.get_publishers_info_by_topic("/humans/bodies/b2/roi"))
     out["body1_publishers"] = len(probe.get_publishers_info_by_topic("/humans/bodies/b1/roi"))
     out["tracked_last"] = list(got["tracked"][-1].ids)
-    executor.shutdown()
+    stop(node, probe, spinning)
+    return out
+
+
+def overlay_scenario():
+    """human_pose/overlay: nothing (not even the mesh) until subscribed, then the drawn image."""
+    from sensor_msgs.msg import Image
+
+    fake = FakePipeline(FakeConfig(num_people=2, world_frame_id="test_world"))
+    node, probe, spinning = start(fake, [Parameter("overlay_rate_hz", value=1000.0)])
+    image_pub = probe.create_publisher(Image, "/image", REL)
+    humans = []
+    from wham_ros.msg import HumanArray
+
+    probe.create_subscription(HumanArray, "/human_pose", humans.append, REL)
+    wait_for(lambda: image_pub.get_subscription_count() > 0, what="node")
+    sent = []
+    for k in range(3):
+        sent.append(image_msg(T0 + k * 33_000_000))
+        image_pub.publish(sent[-1])
+        wait_for(lambda: len(humans) == k + 1, what="humans")
+    out = {"mesh_calls_unsubscribed": list(fake.full_mesh_calls)}
+    overlays = []
+    sub = probe.create_subscription(Image, "/human_pose/overlay", overlays.append, REL)
+    wait_for(lambda: sub.get_publisher_count() > 0 and node._overlay.pub.get_subscription_count() > 0,
+             what="overlay subscription")
+    sent.append(image_msg(T0 + 3 * 33_000_000))
+    image_pub.publish(sent[-1])
+    wait_for(lambda: overlays, what="overlay image")
+    o = overlays[0]
+    out["overlay"] = {"stamp": stamp_ns(o.header.stamp), "frame_id": o.header.frame_id,
+                      "encoding": o.encoding, "size": [o.width, o.height], "step": o.step}
+    step = sent[-1].step  # bgr8 with row padding -> RGB
+    sent_rgb = np.frombuffer(bytes(sent[-1].data), np.uint8).reshape(48, step)[:, :64 * 3]
+    sent_rgb = sent_rgb.reshape(48, 64, 3)[..., ::-1]
+    drawn = np.frombuffer(bytes(o.data), np.uint8).reshape(48, o.step)[:, :64 * 3].reshape(48, 64, 3)
+    out["changed_fraction"] = float((drawn != sent_rgb).any(-1).mean())
+    out["mesh_call_subscribed"] = fake.full_mesh_calls[-1]
+    stop(node, probe, spinning)
     return out
 
 
 def no_hri_scenario():
-    node, probe, executor = start(FakePipeline(FakeConfig()))
+    node, probe, spinning = start(FakePipeline(FakeConfig()))
     out = {"topics": [t for t, _ in node.get_topic_names_and_types() if t.startswith("/humans")]}
-    executor.shutdown()
+    stop(node, probe, spinning)
     return out
 
 
 def main():
     rclpy.init(args=["--ros-args", "-r", "image:=/image"])
-    result = {"main": main_scenario, "no_hri": no_hri_scenario}[sys.argv[1]]()
+    result = {"main": main_scenario, "no_hri": no_hri_scenario,
+              "overlay": overlay_scenario}[sys.argv[1]]()
     print("RESULT " + json.dumps(result), flush=True)
     rclpy.shutdown()
 

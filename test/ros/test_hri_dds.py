@@ -35,3 +35,15 @@ def test_without_hri_msgs_the_node_says_so_once():
     out = netns.result_of(proc, "no-hri scenario")
     assert out["topics"] == []
     assert proc.stderr.count("hri_msgs is not installed") == 1
+
+
+def test_overlay_only_while_subscribed():
+    out = netns.result_of(netns.run_isolated(
+        [sys.executable, str(HERE / "scenario_hri.py"), "overlay"]), "overlay scenario")
+    assert not any(out["mesh_calls_unsubscribed"])  # no subscriber: no mesh, no drawing
+    assert out["mesh_call_subscribed"] is True  # overlay_mode mesh
+    o = out["overlay"]
+    assert o["stamp"] == 10_000_000_000 + 3 * 33_000_000 and o["frame_id"] == "test_cam_optical"
+    assert o["encoding"] == "rgb8" and o["size"] == [64, 48] and o["step"] == 64 * 3
+    # the camera image with the people drawn over part of it
+    assert 0.02 < out["changed_fraction"] < 0.9
