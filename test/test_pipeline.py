@@ -253,8 +253,10 @@ def test_root_velocity_and_heading_rate_match_the_trajectory(models):
     from wham_ros.geometry.heading import heading
 
     pipe = Pipeline(synthetic_pipeline_config(models))
-    res = run(pipe, make_scene(8))
-    assert res[-1].K.shape == (3, 3) and res[-1].image_size == tuple(res[-1].image_size)
+    scene = make_scene(8)
+    res = run(pipe, scene)
+    H, W = scene.frames[0].image.shape[:2]
+    assert res[-1].K.shape == (3, 3) and res[-1].image_size == (W, H)
     by_track = {}
     for r in res:
         for h in r.humans:
@@ -272,3 +274,13 @@ def test_root_velocity_and_heading_rate_match_the_trajectory(models):
             assert now.heading_rate == pytest.approx(d * 30.0, abs=1e-3)
             moved += np.linalg.norm(now.root_velocity_world)
         assert moved > 0.0
+
+
+def test_wham_engine_options_reach_the_engine(models):
+    from wham_ros.ros.params import ParameterError, SPECS, pipeline_kwargs
+    kw = pipeline_kwargs({"wham_precision": "fp16", "wham_cuda_graph": False})
+    cfg = replace(synthetic_pipeline_config(models), **kw)
+    engine = build_wham_stage(cfg).engine
+    assert engine.precision == "fp16" and not engine.slots.cuda_graph
+    with pytest.raises(ParameterError, match="wham_precision"):
+        SPECS["wham_precision"].validate("bf16")

@@ -67,6 +67,9 @@ class PipelineConfig:
         keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
         providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
         device: torch device of WHAM ('cpu', 'cuda', 'cuda:1', ...).
+        wham_precision: weights of the WHAM step, 'fp32' (exact), 'fp16' or 'int8'
+            (``StreamingWHAM``; speed and error in the README).
+        wham_cuda_graph: replay the WHAM step as CUDA graphs (CUDA device, no flip_eval).
         detector_format: 'auto', 'yolov8', 'yolox', 'yolox_raw'.
         detector_score_threshold: minimum person score kept by the detector.
         vitpose_flip_test: average with mirrored crops (WHAM's setting).
@@ -95,6 +98,8 @@ class PipelineConfig:
     keypoint_backend: str = "vitpose"
     providers: str = "auto"
     device: str = "cpu"
+    wham_precision: str = "fp32"
+    wham_cuda_graph: bool = False
     detector_format: str = "auto"
     detector_score_threshold: float = 0.5
     vitpose_flip_test: bool = True
@@ -397,7 +402,9 @@ def build_wham_stage(cfg: PipelineConfig) -> WhamStage:
     """
     _apply_torch_threads(cfg)
     net = load_network(cfg.wham_checkpoint, cfg.body_model_dir, device=cfg.device)
-    return WhamStage(StreamingWHAM(net, cfg.flip_eval), WorldGrounding(cfg.grounding_config()),
+    engine = StreamingWHAM(net, cfg.flip_eval, precision=cfg.wham_precision,
+                           cuda_graph=cfg.wham_cuda_graph)
+    return WhamStage(engine, WorldGrounding(cfg.grounding_config()),
                      cfg.full_mesh)
 
 

@@ -32,7 +32,9 @@ from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
 from wham_ros.ros.hri import Rep155Bodies
+from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
+from wham_ros.ros.serialization import CdrFactory
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -171,6 +173,7 @@ class OfflineRunner:
         self.values = values
         self.out = out
         self.f = RosbagsFactory(out.typestore)
+        self.cdr = CdrFactory(out.typestore)
         self.warn = _Warnings()
         self.input = FrameInput(self.warn)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
@@ -222,24 +225,16 @@ class OfflineRunner:
         return True
 
     def write_result(self, result, mesh: bool) -> None:
-        f, v, t = self.f, self.values, result.stamp_ns
-        topic, msgtype = OUT_TOPICS["humans"]
-        self.out.write(topic, msgtype, conversions.result_to_msg(
-            f, result, v["contact_threshold"], v["publish_vertices"]), t)
-        topic, msgtype = OUT_TOPICS["markers"]
-        self.out.write(topic, msgtype, markers.skeleton_markers(f, result, v["contact_threshold"]), t)
-        bodies = v["publish_tf"] and bool(result.humans)
-        camera = v["publish_camera_tf"] and result.T_world_camera is not None
-        if bodies or camera:
-            topic, msgtype = OUT_TOPICS["tf"]
-            self.out.write(topic, msgtype, conversions.tf_msg(f, result, bodies, camera), t)
+        """Write one frame's outputs as the node publishes them (the same CDR bytes)."""
         if mesh:
-            self.mesh_rate.mark(t)
-            topic, msgtype = OUT_TOPICS["mesh"]
-            self.out.write(topic, msgtype, markers.mesh_markers(
-                f, result, getattr(self.pipe, "faces", None)), t)
-        for m in self.rep155.update(f, result)[0]:
-            self.out.write(m.topic, m.msgtype, m.msg, t, latched=m.latched)
+            self.mesh_rate.mark(result.stamp_ns)
+        data = frame_output_bytes(self.cdr, result, self.values, getattr(self.pipe, "faces", None),
+                                  mesh)
+        for name, payload in data.items():
+            topic, msgtype = OUT_TOPICS[name]
+            self.out.write_raw(topic, msgtype, payload, result.stamp_ns)
+        for m in self.rep155.update(self.f, result)[0]:
+            self.out.write(m.topic, m.msgtype, m.msg, result.stamp_ns, latched=m.latched)
 
 
 def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,

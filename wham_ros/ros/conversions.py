@@ -11,8 +11,9 @@ from typing import List, Sequence
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
-from wham_ros.body.rep155 import A_REP_SMPL, rep_body_rotation
+from wham_ros.body.rep155 import A_REP_SMPL
 from wham_ros.geometry.contacts import CONTACT_POINT_NAMES
 from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
 from wham_ros.types import FrameResult, FrontEndResult, HumanEstimate, PersonObservation
@@ -58,8 +59,12 @@ def header(f, stamp_ns: int, frame_id: str):
     return f.new("std_msgs/msg/Header", stamp=stamp(f, stamp_ns), frame_id=frame_id)
 
 
-def _rotations(humans: Sequence[HumanEstimate]):
-    """Batched rotation conversions for all humans of a frame.
+def human_rotations(humans: Sequence[HumanEstimate]):
+    """Batched rotation conversions for all humans of a frame (computed once per frame and
+    shared by :func:`result_to_msg` and :func:`tf_msg`).
+
+    Args:
+        humans: N >= 1 estimates, in message order (ascending track id).
 
     Returns:
         (quat_cam, quat_world, body_aa): (N, 4) xyzw, (N, 4) xyzw, (N, 69) axis-angle (rad).
@@ -124,14 +129,22 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         bbox_xyxy=np.asarray(h.bbox_xyxy, np.float32).reshape(4), vertices_cam=verts)
 
 
+def sorted_humans(result: FrameResult) -> List[HumanEstimate]:
+    """The humans of a frame in message order (ascending track id)."""
+    return sorted(result.humans, key=lambda h: h.track_id)
+
+
 def result_to_msg(f, result: FrameResult, contact_threshold: float = 0.5,
-                  include_vertices: bool = False):
-    """``wham_ros/HumanArray`` for one frame, humans sorted by track id."""
+                  include_vertices: bool = False, rotations=None):
+    """``wham_ros/HumanArray`` for one frame, humans sorted by track id.
+
+    ``rotations``: :func:`human_rotations` of :func:`sorted_humans` when already computed.
+    """
     hdr = header(f, result.stamp_ns, result.frame_id)
-    humans = sorted(result.humans, key=lambda h: h.track_id)
+    humans = sorted_humans(result)
     msgs: List = []
     if humans:
-        quat_cam, quat_world, body_aa = _rotations(humans)
+        quat_cam, quat_world, body_aa = rotations or human_rotations(humans)
         msgs = [human_to_msg(f, h, hdr, result.world_frame_id, quat_cam[i], quat_world[i],
                              body_aa[i], contact_threshold, include_vertices)
                 for i, h in enumerate(humans)]
@@ -158,7 +171,21 @@ def _transform(f, stamp_ns: int, parent: str, child: str, translation, quat_xyzw
                                                 x=qx, y=qy, z=qz, w=qw)))
 
 
-def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False):
+# Constant rotations between the REP-155 body axes and the SMPL pelvis axes, (x, y, z, w).
+_Q_REP_SMPL = Rotation.from_matrix(A_REP_SMPL).as_quat()  # body_<id> <- body_<id>_smpl
+_Q_SMPL_REP = Rotation.from_matrix(A_REP_SMPL.T).as_quat()
+
+
+def _quat_mul_xyzw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of (x, y, z, w) quaternions (the rotation ``R_a R_b``)."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
+
+
+def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False,
+           rotations=None):
     """``tf2_msgs/TFMessage`` with the body frames of every human and ``world -> camera``.
 
     Per human: ``world -> body_<id>`` (REP-155: origin at the hip centre, x forward out of the
@@ -166,19 +193,18 @@ def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: 
     pelvis axes: x left, y up, z forward; a constant rotation). The camera transform
     (``result.T_world_camera``, world <- camera optical frame, child ``result.frame_id``) is
     included when ``include_camera`` and the frame has one.
+    ``rotations``: :func:`human_rotations` of :func:`sorted_humans` when already computed.
     """
-    humans = sorted(result.humans, key=lambda h: h.track_id) if include_bodies else []
+    humans = sorted_humans(result) if include_bodies else []
     transforms = []
     if humans:
-        R_rep = rep_body_rotation(np.stack([h.global_orient_world for h in humans]))  # N x 3 x 3
-        q_rep = matrix_to_quaternion(torch.from_numpy(R_rep.astype(np.float64))).numpy()[:, [1, 2, 3, 0]]
-        q_smpl = matrix_to_quaternion(torch.from_numpy(A_REP_SMPL.copy())).numpy()[[1, 2, 3, 0]]
-        for h, q in zip(humans, q_rep):
+        _, quat_world, _ = rotations or human_rotations(humans)
+        for h, q in zip(humans, quat_world):  # R_world_rep = R_world_smpl A^T
             transforms += [
                 _transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
-                           h.trans_world, q),
+                           h.trans_world, _quat_mul_xyzw(q, _Q_SMPL_REP)),
                 _transform(f, result.stamp_ns, body_frame(h.track_id), smpl_frame(h.track_id),
-                           np.zeros(3), q_smpl)]
+                           np.zeros(3), _Q_REP_SMPL)]
     if include_camera and result.T_world_camera is not None:
         T = np.asarray(result.T_world_camera, dtype=np.float64)  # 4 x 4, world <- camera
         q_wxyz = matrix_to_quaternion(torch.from_numpy(T[:3, :3].copy())).numpy()

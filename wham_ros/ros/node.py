@@ -160,11 +160,11 @@ class WhamNode(PipelineNodeBase):
         t0 = time.perf_counter()
         result = self._pipe.process(frame, full_mesh=full_mesh)
         processing_ms = (time.perf_counter() - t0) * 1e3
+        self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
             self._outputs.publish(result, self._values, mesh)
             if overlay:
                 self._overlay.publish(frame, result, self._values, self._outputs.faces)
-        self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
 
 
 def spin_lifecycle_node(node: PipelineNodeBase) -> int:

@@ -79,6 +79,13 @@ PARAMS: List[ParamSpec] = [
               read_only=True),
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
+    ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
+              "(about 2x faster on CPU, trajectory drift ~0.1 m over 20 s) or 'int8' (CPU only, "
+              "drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
+              choices=("fp32", "fp16", "int8"), pipeline_field="wham_precision", read_only=True),
+    ParamSpec("wham_cuda_graph", False, "Replay the WHAM step as a CUDA graph per batch-size "
+              "bucket (device 'cuda' only; not with flip_eval).",
+              pipeline_field="wham_cuda_graph", read_only=True),
     ParamSpec("torch_threads", 1, "CPU threads of torch for WHAM (0: torch's default); one "
               "leaves the other cores to ONNX Runtime.", min_value=0, pipeline_field="torch_threads",
               read_only=True),
@@ -148,7 +155,8 @@ FRONTEND_ONLY = frozenset({
     "hmr2_onnx", "providers", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
 WHAM_ONLY = frozenset({
-    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "torch_threads",
+    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
+    "wham_cuda_graph", "torch_threads",
     "imu_to_camera_quat_xyzw",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})

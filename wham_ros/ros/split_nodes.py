@@ -91,8 +91,9 @@ class FrontEndNode(PipelineNodeBase):
         t0 = time.perf_counter()
         fe = self._pipe.process(frame)
         processing_ms = (time.perf_counter() - t0) * 1e3
-        self._pubs["observations"].publish(conversions.frontend_result_to_msg(self._f, fe))
         self._count_processed(frame.stamp_ns, processing_ms, len(fe.observations))
+        self._publish_later(frame.stamp_ns, lambda: self._pubs["observations"].publish(
+            conversions.frontend_result_to_msg(self._f, fe)))
 
 
 class WhamStageNode(PipelineNodeBase):
@@ -164,9 +165,9 @@ class WhamStageNode(PipelineNodeBase):
         result = self._pipe.process(fe, self._pipe.decide(t_ns),
                                     full_mesh=mesh or self._values["publish_vertices"])
         processing_ms = (time.perf_counter() - t0) * 1e3
+        self._count_processed(t_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:
             self._outputs.publish(result, self._values, mesh)
-        self._count_processed(t_ns, processing_ms, len(result.humans), result.dropped)
 
 
 def frontend_main(args=None) -> int:
