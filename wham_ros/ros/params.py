@@ -66,6 +66,13 @@ PARAMS: List[ParamSpec] = [
               min_value=1, read_only=True),
     ParamSpec("require_camera_info", False, "Drop frames until a CameraInfo arrives instead of "
               "using WHAM's default intrinsics (f = image diagonal)."),
+    ParamSpec("camera_info_wait_s", 1.0, "When require_camera_info is false but the "
+              "camera_info topic has a publisher, the first frames wait this long (image time, "
+              "s) for a CameraInfo instead of running on WHAM's default intrinsics (0: no wait).",
+              min_value=0.0),
+    ParamSpec("max_stamp_ahead_s", 2.0, "Images stamped more than this ahead of the node's "
+              "clock (s) are dropped and counted as 'image_stamp_future' bad input, so a wrong "
+              "stamp neither reaches WHAM nor resets the tracks (0: no check).", min_value=0.0),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
     # Models and compute.
     ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "
@@ -173,7 +180,8 @@ SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 # Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
 FRONTEND_ONLY = frozenset({
-    "image_transport", "require_camera_info", "camera_frame_id", "detector_onnx", "vitpose_onnx",
+    "image_transport", "require_camera_info", "camera_info_wait_s", "max_stamp_ahead_s",
+    "camera_frame_id", "detector_onnx", "vitpose_onnx",
     "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
     "trt_max_workspace_size", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
