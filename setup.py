@@ -38,12 +38,9 @@ setup(
     },
     entry_points={"console_scripts": [
         "wham-ros = wham_ros.cli.main:main",
-        "wham-ros-convert-smpl = wham_ros.body.convert:main",
         "wham_node = wham_ros.ros.node:main",
         "wham_frontend_node = wham_ros.ros.split_nodes:frontend_main",
         "wham_stage_node = wham_ros.ros.split_nodes:wham_stage_main",
-        "wham-ros-export = wham_ros.cli.export_onnx:main",
-        "wham-ros-demo = wham_ros.cli.demo:main",
     ]},
     data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],
 )

@@ -63,8 +63,8 @@ class PipelineConfig:
         wham_checkpoint: official WHAM checkpoint (``wham_vit_bedlam_w_3dpw.pth.tar``).
         body_model_dir: WHAM ``body_models`` directory (``smpl/SMPL_NEUTRAL.npz``, regressors).
         detector_onnx: person detector (YOLOv8/YOLO11/YOLOX ONNX export).
-        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros-export``.
-        vitpose_onnx: ViTPose exported with ``wham-ros-export`` (keypoint_backend 'vitpose').
+        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros export``.
+        vitpose_onnx: ViTPose exported with ``wham-ros export`` (keypoint_backend 'vitpose').
         keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
         providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
         ort: provider options (TensorRT engine/timing cache directory, fp16, workspace,
