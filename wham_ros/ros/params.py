@@ -159,7 +159,7 @@ PARAMS: List[ParamSpec] = [
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
     ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
               min_value=0.0),
-    ParamSpec("overlay_rate_hz", 5.0, "Maximum rate of human_pose/overlay, the camera image "
+    ParamSpec("overlay_rate_hz", 2.0, "Maximum rate of human_pose/overlay, the camera image "
               "with the people drawn over it (0 disables; drawn only while subscribed; composed "
               "node only).", min_value=0.0),
     ParamSpec("overlay_mode", "mesh", "What human_pose/overlay draws per person: 'mesh' (shaded "
