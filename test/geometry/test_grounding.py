@@ -24,11 +24,11 @@ DOWN = np.array([0.0, 0.0, -1.0])
 
 
 def test_imu_stream_end_to_end():
-    rig = Rig(rest_s=1.2)
+    rig = Rig(rest_s=2.0)  # bias: a rest of one window + half a window (the first half is skipped)
     imu = ImuModel(rate_hz=400.0, seed=33)
-    samples = imu.samples(rig, 3.0)
+    samples = imu.samples(rig, 3.8)
     g = WorldGrounding(GroundingConfig(imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
-    frames = np.round(np.arange(1.1, 2.8, 1 / 60) * NS).astype(np.int64)
+    frames = np.round(np.arange(1.9, 3.6, 1 / 60) * NS).astype(np.int64)
     # Interleave: each frame is processed once the IMU has covered its stamp.
     i, steps = 0, []
     for stamp in frames:

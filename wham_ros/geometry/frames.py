@@ -30,7 +30,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from wham_ros.geometry.gravity import init_root_6d, level_rotation
-from wham_ros.geometry.so3 import is_rotation, project_to_so3
+from wham_ros.geometry.so3 import is_rotation, orthonormalize
 
 LOGGER = logging.getLogger(__name__)
 
@@ -114,10 +114,11 @@ def invert_transform(T: np.ndarray) -> np.ndarray:
 
 
 def _rotation(R, name: str) -> np.ndarray:
+    """Validated rotation (tolerance 1e-4), made orthonormal to ~1e-16 (two Newton-Schulz steps)."""
     R = np.asarray(R, dtype=np.float64)
     if not is_rotation(R, tol=1e-4):
         raise FrameError(f"{name} must be a 3x3 proper rotation, got {R!r}")
-    return project_to_so3(R)
+    return orthonormalize(R, iterations=2)
 
 
 class WorldFrame:
@@ -178,7 +179,8 @@ class WorldFrame:
         Args:
             delta_R (np.ndarray): (3, 3) from a camera motion source (optical frame).
         """
-        self._R_wc = project_to_so3(self._R_wc @ _rotation(delta_R, "delta_R"))
+        # Both factors are orthonormal to ~1e-16: one Newton-Schulz step keeps the product so.
+        self._R_wc = orthonormalize(self._R_wc @ _rotation(delta_R, "delta_R"))
 
     def set_camera_pose(self, R_world_cam: np.ndarray, p_world_cam: Optional[np.ndarray] = None) -> None:
         """Set the camera pose directly in world coordinates.

@@ -3,17 +3,18 @@ IMU buffering and the human outputs.
 
 :class:`PipelineNodeBase` is a lifecycle node (REP-2003-style managed node): parameters are
 read and publishers created on configure, models are built and subscriptions made on
-activate, and both are released on deactivate / cleanup. Callbacks only store the newest
-input; one worker thread processes it, and an input replaced before the worker took it is
-counted as dropped. Subclasses (``node.WhamNode``, ``split_nodes.FrontEndNode``,
-``split_nodes.WhamStageNode``) say what they subscribe to, build and publish.
+activate, and both are released on deactivate / cleanup. Image callbacks only store the
+newest input; one worker thread processes it, and an input replaced before the worker took it
+is counted as dropped. IMU samples go to the world model as they arrive (the pipeline's
+``add_imu`` is thread-safe), whatever frames are dropped. Subclasses (``node.WhamNode``,
+``split_nodes.FrontEndNode``, ``split_nodes.WhamStageNode``) say what they subscribe to, build
+and publish.
 """
 from __future__ import annotations
 
-import collections
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
@@ -68,7 +69,6 @@ class PipelineNodeBase(LifecycleNode):
         self._slot = None
         self._running = False
         self._worker: Optional[threading.Thread] = None
-        self._imu: Deque = collections.deque(maxlen=200)
 
     # ------------------------------------------------------------------ subclass hooks
     def _create_publishers(self) -> None:
@@ -147,7 +147,6 @@ class PipelineNodeBase(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.stats.providers = {k: str(v) for k, v in getattr(self._pipe, "providers", {}).items()}
         self._on_built()
-        self._imu = collections.deque(maxlen=int(self._values.get("imu_queue_size", 200)))
         sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                             reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability)
@@ -226,14 +225,9 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.rates["imu"].tick()
             self.stats.received_imu += 1
         sample = imu_sample(msg, self.warn_once)
-        if sample is not None:
-            self._imu.append(sample)
-
-    def _feed_imu(self, add_imu: Callable) -> None:
-        """Hand every buffered IMU sample to ``add_imu`` (counting the ones it rejects)."""
-        while self._imu:
-            if not add_imu(self._imu.popleft()):
-                self.stats.count_invalid("imu_rejected")
+        pipe = self._pipe  # None while inactive
+        if sample is not None and pipe is not None and not pipe.add_imu(sample):
+            self.stats.count_invalid("imu_rejected")
 
     def _work(self) -> None:
         while True:
@@ -266,8 +260,12 @@ class PipelineNodeBase(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         if "diagnostics" in self._pubs:
+            snap = self.stats.snapshot()
+            status = getattr(self._pipe, "grounding_status", None)  # the world model, if it has one
+            snap["grounding"] = status() if status is not None else None
+            snap["drift_warn_deg"] = self._values.get("drift_warn_deg")
             self._pubs["diagnostics"].publish(diagnostics_msg(
-                self._f, self.stats.snapshot(), self.get_clock().now().nanoseconds, self.get_name()))
+                self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))
 
 
 class HumanOutputs:

@@ -12,7 +12,7 @@ Thin adapter over ``wham_ros.pipeline.Pipeline`` (built by ``pipeline_factory``)
   installed, ``/humans/bodies/tracked`` (REP-155).
 
 Latest frame only: callbacks just store the newest image; one worker thread decodes and
-runs the pipeline (see :class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
+runs the pipeline, while IMU samples reach the pipeline's world model as they arrive (see :class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
 The 6890-vertex mesh is computed only on frames that publish it. The same work split over
 two processes: :mod:`wham_ros.ros.split_nodes`.
 """
@@ -137,13 +137,11 @@ class WhamNode(PipelineNodeBase):
 
     def _reset(self) -> None:
         self._pipe.reset()
-        self._imu.clear()
 
     def _process(self, item) -> None:
         frame = self._input.frame(item, self._reset)
         if frame is None:
             return
-        self._feed_imu(self._pipe.add_imu)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh = self._outputs.mesh_due(self._values)
         t0 = time.perf_counter()

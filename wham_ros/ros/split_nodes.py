@@ -145,7 +145,6 @@ class WhamStageNode(PipelineNodeBase):
                     f"observation time jumped back by {(self._last_stamp_ns - t_ns) * 1e-9:.3f} s "
                     "(bag loop or clock reset): resetting tracks")
                 self._pipe.reset()
-                self._imu.clear()
                 with self.stats.lock:
                     self.stats.resets += 1
             elif t_ns <= self._last_stamp_ns:
@@ -156,7 +155,6 @@ class WhamStageNode(PipelineNodeBase):
         self._last_stamp_ns = t_ns
         fe = conversions.msg_to_frontend_result(msg)
         fe.ended_track_ids = sorted(set(fe.ended_track_ids) | set(carried))
-        self._feed_imu(self._pipe.add_imu)
         mesh = self._outputs.mesh_due(self._values)
         t0 = time.perf_counter()
         result = self._pipe.process(fe, self._pipe.decide(t_ns),
