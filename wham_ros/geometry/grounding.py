@@ -25,8 +25,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from wham_ros.geometry.camera_motion import (CameraMotionSource, ImuCameraMotion, OrientationCameraMotion,
-                                             StaticCameraMotion)
+from wham_ros.geometry.camera_motion import (CameraMotion, CameraMotionSource, ImuCameraMotion,
+                                             OrientationCameraMotion, StaticCameraMotion,
+                                             relative_rotation_to_cam_angvel)
 from wham_ros.geometry.frame_rate import FrameRatePolicy
 from wham_ros.geometry.frames import TrackAnchor, WorldFrame
 from wham_ros.geometry.gravity import GravityEstimate, estimate_gravity, level_rotation
@@ -115,6 +116,10 @@ class WorldGrounding:
                                                "orientation": self.orientations}[self.config.camera_motion]
             self.world: Optional[WorldFrame] = None
             self.anchors: Dict[int, TrackAnchor] = {}
+            # imu mode: camera-clock time up to which the world is integrated from IMU samples,
+            # and the rotation shown beyond it (extrapolated until the samples arrive).
+            self._measured_ns: Optional[int] = None
+            self._ahead = np.eye(3)
 
     def add_imu(self, sample: ImuSample) -> bool:
         """Feed one IMU sample (validated; see :class:`ImuIntegrator`); any thread."""
@@ -169,13 +174,46 @@ class WorldGrounding:
         with self._lock:
             if self.world is None:
                 self.world = self._create_world(stamp_ns)
-            motion = self.motion.step(decision.prev_step_ns, stamp_ns)
-            self.world.apply_relative_rotation(motion.delta_R)
-            if self.config.relevel_at_rest and self.imu.at_rest:
+            if self.config.camera_motion == "imu":
+                motion = self._imu_step(decision.prev_step_ns, stamp_ns)
+            else:
+                motion = self.motion.step(decision.prev_step_ns, stamp_ns)
+                self.world.apply_relative_rotation(motion.delta_R)
+            measured = self.config.camera_motion != "imu" or self._measured_ns == stamp_ns
+            if self.config.relevel_at_rest and self.imu.at_rest and measured:  # not on a guess
                 g = self.gravity(stamp_ns)
                 if g is not None:
                     self.world.correct_tilt(g.down)
         return GroundingStep(True, motion.cam_angvel, motion.valid, motion.reason, motion.delta_R)
+
+    def _imu_step(self, prev_stamp_ns: Optional[int], stamp_ns: int) -> CameraMotion:
+        """Advance the world with the gyro up to the newest sample, extrapolate the rest.
+
+        A frame may be processed before the IMU samples up to its stamp arrived (a lagging
+        IMU callback, a loaded machine): the rotation beyond the newest sample is extrapolated
+        with the last rate (at most ``max_extrapolation_ns``) for this frame only, and measured
+        by the next step once the samples are in, so the world never keeps a guess.
+        """
+        if prev_stamp_ns is None or self._measured_ns is None:
+            self._measured_ns, self._ahead = stamp_ns, np.eye(3)
+            return CameraMotion(np.zeros(6), np.eye(3))
+        cfg = self.config.imu
+        newest = self.imu.newest_stamp_ns
+        end = self._measured_ns if newest is None else max(self._measured_ns,
+                                                           min(stamp_ns, newest - cfg.time_offset_ns))
+        measured = self.imu.relative_rotation(self._measured_ns, end)
+        valid, reason = measured.valid, measured.reason
+        ahead = np.eye(3)
+        if stamp_ns > end:
+            ahead = self.imu.relative_rotation(end, min(stamp_ns, end + cfg.max_extrapolation_ns)).delta_R
+            if stamp_ns - end > cfg.max_extrapolation_ns:
+                valid, reason = False, (f"IMU data end {(stamp_ns - end) / 1e6:.0f} ms before the frame "
+                                        f"(max_extrapolation_ns={cfg.max_extrapolation_ns / 1e6:.0f} ms)")
+        # This step's rotation, R_{t-1} R_t^T: back out the previous guess, measured, new guess.
+        delta = self._ahead.T @ measured.delta_R @ ahead
+        self.world.apply_relative_rotation(measured.delta_R, ahead)
+        self._measured_ns, self._ahead = end, ahead
+        return CameraMotion(relative_rotation_to_cam_angvel(delta), delta, valid, reason)
 
     def _create_world(self, stamp_ns: int) -> WorldFrame:
         self.imu.mark_heading_reference()
