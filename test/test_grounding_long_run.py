@@ -15,7 +15,7 @@ from wham_ros.geometry.frames import R_ZUP_YDOWN
 from wham_ros.geometry.gravity import level_rotation
 from wham_ros.geometry.so3 import angle_between, matrix_to_quat_xyzw
 from wham_ros.pipeline import build_wham_stage
-from wham_ros.testing.imu_rig import NS, LongRig, NoisyImu, live_processing
+from wham_ros.testing.imu_rig import NS, LongRig, NoisyImu, play_live
 from wham_ros.testing.synthetic_models import synthetic_pipeline_config
 from wham_ros.types import FrontEndResult
 
@@ -29,27 +29,23 @@ def five_minutes(synthetic_models):
     stage = build_wham_stage(synthetic_pipeline_config(
         load_paths(synthetic_models), camera_imu_quat_xyzw=matrix_to_quat_xyzw(imu.R_cam_imu)))
     samples, true_bias = imu.samples(rig)
-    imu_arrival = np.array([s.stamp_ns for s in samples]) + 2_000_000
     frames = np.round(np.arange(6.0, rig.duration_s - 0.1, 1 / 30) * NS).astype(np.int64)
-    plan = live_processing(frames, 20_000_000, np.random.default_rng(3))
-    k, stamps, R_est, status = 0, [], [], []
     K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
-    for i, start_ns in plan:
-        while k < len(samples) and imu_arrival[k] <= start_ns:
-            stage.add_imu(samples[k])
-            k += 1
-        step = stage.decide(int(frames[i]))
-        result = stage.process(FrontEndResult(int(frames[i]), "cam", K, (640, 480)), step)
-        if not result.dropped:
-            stamps.append(int(frames[i]))
-            R_est.append(result.T_world_camera[:3, :3])
-            status.append(stage.grounding_status())
-    stamps = np.array(stamps)
+
+    def process(stamp):  # a frame without people: grounding only
+        result = stage.process(FrontEndResult(stamp, "cam", K, (640, 480)), stage.decide(stamp))
+        return result, stage.grounding_status()
+
+    played = play_live(samples, frames, stage.add_imu, process)
+    stepped = [(t, res, st) for t, (res, st) in played if not res.dropped]
+    stamps = np.array([t for t, _, _ in stepped])
+    R_est = [res.T_world_camera[:3, :3] for _, res, _ in stepped]
+    status = [st for _, _, st in stepped]
     C = rig.orientations(stamps / NS)
     # The simulated world seen as the node's world: level, heading of the first camera.
     R_node_sim = R_ZUP_YDOWN @ level_rotation(C[0].T @ DOWN) @ C[0].T
     return dict(rig=rig, stamps=stamps, R_est=np.array(R_est), R_true=R_node_sim @ C, status=status,
-                true_bias=true_bias, n_frames=len(frames), n_processed=len(plan))
+                true_bias=true_bias, n_frames=len(frames), n_processed=len(played))
 
 
 def test_orientation_error_stays_within_3_deg_over_5_minutes(five_minutes):

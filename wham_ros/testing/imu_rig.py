@@ -19,7 +19,7 @@ force ``a_imu = R_world_imu^T [0, 0, g] + noise`` (pure rotation, no lever arm).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
@@ -224,4 +224,26 @@ def live_processing(frame_stamps_ns: np.ndarray, latency_ns: int, rng: np.random
         out.append((newest, free))
         free += int(rng.uniform(min_ms, max_ms) * 1e6)
         i = newest + 1
+    return out
+
+
+def play_live(samples: List[ImuSample], frame_stamps_ns: np.ndarray, add_imu: Callable[[ImuSample], Any],
+              process: Callable[[int], Any], seed: int = 3, latency_ns: int = 20_000_000,
+              imu_latency_ns: int = 2_000_000) -> List[Tuple[int, Any]]:
+    """Play a recording as the live node sees it.
+
+    IMU samples reach ``add_imu`` as they arrive (``imu_latency_ns`` after their stamp); frames
+    go through a latest-frame-only worker (:func:`live_processing`) that calls ``process(stamp)``.
+
+    Returns:
+        list of (frame stamp ns, what ``process`` returned), in processing order.
+    """
+    arrival = np.array([s.stamp_ns for s in samples]) + imu_latency_ns
+    plan = live_processing(frame_stamps_ns, latency_ns, np.random.default_rng(seed))
+    k, out = 0, []
+    for i, start_ns in plan:
+        while k < len(samples) and arrival[k] <= start_ns:
+            add_imu(samples[k])
+            k += 1
+        out.append((int(frame_stamps_ns[i]), process(int(frame_stamps_ns[i]))))
     return out
