@@ -60,8 +60,8 @@ def main():
     parser.add_argument("--seeds", type=int, default=7, help="runs per IMU rate")
     args = parser.parse_args()
     rig = LongRig()
-    print(f"| IMU | runs | max orientation error, deg (worst / median) | error at 5 min, deg | "
-          f"worst 30 s slow pan, % | heading_drift_deg at 5 min | max drift_since_rest_deg |")
+    print("| IMU | runs | max orientation error, deg (worst / median) | error at 5 min, deg | "
+          "worst 30 s slow pan, % | heading_drift_deg at 5 min | max drift_since_rest_deg |")
     print("|---|---|---|---|---|---|---|")
     for rate in (200.0, 400.0):
         runs = [one_run(rig, rate, seed) for seed in range(args.seeds)]

@@ -246,3 +246,13 @@ def test_flip_eval_pipeline(models):
     pipe.wham.process(seen[-1], GroundingStep(True, np.zeros(6)))
     assert pipe.wham.engine.age(ob.track_id) == ages[ob.track_id]
     assert pipe.wham.engine.age(other) == ages[other] + 1
+
+
+def test_wham_engine_options_reach_the_engine(models):
+    from wham_ros.ros.params import ParameterError, SPECS, pipeline_kwargs
+    kw = pipeline_kwargs({"wham_precision": "fp16", "wham_cuda_graph": False})
+    cfg = replace(synthetic_pipeline_config(models), **kw)
+    engine = build_wham_stage(cfg).engine
+    assert engine.precision == "fp16" and not engine.slots.cuda_graph
+    with pytest.raises(ParameterError, match="wham_precision"):
+        SPECS["wham_precision"].validate("bf16")

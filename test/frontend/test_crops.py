@@ -99,3 +99,55 @@ def test_bad_boxes_are_rejected():
         hmr2_crops(img, [[5, np.nan, 1.0]])
     with pytest.raises(ValueError, match="empty crop window"):
         hmr2_crops(img, [[5, 5, 1e-4]])
+
+
+def canvas_crop(image, ul, br):
+    """WHAM's crop: zero canvas of the whole window, paste, cv2.resize to 256 x 256."""
+    (x0, y0), (x1, y1) = ul, br
+    h, w = image.shape[:2]
+    canvas = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    sx0, sx1, sy0, sy1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return cv2.resize(canvas, (256, 256), interpolation=cv2.INTER_LINEAR)
+
+
+@pytest.mark.parametrize("side,x0,y0", [(1500, -400, -300), (1100, 100, 50), (2600, -2000, 200),
+                                        (120, -60, 400), (300, 5, 5)])
+def test_sampled_crop_equals_canvas_resize(side, x0, y0):
+    from wham_ros.frontend.crops import _sampled_crop
+
+    image = np.random.default_rng(side).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    ul, br = np.array([x0, y0]), np.array([x0 + side, y0 + side])
+    np.testing.assert_allclose(_sampled_crop(image, ul, br, (256, 256)),
+                               canvas_crop(image, ul, br), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("side_px", [1e3, 1e4, 1e5, 1e6, 1e7])
+@pytest.mark.parametrize("where", ["on_image", "far_outside"])
+def test_huge_boxes_cost_output_sized_memory(side_px, where):
+    import tracemalloc
+
+    image = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    cx, cy = (320.0, 240.0) if where == "on_image" else (5e7, -3e7)
+    boxes = np.array([[cx, cy, side_px / 200.0]] * 4)
+    xyxy = np.array([[cx - side_px / 2, cy - side_px / 2, cx + side_px / 2, cy + side_px / 2]] * 4)
+    tracemalloc.start()
+    try:
+        norm_img, crops = hmr2_crops(image, boxes)
+        vit = vitpose_crops(image, xyxy)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Outputs: 4 x (2 x 786 kB HMR2 + 590 kB + 147 kB ViTPose); allow a few output sizes more.
+    assert peak < 40e6, f"{peak / 1e6:.1f} MB for {side_px:.0e} px boxes"
+    assert np.all(np.isfinite(norm_img)) and np.all(np.isfinite(vit.input_tensor))
+    if where == "far_outside":  # nothing of the image in the crop: black
+        assert not crops.any() and not vit.crops.any()
+    elif side_px <= 1e4:  # the image (>= 16 output px wide) is in the middle of the crop
+        assert crops[:, 128, 128].any()
+
+
+def test_box_beyond_int64_safe_range_is_refused():
+    with pytest.raises(ValueError, match="reach beyond"):
+        hmr2_crops(np.zeros((4, 4, 3), np.uint8), np.array([[0.0, 0.0, 1e12]]))

@@ -128,6 +128,11 @@ def test_diagnostics_content(scenario):
     # WARN: the synthetic stamps are years old, so stamp -> publish latency is far too high.
     assert diag["level"] == 1 and "latency" in diag["message"]
     assert float(values["latency_ms"]) > 500.0
+    # Where the latency goes: medians and 95th percentiles of the queueing and work stages.
+    for name in ("latency", "input_wait", "processing", "publish_wait", "publish"):
+        median, p95 = float(values[f"{name}_ms"]), float(values[f"{name}_p95_ms"])
+        assert 0.0 <= median <= p95, name
+    assert int(values["publish_dropped_frames"]) >= 0
 
 
 def test_runtime_parameter_validation(scenario):

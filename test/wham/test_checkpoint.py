@@ -96,6 +96,11 @@ def test_checkpoint_smpl_entries_override_with_warning(body_model_dir, wham_stat
         net = load_network(sd, body_model_dir)
     assert "smpl.v_template" in caplog.text
     assert torch.equal(net.smpl.v_template, sd["smpl.v_template"])
+    # Buffers derived from the template (vertex subset, rest joints) follow the override.
+    eye = torch.eye(3).expand(1, 24, 3, 3)
+    pose = lambda m: m.smpl(eye[:, :1], eye[:, 1:], torch.zeros(1, 10))  # noqa: E731
+    assert torch.allclose(pose(net).offset, pose(net0).offset + 0.01, atol=1e-6)
+    assert torch.allclose(pose(net).smpl_joints, pose(net0).smpl_joints, atol=1e-6)
 
 
 def test_missing_body_model(tmp_path, wham_state_dict):

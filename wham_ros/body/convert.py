@@ -4,7 +4,7 @@ No chumpy or scipy is needed: a restricted unpickler accepts only numpy array
 reconstruction and stand-ins for chumpy's ``Ch`` and scipy's CSC/CSR matrices, so the
 pickle cannot run arbitrary code. Run once, then only the ``.npz`` is read at run time:
 
-    wham-ros-convert-smpl SMPL_NEUTRAL.pkl body_models/smpl/SMPL_NEUTRAL.npz
+    wham-ros convert-smpl SMPL_NEUTRAL.pkl body_models/smpl/SMPL_NEUTRAL.npz
 """
 import argparse
 import pickle
@@ -136,7 +136,7 @@ def convert(src: str, dst: str) -> Dict[str, tuple]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="wham-ros-convert-smpl",
+        prog="wham-ros convert-smpl",
         description="Convert a pickled SMPL model (e.g. SMPL_NEUTRAL.pkl, chumpy format) to "
                     ".npz so no pickle is ever loaded at run time.")
     parser.add_argument("src", help="pickled SMPL model (.pkl)")

@@ -4,7 +4,7 @@ Every tensor is an argument; nothing is created on the default device or dtype.
 Rotations are 3x3 matrices acting on column vectors. Units are those of the model
 files (metres for SMPL).
 """
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -35,8 +35,9 @@ def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Te
     return torch.einsum("bvk,jv->bjk", vertices, regressor)
 
 
-def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor,
-                     parents: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor,
+                     parent_list: Optional[Sequence[int]] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics along the kinematic tree.
 
     Args:
@@ -44,6 +45,8 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor,
         joints (torch.Tensor): (B, J, 3) rest-pose joint locations.
         parents (torch.Tensor): (J,) int64 parent index per joint, ``parents[0] = -1``;
             every parent precedes its children.
+        parent_list: the same parents as host integers (None: read from ``parents``, one
+            device-to-host copy; give it to keep a CUDA step free of host synchronisation).
 
     Returns:
         (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)): world joint positions and the
@@ -57,9 +60,10 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor,
     bottom = torch.zeros_like(local[..., :1, :])
     bottom[..., 0, 3] = 1.0
     local = torch.cat([local, bottom], dim=-2)
+    parent_list = parents.tolist() if parent_list is None else parent_list
     chain = [local[:, 0]]
     for j in range(1, J):
-        chain.append(chain[int(parents[j])] @ local[:, j])
+        chain.append(chain[parent_list[j]] @ local[:, j])
     world = torch.stack(chain, dim=1)  # B x J x 4 x 4
     posed_joints = world[..., :3, 3]
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
@@ -72,7 +76,8 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor,
 def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
         shapedirs: torch.Tensor, posedirs: torch.Tensor, J_regressor: torch.Tensor,
         parents: torch.Tensor, lbs_weights: torch.Tensor,
-        v_rest_joints: torch.Tensor = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        v_rest_joints: torch.Tensor = None, parent_list: Optional[Sequence[int]] = None
+        ) -> Tuple[torch.Tensor, torch.Tensor]:
     """SMPL skinning of (a subset of) the vertices.
 
     The rest joints always come from the full template (``J_regressor`` over all V
@@ -91,6 +96,7 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
         lbs_weights (torch.Tensor): (N, J).
         v_rest_joints (torch.Tensor): (B, J, 3) rest joints if already computed, else None
             (then ``v_template``/``shapedirs`` must be the full mesh).
+        parent_list: ``parents`` as host integers (see :func:`rigid_transforms`).
 
     Returns:
         (vertices (B, N, 3), posed_joints (B, J, 3)).
@@ -101,7 +107,7 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
     eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
     pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
-    posed_joints, rel = rigid_transforms(rot_mats, joints, parents)
+    posed_joints, rel = rigid_transforms(rot_mats, joints, parents, parent_list)
     # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
     T = torch.einsum("nj,bjxy->bnxy", lbs_weights, rel)
     verts = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]

@@ -125,6 +125,8 @@ class SMPLBody(nn.Module):
         if parents.tolist() != SMPL_PARENTS:
             LOG.warning("SMPL kinematic tree differs from the standard SMPL parents")
         self.register_buffer("parents", torch.as_tensor(parents))
+        self.parent_list = tuple(int(p) for p in parents)  # host copy: no device sync in lbs
+        self.register_buffer("hip_idx", torch.tensor(WHAM_HIP_JOINTS), persistent=False)
         self.register_buffer("faces", torch.as_tensor(np.asarray(arrays["f"], dtype=np.int64)))
         self.register_buffer("v_template", t(arrays["v_template"]))
         self.register_buffer("shapedirs", t(arrays["shapedirs"][..., :self.num_betas]))
@@ -134,17 +136,41 @@ class SMPLBody(nn.Module):
         self.register_buffer("lbs_weights", t(arrays["weights"]))
         self.register_buffer("J_regressor_wham", t(arrays["J_regressor_wham"]))
         self.register_buffer("J_regressor_feet", t(arrays["J_regressor_feet"]))
-        # Vertex subset used by the WHAM joint + foot regressors.
-        used = np.nonzero((np.abs(arrays["J_regressor_wham"]).sum(0)
-                           + np.abs(arrays["J_regressor_feet"]).sum(0)) > 0)[0]
-        self.register_buffer("sub_idx", torch.as_tensor(used, dtype=torch.int64))
-        used3 = (used[:, None] * 3 + np.arange(3)).reshape(-1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """(Re)compute the buffers derived from the model arrays; call after changing them.
+
+        * The vertex subset used by the WHAM joint + foot regressors (``sub_*``).
+        * The rest joints as a linear function of the shape (they are linear in the
+          template): ``J(betas) = J_template + J_shapedirs . betas`` with
+          ``J_template = J_regressor v_template`` (24, 3) and
+          ``J_shapedirs[j,k,s] = sum_v J_regressor[j,v] shapedirs[v,k,s]`` (24, 3, S),
+          computed in float64.
+        """
+        used = torch.nonzero((self.J_regressor_wham.abs().sum(0)
+                              + self.J_regressor_feet.abs().sum(0)) > 0)[:, 0]
+        self.register_buffer("sub_idx", used)
+        used3 = (used[:, None] * 3 + torch.arange(3, device=used.device)).reshape(-1)
         self.register_buffer("sub_v_template", self.v_template[used].clone())
         self.register_buffer("sub_shapedirs", self.shapedirs[used].clone())
         self.register_buffer("sub_posedirs", self.posedirs[:, used3].clone())
         self.register_buffer("sub_lbs_weights", self.lbs_weights[used].clone())
         self.register_buffer("sub_J_regressor_wham", self.J_regressor_wham[:, used].clone())
         self.register_buffer("sub_J_regressor_feet", self.J_regressor_feet[:, used].clone())
+        self._derive_rest_joints()
+
+    def _derive_rest_joints(self) -> None:
+        reg = self.J_regressor.double()
+        dt = self.v_template.dtype
+        self.register_buffer("J_template", (reg @ self.v_template.double()).to(dt))
+        self.register_buffer("J_shapedirs",
+                             torch.einsum("jv,vks->jks", reg, self.shapedirs.double()).to(dt))
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self._derive_rest_joints()  # from the converted arrays, in float64 (dtype changes)
+        return self
 
     @classmethod
     def from_dir(cls, body_model_dir: str, device="cpu", dtype=torch.float32) -> "SMPLBody":
@@ -170,21 +196,21 @@ class SMPLBody(nn.Module):
         """
         rot = torch.cat([global_orient.reshape(-1, 1, 3, 3), body_pose.reshape(-1, 23, 3, 3)], 1)
         betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
-        # Rest joints from the full template (shape only): B x 24 x 3
-        rest_joints = vertices2joints(self.J_regressor,
-                                      self.v_template + blend_shapes(betas, self.shapedirs))
+        # Rest joints of the shaped template: B x 24 x 3
+        rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:
             verts, smpl_joints = lbs(betas, rot, self.v_template, self.shapedirs, self.posedirs,
-                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints)
+                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints,
+                                     self.parent_list)
             reg_wham, reg_feet, pts = self.J_regressor_wham, self.J_regressor_feet, verts
         else:
             vt, sd, pd, w, reg_wham, reg_feet = self._subset()
             pts, smpl_joints = lbs(betas, rot, vt, sd, pd, self.J_regressor, self.parents, w,
-                                   rest_joints)
+                                   rest_joints, self.parent_list)
             verts = None
         joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
         feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
-        offset = joints[:, list(WHAM_HIP_JOINTS)].mean(-2)  # B x 3
+        offset = joints[:, self.hip_idx].mean(-2)  # B x 3
         c = offset.unsqueeze(-2)
         return BodyOutput(joints=joints - c, feet=feet - c, offset=offset,
                           smpl_joints=smpl_joints - c,

@@ -1,11 +1,12 @@
-"""``wham-ros-demo``: the offline runner end to end without any licensed model file.
+"""``wham-ros demo``: the offline runner end to end without any licensed model file.
 
 Writes a synthetic model set (name-seeded WHAM weights in the official checkpoint layout, a
 synthetic SMPL-format body model, a tiny ONNX detector / ViTPose / HMR2.0 with the real
 inputs and outputs), a synthetic MCAP recording (people walking, camera panning, 200 Hz
-IMU), runs ``wham-ros`` on it and prints what the output bag holds. The humans are not
+IMU), runs ``wham-ros run`` on it and prints what the output bag holds. The humans are not
 meaningful (random weights); the point is to see the whole product run and to have a bag
-to open in Foxglove / RViz. With real model files, run ``wham-ros`` directly (README).
+to open in Foxglove / RViz. With real model files: ``wham-ros models fetch``, then
+``wham-ros run`` (README).
 """
 import argparse
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="wham-ros-demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="wham-ros demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("outdir", help="folder for models/, recording/, wham.yaml and output/")
     parser.add_argument("--frames", type=int, default=60, help="camera frames (30 fps)")

@@ -12,11 +12,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,7 +30,9 @@ from wham_ros.wham.checkpoint import CheckpointError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
+from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
+from wham_ros.ros.serialization import CdrFactory
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -44,14 +47,17 @@ OUT_TOPICS = {
 PipelineFactory = Callable[[Dict[str, Any]], Any]
 
 
-def default_pipeline_factory(values: Dict[str, Any]):
-    """The real ``wham_ros.pipeline.Pipeline`` for parameter values."""
+def default_pipeline_factory(values: Dict[str, Any], command_args: Sequence[str] = ()):
+    """The real ``wham_ros.pipeline.Pipeline`` for parameter values (model files resolved and
+    checked as ``wham-ros models check`` does; ``command_args`` go into its fix commands)."""
     import dataclasses
 
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import Pipeline, PipelineConfig
 
     accepted = [f.name for f in dataclasses.fields(PipelineConfig)]
-    return Pipeline(PipelineConfig(**pipeline_kwargs(values, accepted, LOG.warning)))
+    return build_with_models(values, lambda resolved: Pipeline(PipelineConfig(
+        **pipeline_kwargs(resolved, accepted, LOG.warning))), command_args=command_args)
 
 
 def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -164,6 +170,7 @@ class OfflineRunner:
         self.values = values
         self.out = out
         self.f = RosbagsFactory(out.typestore)
+        self.cdr = CdrFactory(out.typestore)
         self.warn = _Warnings()
         self.input = FrameInput(self.warn)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
@@ -209,22 +216,14 @@ class OfflineRunner:
         return True
 
     def write_result(self, result, mesh: bool) -> None:
-        f, v, t = self.f, self.values, result.stamp_ns
-        topic, msgtype = OUT_TOPICS["humans"]
-        self.out.write(topic, msgtype, conversions.result_to_msg(
-            f, result, v["contact_threshold"], v["publish_vertices"]), t)
-        topic, msgtype = OUT_TOPICS["markers"]
-        self.out.write(topic, msgtype, markers.skeleton_markers(f, result, v["contact_threshold"]), t)
-        bodies = v["publish_tf"] and bool(result.humans)
-        camera = v["publish_camera_tf"] and result.T_world_camera is not None
-        if bodies or camera:
-            topic, msgtype = OUT_TOPICS["tf"]
-            self.out.write(topic, msgtype, conversions.tf_msg(f, result, bodies, camera), t)
+        """Write one frame's outputs as the node publishes them (the same CDR bytes)."""
         if mesh:
-            self.mesh_rate.mark(t)
-            topic, msgtype = OUT_TOPICS["mesh"]
-            self.out.write(topic, msgtype, markers.mesh_markers(
-                f, result, getattr(self.pipe, "faces", None)), t)
+            self.mesh_rate.mark(result.stamp_ns)
+        data = frame_output_bytes(self.cdr, result, self.values, getattr(self.pipe, "faces", None),
+                                  mesh)
+        for name, payload in data.items():
+            topic, msgtype = OUT_TOPICS[name]
+            self.out.write_raw(topic, msgtype, payload, result.stamp_ns)
 
 
 def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,
@@ -304,7 +303,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ``wham-ros``."""
-    p = argparse.ArgumentParser(prog="wham-ros", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="wham-ros run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="rosbag2 directory or .mcap file (MCAP or sqlite3), or a video file")
     p.add_argument("-o", "--output", required=True, help="output MCAP rosbag2 directory (must not exist)")
@@ -330,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     """Entry point of ``wham-ros``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if pipeline_factory is None and args.config:  # fix commands name the same config
+        pipeline_factory = functools.partial(default_pipeline_factory,
+                                             command_args=["--config", args.config])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         values = load_parameters(args.config, {

@@ -27,6 +27,11 @@ PIXEL_STD = 200.0
 VITPOSE_INPUT_HW = (256, 192)
 VITPOSE_BOX_PADDING = 1.25
 HMR2_INPUT_HW = (256, 256)
+#: HMR2.0 crop windows up to this many pixels (16 x the output: a 1024 px box) go through a
+#: float canvas + ``cv2.resize`` (WHAM's exact arithmetic); larger ones are sampled directly.
+MAX_CANVAS_PX = 16 * HMR2_INPUT_HW[0] * HMR2_INPUT_HW[1]
+#: Box coordinates (centre +- side) beyond this many pixels are refused (int64-safe windows).
+MAX_BOX_PX = 1e12
 
 
 @dataclass
@@ -56,10 +61,34 @@ def _check_image(image_rgb: np.ndarray) -> None:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {got}")
 
 
-def _normalise(crops: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8/float32 pixel values 0..255 → (N, 3, H, W) float32 normalised."""
-    x = crops.astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2))
+# Normalised value of each uint8 level per channel, computed as :func:`normalise_float` does
+# (``(v / 255 - mean) / std`` in float32), so the look-up gives the same bits. 256 x 1 x 3.
+_LEVELS = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
+_NORMALISED_LEVELS = np.ascontiguousarray(((_LEVELS - IMAGENET_MEAN) / IMAGENET_STD)[:, None, :])
+
+
+def normalise_uint8(crops: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ImageNet-normalised, by table look-up.
+
+    Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`).
+    """
+    n, h, w, _ = crops.shape
+    out = np.empty((n, 3, h, w), dtype=np.float32)
+    for i in range(n):
+        out[i] = cv2.LUT(crops[i], _NORMALISED_LEVELS).transpose(2, 0, 1)  # H x W x 3 -> 3 x H x W
+    return out
+
+
+def normalise_float(crops: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) float32 pixel values 0..255 → (N, 3, H, W) float32 normalised.
+
+    ``(x / 255 - mean) / std`` per element in float32, done in place on one CHW copy.
+    """
+    x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)  # N x 3 x H x W
+    x /= np.float32(255.0)
+    x -= IMAGENET_MEAN[:, None, None]
+    x /= IMAGENET_STD[:, None, None]
+    return x
 
 
 def box_to_center_scale(boxes_xyxy: np.ndarray, input_hw: Tuple[int, int] = VITPOSE_INPUT_HW,
@@ -145,7 +174,7 @@ def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> VitPoseCrops
     crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.uint8)
     for i, m in enumerate(warp):  # one OpenCV call per person
         cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR)
-    return VitPoseCrops(_normalise(crops), center, scale, warp, crops)
+    return VitPoseCrops(normalise_uint8(crops), center, scale, warp, crops)
 
 
 def hmr2_crop_windows(bboxes_cxcys: np.ndarray,
@@ -178,10 +207,57 @@ def hmr2_crop_windows(bboxes_cxcys: np.ndarray,
     return ul.astype(np.int64), br.astype(np.int64)
 
 
+def _resize_weights(src: int, dst: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV INTER_LINEAR sampling of ``src`` pixels onto ``dst``: (i0, i1, alpha).
+
+    ``out[j] = (1 - alpha[j]) in[i0[j]] + alpha[j] in[i1[j]]`` with OpenCV's float32
+    coordinates ``(j + 0.5) src / dst - 0.5``, clamped to the edge pixels.
+    """
+    f = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
+    i0 = np.floor(f).astype(np.int64)
+    alpha = f - i0.astype(np.float32)
+    low, high = i0 < 0, i0 >= src - 1
+    alpha[low | high] = 0.0
+    i0 = np.clip(i0, 0, src - 1)
+    return i0, np.minimum(i0 + 1, src - 1), alpha
+
+
+def _sampled_crop(image_rgb: np.ndarray, ul: np.ndarray, br: np.ndarray,
+                  output_hw: Tuple[int, int]) -> np.ndarray:
+    """The zero-padded window [ul, br) resized to ``output_hw`` without building the window.
+
+    Reads only the 2 x output-size rows and columns the bilinear samples use, so memory is
+    proportional to the output whatever the box. Equal to ``cv2.resize`` of the canvas to
+    within float32 rounding (<= 2e-5 of 255).
+
+    Returns:
+        (out_h, out_w, 3) float32 RGB 0..255.
+    """
+    img_h, img_w = image_rgb.shape[:2]
+    out_h, out_w = output_hw
+    (x0, y0), (x1, y1) = ul, br
+    xi0, xi1, ax = _resize_weights(int(x1 - x0), out_w)
+    yi0, yi1, ay = _resize_weights(int(y1 - y0), out_h)
+
+    def pick(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        r, c = rows + y0, cols + x0  # image px
+        inside = ((r >= 0) & (r < img_h))[:, None, None] & ((c >= 0) & (c < img_w))[None, :, None]
+        values = image_rgb[np.clip(r, 0, img_h - 1)[:, None], np.clip(c, 0, img_w - 1)[None, :]]
+        return np.where(inside, values.astype(np.float32), np.float32(0.0))  # out_h x out_w x 3
+
+    def across(rows: np.ndarray) -> np.ndarray:
+        return pick(rows, xi0) * (1 - ax)[None, :, None] + pick(rows, xi1) * ax[None, :, None]
+
+    return across(yi0) * (1 - ay)[:, None, None] + across(yi1) * ay[:, None, None]
+
+
 def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Crop and normalise N square boxes for HMR2.0 (WHAM ``process_image``, 256×256).
 
-    Pixels outside the image are zero (black before normalisation).
+    Pixels outside the image are zero (black before normalisation). Boxes up to
+    :data:`MAX_CANVAS_PX` pixels are cut into a float canvas and resized by OpenCV exactly as
+    WHAM does; larger boxes (e.g. from a far-off keypoint) are sampled directly
+    (:func:`_sampled_crop`), so memory never grows with the box.
 
     Args:
         image_rgb (np.ndarray): (H, W, 3) uint8 RGB image.
@@ -192,7 +268,8 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         crops (N, 256, 256, 3) float32 RGB 0..255).
 
     Raises:
-        ValueError: bad image, boxes not (N, 3), or a non-positive / non-finite box.
+        ValueError: bad image, boxes not (N, 3), or a non-positive / non-finite box, or a box
+            beyond :data:`MAX_BOX_PX`.
     """
     _check_image(image_rgb)
     boxes = np.asarray(bboxes_cxcys, dtype=np.float64)
@@ -200,6 +277,8 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         raise ValueError(f"bboxes_cxcys must be (N, 3) [cx, cy, s], got shape {boxes.shape}")
     if not np.all(np.isfinite(boxes)) or np.any(boxes[:, 2] <= 0):
         raise ValueError(f"bboxes_cxcys must be finite with s > 0, got {boxes.tolist()}")
+    if np.any(np.abs(boxes[:, :2]) + PIXEL_STD * boxes[:, 2:] > MAX_BOX_PX):
+        raise ValueError(f"bboxes_cxcys {boxes.tolist()} reach beyond {MAX_BOX_PX:.0e} px")
     ul, br = hmr2_crop_windows(boxes)
     img_h, img_w = image_rgb.shape[:2]
     out_h, out_w = HMR2_INPUT_HW
@@ -207,10 +286,13 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
     for i, ((x0, y0), (x1, y1)) in enumerate(zip(ul, br)):  # canvases differ in size per person
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"box {boxes[i].tolist()} gives an empty crop window")
+        if (x1 - x0) * (y1 - y0) > MAX_CANVAS_PX:
+            crops[i] = _sampled_crop(image_rgb, ul[i], br[i], HMR2_INPUT_HW)
+            continue
         canvas = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
         sx0, sx1 = max(0, x0), min(img_w, x1)
         sy0, sy1 = max(0, y0), min(img_h, y1)
         if sx1 > sx0 and sy1 > sy0:
             canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image_rgb[sy0:sy1, sx0:sx1]
         crops[i] = cv2.resize(canvas, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-    return _normalise(crops), crops
+    return normalise_float(crops), crops

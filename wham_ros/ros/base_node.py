@@ -1,14 +1,16 @@
 """What the WHAM nodes share: parameters, lifecycle, the latest-input worker, diagnostics,
-IMU buffering and the human outputs.
+IMU delivery and the human outputs.
 
 :class:`PipelineNodeBase` is a lifecycle node (REP-2003-style managed node): parameters are
 read and publishers created on configure, models are built and subscriptions made on
 activate, and both are released on deactivate / cleanup. Image callbacks only store the
 newest input; one worker thread processes it, and an input replaced before the worker took it
 is counted as dropped. IMU samples go to the world model as they arrive (the pipeline's
-``add_imu`` is thread-safe), whatever frames are dropped. Subclasses (``node.WhamNode``,
-``split_nodes.FrontEndNode``, ``split_nodes.WhamStageNode``) say what they subscribe to, build
-and publish.
+``add_imu`` is thread-safe), whatever frames are dropped. Outputs are built and published on a
+separate publisher thread (:class:`wham_ros.ros.publish_queue.PublishQueue`), so a slow
+subscriber or a mesh never delays the next frame; the human outputs are published as CDR bytes
+(:mod:`wham_ros.ros.outputs`). Subclasses (``node.WhamNode``, ``split_nodes.FrontEndNode``,
+``split_nodes.WhamStageNode``) say what they subscribe to, build and publish.
 """
 from __future__ import annotations
 
@@ -27,12 +29,17 @@ from wham_ros.ros import conversions, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
 from wham_ros.ros.frame_input import RateLimiter, imu_sample
+from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import SPECS, ParameterError, params_for
+from wham_ros.ros.publish_queue import PublishQueue
+from wham_ros.ros.serialization import CdrFactory
 from wham_ros.types import FrameResult
 
 # (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
 Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Processed frames waiting for the publisher thread; older ones are dropped (counted).
+PUBLISH_QUEUE_DEPTH = 2
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -67,8 +74,10 @@ class PipelineNodeBase(LifecycleNode):
         # Latest-input slot shared by the callbacks and the worker.
         self._cv = threading.Condition()
         self._slot = None
+        self._slot_received_ns = 0  # time.monotonic_ns() when the slot's input arrived
         self._running = False
         self._worker: Optional[threading.Thread] = None
+        self._publisher: Optional[PublishQueue] = None
 
     # ------------------------------------------------------------------ subclass hooks
     def _create_publishers(self) -> None:
@@ -153,6 +162,8 @@ class PipelineNodeBase(LifecycleNode):
         if self._values["sensor_qos_reliability"] == "reliable":
             sensor.reliability = ReliabilityPolicy.RELIABLE
         self._subs = self._create_subscriptions(sensor)
+        self._publisher = PublishQueue(f"{self.get_name()}_publisher", PUBLISH_QUEUE_DEPTH,
+                                       self._on_publish_error)
         self._running = True
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
                                         daemon=True)
@@ -206,6 +217,9 @@ class PipelineNodeBase(LifecycleNode):
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
+        if self._publisher is not None:
+            self._publisher.stop()
+            self._publisher = None
 
     # ------------------------------------------------------------------ inputs and worker
     def _submit(self, item) -> None:
@@ -218,6 +232,7 @@ class PipelineNodeBase(LifecycleNode):
                     self.stats.dropped_frames += 1  # stale: a newer input replaces it
                 item = self._merge_replaced(self._slot, item)
             self._slot = item
+            self._slot_received_ns = time.monotonic_ns()
             self._cv.notify()
 
     def _on_imu(self, msg: Imu) -> None:
@@ -237,6 +252,8 @@ class PipelineNodeBase(LifecycleNode):
                 if not self._running:
                     return
                 item, self._slot = self._slot, None
+                waited_ns = time.monotonic_ns() - self._slot_received_ns
+            self.stats.add_timing("input_wait", waited_ns * 1e-6)
             try:
                 self._process(item)
             except Exception as exc:  # keep the node alive whatever the pipeline raises
@@ -247,16 +264,45 @@ class PipelineNodeBase(LifecycleNode):
 
     def _count_processed(self, stamp: int, processing_ms: float, tracks: int,
                          skipped: bool = False) -> None:
-        latency_ms = (self.get_clock().now().nanoseconds - stamp) * 1e-6
         with self.stats.lock:
             self.stats.processed_frames += 1
             if skipped:
                 self.stats.skipped_frames += 1
                 return
-            self.stats.rates["output"].tick()
             self.stats.active_tracks = tracks
-            self.stats.last_latency_ms = latency_ms
-            self.stats.last_processing_ms = processing_ms
+            self.stats.timings["processing"].add(processing_ms)
+
+    def _publish_later(self, stamp_ns: int, publish: Callable[[], None]) -> None:
+        """Run ``publish()`` on the publisher thread; times it and the frame's latency.
+
+        Args:
+            stamp_ns: the frame's image stamp (latency = node clock at publish - stamp).
+            publish: builds and publishes the frame's messages.
+        """
+        def job(waited_ns: int) -> None:
+            t0 = time.perf_counter()
+            publish()
+            publish_ms = (time.perf_counter() - t0) * 1e3
+            latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6
+            with self.stats.lock:
+                self.stats.rates["output"].tick()
+                timings = self.stats.timings
+                timings["publish_wait"].add(waited_ns * 1e-6)
+                timings["publish"].add(publish_ms)
+                timings["latency"].add(latency_ms)
+
+        publisher = self._publisher
+        if publisher is None:  # not active
+            return
+        publisher.put(job)
+        with self.stats.lock:
+            self.stats.publish_dropped_frames = publisher.dropped
+
+    def _on_publish_error(self, exc: Exception) -> None:
+        with self.stats.lock:
+            self.stats.pipeline_errors += 1
+        self.get_logger().error(f"publishing failed: {type(exc).__name__}: {exc}",
+                                throttle_duration_sec=5.0)
 
     def _publish_diagnostics(self) -> None:
         if "diagnostics" in self._pubs:
@@ -274,6 +320,7 @@ class HumanOutputs:
     ``human_pose`` (HumanArray), ``human_pose/markers`` (skeleton + contacts),
     ``human_pose/mesh`` (SMPL TRIANGLE_LIST, at most ``mesh_rate_hz``, only while subscribed),
     ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, ``/humans/bodies/tracked``.
+    HumanArray, markers, mesh and TF go out as CDR bytes built on the publisher thread.
     """
 
     def __init__(self, node: PipelineNodeBase) -> None:
@@ -299,6 +346,9 @@ class HumanOutputs:
             pass
         self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
         self.faces: Optional[np.ndarray] = None
+        from wham_ros.bag.typestore import make_typestore
+
+        self._cdr = CdrFactory(make_typestore())  # used on the publisher thread only
 
     def publish_faces(self, faces: Optional[np.ndarray]) -> None:
         """Publish the (F, 3) SMPL triangles once (latched)."""
@@ -314,18 +364,20 @@ class HumanOutputs:
                 and self.pubs["mesh"].get_subscription_count() > 0)
 
     def publish(self, result: FrameResult, values: Dict[str, Any], mesh: bool) -> None:
-        """Publish one frame's humans, markers, TF (and the mesh marker when ``mesh``)."""
-        f, v = self.node._f, values
-        self.pubs["humans"].publish(conversions.result_to_msg(
-            f, result, v["contact_threshold"], v["publish_vertices"]))
-        self.pubs["markers"].publish(markers.skeleton_markers(f, result, v["contact_threshold"]))
-        bodies = v["publish_tf"] and bool(result.humans)
-        camera = v["publish_camera_tf"] and result.T_world_camera is not None
-        if "tf" in self.pubs and (bodies or camera):
-            self.pubs["tf"].publish(conversions.tf_msg(f, result, bodies, camera))
+        """Queue one frame's humans, markers, TF (and the mesh marker when ``mesh``) for the
+        publisher thread (called by the worker)."""
         if mesh:
             self._mesh_rate.mark(time.monotonic_ns())
-            self.pubs["mesh"].publish(markers.mesh_markers(f, result, self.faces))
+        values = dict(values)
+        self.node._publish_later(result.stamp_ns, lambda: self._send(result, values, mesh))
+
+    def _send(self, result: FrameResult, values: Dict[str, Any], mesh: bool) -> None:
+        """Build and publish one frame's messages (publisher thread)."""
+        data = frame_output_bytes(self._cdr, result, values, self.faces, mesh)
+        for name, payload in data.items():
+            if name in self.pubs:
+                self.pubs[name].publish(payload)
+        f = self.node._f
         if self._hri is not None:
             ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]
             self.pubs["hri"].publish(self._hri(

@@ -51,8 +51,12 @@ def header(f, stamp_ns: int, frame_id: str):
     return f.new("std_msgs/msg/Header", stamp=stamp(f, stamp_ns), frame_id=frame_id)
 
 
-def _rotations(humans: Sequence[HumanEstimate]):
-    """Batched rotation conversions for all humans of a frame.
+def human_rotations(humans: Sequence[HumanEstimate]):
+    """Batched rotation conversions for all humans of a frame (computed once per frame and
+    shared by :func:`result_to_msg` and :func:`tf_msg`).
+
+    Args:
+        humans: N >= 1 estimates, in message order (ascending track id).
 
     Returns:
         (quat_cam, quat_world, body_aa): (N, 4) xyzw, (N, 4) xyzw, (N, 69) axis-angle (rad).
@@ -110,14 +114,22 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         bbox_xyxy=np.asarray(h.bbox_xyxy, np.float32).reshape(4), vertices_cam=verts)
 
 
+def sorted_humans(result: FrameResult) -> List[HumanEstimate]:
+    """The humans of a frame in message order (ascending track id)."""
+    return sorted(result.humans, key=lambda h: h.track_id)
+
+
 def result_to_msg(f, result: FrameResult, contact_threshold: float = 0.5,
-                  include_vertices: bool = False):
-    """``wham_ros/HumanArray`` for one frame, humans sorted by track id."""
+                  include_vertices: bool = False, rotations=None):
+    """``wham_ros/HumanArray`` for one frame, humans sorted by track id.
+
+    ``rotations``: :func:`human_rotations` of :func:`sorted_humans` when already computed.
+    """
     hdr = header(f, result.stamp_ns, result.frame_id)
-    humans = sorted(result.humans, key=lambda h: h.track_id)
+    humans = sorted_humans(result)
     msgs: List = []
     if humans:
-        quat_cam, quat_world, body_aa = _rotations(humans)
+        quat_cam, quat_world, body_aa = rotations or human_rotations(humans)
         msgs = [human_to_msg(f, h, hdr, result.world_frame_id, quat_cam[i], quat_world[i],
                              body_aa[i], contact_threshold, include_vertices)
                 for i, h in enumerate(humans)]
@@ -144,17 +156,19 @@ def _transform(f, stamp_ns: int, parent: str, child: str, translation, quat_xyzw
                                                 x=qx, y=qy, z=qz, w=qw)))
 
 
-def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False):
+def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False,
+           rotations=None):
     """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155) and ``world -> camera``.
 
     The body frame sits at the hip centre with the SMPL root orientation in the world frame.
     The camera transform (``result.T_world_camera``, world <- camera optical frame, child
     ``result.frame_id``) is included when ``include_camera`` and the frame has one.
+    ``rotations``: :func:`human_rotations` of :func:`sorted_humans` when already computed.
     """
-    humans = sorted(result.humans, key=lambda h: h.track_id) if include_bodies else []
+    humans = sorted_humans(result) if include_bodies else []
     transforms = []
     if humans:
-        _, quat_world, _ = _rotations(humans)
+        _, quat_world, _ = rotations or human_rotations(humans)
         transforms = [_transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
                                  h.trans_world, q) for h, q in zip(humans, quat_world)]
     if include_camera and result.T_world_camera is not None:

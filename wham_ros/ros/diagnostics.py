@@ -11,8 +11,19 @@ import threading
 import time
 from typing import Deque, Dict, Optional
 
+import numpy as np
+
 OK, WARN, ERROR = 0, 1, 2
 RATE_WINDOW_S = 5.0
+# Frames over which timing medians and 95th percentiles are reported.
+TIMING_WINDOW_FRAMES = 100
+# Timings reported as <name>_ms (median) and <name>_p95_ms over the window:
+#   latency: image stamp -> outputs published (node clock), the end-to-end delay;
+#   input_wait: input received -> worker takes it (queueing before processing);
+#   processing: the pipeline's work on the frame;
+#   publish_wait: processed -> publisher thread takes it (queueing before publishing);
+#   publish: building, serialising and publishing the frame's messages.
+TIMINGS = ("latency", "input_wait", "processing", "publish_wait", "publish")
 # Latency (image stamp -> publish) above which the status turns WARN.
 LATENCY_WARN_MS = 500.0
 
@@ -36,6 +47,23 @@ class RateMeter:
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
 
 
+class TimingWindow:
+    """The last ``size`` values of a duration (ms): median and 95th percentile."""
+
+    def __init__(self, size: int = TIMING_WINDOW_FRAMES) -> None:
+        self._values: Deque[float] = collections.deque(maxlen=size)
+
+    def add(self, ms: float) -> None:
+        self._values.append(float(ms))
+
+    def median_p95(self):
+        """(median, p95) in ms, or (None, None) before the first value."""
+        if not self._values:
+            return None, None
+        median, p95 = np.percentile(np.fromiter(self._values, float), (50.0, 95.0))
+        return float(median), float(p95)
+
+
 class NodeStats:
     """Counters the node reports on /diagnostics."""
 
@@ -51,8 +79,8 @@ class NodeStats:
         self.pipeline_errors = 0
         self.resets = 0
         self.active_tracks = 0
-        self.last_latency_ms: Optional[float] = None
-        self.last_processing_ms: Optional[float] = None
+        self.publish_dropped_frames = 0  # processed, but replaced in the publish queue
+        self.timings = {name: TimingWindow() for name in TIMINGS}
         self.providers: Dict[str, str] = {}
         self.state = "unconfigured"
 
@@ -60,8 +88,16 @@ class NodeStats:
         with self.lock:
             self.invalid_inputs[cause] += 1
 
+    def add_timing(self, name: str, ms: float) -> None:
+        """Record one frame's ``name`` duration (one of :data:`TIMINGS`), ms."""
+        with self.lock:
+            self.timings[name].add(ms)
+
     def snapshot(self) -> dict:
         with self.lock:
+            timings = {}
+            for name, window in self.timings.items():
+                timings[f"{name}_ms"], timings[f"{name}_p95_ms"] = window.median_p95()
             return {
                 "state": self.state,
                 "image_rate_hz": self.rates["image"].rate_hz(),
@@ -77,9 +113,9 @@ class NodeStats:
                 "pipeline_errors": self.pipeline_errors,
                 "resets": self.resets,
                 "active_tracks": self.active_tracks,
-                "latency_ms": self.last_latency_ms,
-                "processing_ms": self.last_processing_ms,
+                "publish_dropped_frames": self.publish_dropped_frames,
                 "providers": dict(self.providers),
+                **timings,
             }
 
 
@@ -109,7 +145,10 @@ def level_and_message(snap: dict) -> tuple:
     if snap["received_frames"] == 0:
         return WARN, "no images received"
     if snap["latency_ms"] is not None and snap["latency_ms"] > LATENCY_WARN_MS:
-        return WARN, f"latency {snap['latency_ms']:.0f} ms above {LATENCY_WARN_MS:.0f} ms"
+        return WARN, (f"median latency {snap['latency_ms']:.0f} ms above {LATENCY_WARN_MS:.0f} ms "
+                      f"(waiting for the worker {snap['input_wait_ms'] or 0:.0f} ms, processing "
+                      f"{snap['processing_ms'] or 0:.0f} ms, waiting to publish "
+                      f"{snap['publish_wait_ms'] or 0:.0f} ms, publishing {snap['publish_ms'] or 0:.0f} ms)")
     drift = grounding_problem(snap)
     if drift:
         return WARN, drift
@@ -129,9 +168,10 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
 
     values = [kv(k, snap[k]) for k in ("image_rate_hz", "camera_info_rate_hz", "imu_rate_hz",
                                        "output_rate_hz", "received_frames", "processed_frames",
-                                       "dropped_frames", "skipped_frames", "received_imu",
-                                       "pipeline_errors", "resets",
-                                       "active_tracks", "latency_ms", "processing_ms")]
+                                       "dropped_frames", "skipped_frames", "publish_dropped_frames",
+                                       "received_imu", "pipeline_errors", "resets", "active_tracks")]
+    values += [kv(f"{name}{suffix}", snap[f"{name}{suffix}"])
+               for name in TIMINGS for suffix in ("_ms", "_p95_ms")]
     values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]
     for key, value in sorted((snap.get("grounding") or {}).items()):  # gyro bias, rest, drift
         if isinstance(value, list):

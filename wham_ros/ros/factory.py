@@ -86,6 +86,11 @@ class RclpyFactory:
         return out
 
 
+    def gather_points(self, table: np.ndarray, index: np.ndarray) -> List[Any]:
+        """``geometry_msgs/Point`` list of ``table[index]`` ((V, 3) table, (M,) index)."""
+        return self.points(np.take(np.asarray(table, dtype=np.float64), index, axis=0))
+
+
 def _to_rclpy(value: np.ndarray, field_type: str):
     """Coerce a numpy array to what rosidl's Python setter for ``field_type`` accepts."""
     if field_type.startswith("sequence<"):
@@ -136,6 +141,10 @@ class RosbagsFactory:
         """``geometry_msgs/Point`` list for an (N, 3) array."""
         cls = self._point_cls
         return [cls(x, y, z) for x, y, z in np.asarray(xyz, dtype=np.float64).tolist()]
+
+    def gather_points(self, table: np.ndarray, index: np.ndarray) -> List[Any]:
+        """``geometry_msgs/Point`` list of ``table[index]`` ((V, 3) table, (M,) index)."""
+        return self.points(np.take(np.asarray(table, dtype=np.float64), index, axis=0))
 
     def _coerce(self, value, desc):
         kind, arg = desc

@@ -95,6 +95,12 @@ def camera_to_world(h: HumanEstimate) -> Tuple[np.ndarray, np.ndarray]:
     return r_wc, t_wc
 
 
+def mesh_vertices_world(h: HumanEstimate) -> np.ndarray:
+    """(V, 3) float64 vertices of one body in the world frame (from ``vertices_cam``)."""
+    r_wc, t_wc = camera_to_world(h)
+    return np.asarray(h.vertices_cam, dtype=np.float64) @ r_wc.T + t_wc  # V x 3
+
+
 def mesh_triangles_world(h: HumanEstimate, faces: np.ndarray) -> np.ndarray:
     """TRIANGLE_LIST corner positions of one body in the world frame.
 
@@ -105,9 +111,8 @@ def mesh_triangles_world(h: HumanEstimate, faces: np.ndarray) -> np.ndarray:
     Returns:
         (F * 3, 3) float64, three corners per triangle in face order.
     """
-    r_wc, t_wc = camera_to_world(h)
-    verts_world = np.asarray(h.vertices_cam, dtype=np.float64) @ r_wc.T + t_wc  # V x 3
-    return verts_world[faces].reshape(-1, 3)  # F x 3 x 3 -> 3F x 3
+    corner_index = np.asarray(faces, dtype=np.intp).reshape(-1)  # 3F
+    return np.take(mesh_vertices_world(h), corner_index, axis=0)  # 3F x 3
 
 
 def mesh_markers(f, result: FrameResult, faces: Optional[np.ndarray], alpha: float = 0.8):
@@ -115,12 +120,12 @@ def mesh_markers(f, result: FrameResult, faces: Optional[np.ndarray], alpha: flo
     hdr = header(f, result.stamp_ns, result.world_frame_id)
     markers: List = [_delete_all(f, hdr, "")]
     if faces is not None:
-        faces = np.asarray(faces, dtype=np.int64)
+        corner_index = np.asarray(faces, dtype=np.intp).reshape(-1)  # 3F, triangle corners
         for h in sorted(result.humans, key=lambda h: h.track_id):
             if h.vertices_cam is None:
                 continue
-            corners = mesh_triangles_world(h, faces)
+            corners = f.gather_points(mesh_vertices_world(h), corner_index)  # 3F points
             markers.append(_marker(f, hdr, "mesh", h.track_id, TRIANGLE_LIST, 1.0,
-                                   (*track_colour(h.track_id), alpha), f.points(corners)))
+                                   (*track_colour(h.track_id), alpha), corners))
     return f.new(MARKER_ARRAY, markers=markers)
 

@@ -46,10 +46,12 @@ def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
 
 
 def default_pipeline_factory(values: Dict[str, Any], warn: Callable[[str], None]):
-    """Build the real ``wham_ros.pipeline.Pipeline`` from parameter values."""
+    """Build the real ``wham_ros.pipeline.Pipeline`` from parameter values (model files
+    resolved and checked as ``wham-ros models check`` does)."""
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import Pipeline
 
-    return Pipeline(pipeline_config(values, warn))
+    return build_with_models(values, lambda v: Pipeline(pipeline_config(v, warn)))
 
 
 class ImageInput:
@@ -147,9 +149,9 @@ class WhamNode(PipelineNodeBase):
         t0 = time.perf_counter()
         result = self._pipe.process(frame, full_mesh=mesh or self._values["publish_vertices"])
         processing_ms = (time.perf_counter() - t0) * 1e3
+        self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
             self._outputs.publish(result, self._values, mesh)
-        self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
 
 
 def spin_lifecycle_node(node: PipelineNodeBase) -> int:

@@ -10,10 +10,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from wham_ros.ort_session import OrtOptions
 from wham_ros.tracking.tracker import TrackerConfig
 
 
 _TRACKER = TrackerConfig()  # defaults of the tracker parameters
+_ORT = OrtOptions()  # defaults of the execution-provider options
+#: PipelineConfig fields that are dataclasses, filled from ``<field>.<name>`` parameters.
+_NESTED = {"tracker": TrackerConfig, "ort": OrtOptions}
 
 
 class ParameterError(ValueError):
@@ -68,21 +72,44 @@ PARAMS: List[ParamSpec] = [
               "using WHAM's default intrinsics (f = image diagonal)."),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
     # Models and compute.
-    ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path.", pipeline_field="wham_checkpoint",
-              read_only=True),
-    ParamSpec("body_model_dir", "", "Directory with the SMPL body model files.",
-              pipeline_field="body_model_dir", read_only=True),
-    ParamSpec("detector_onnx", "", "Person detector ONNX model path.",
-              pipeline_field="detector_onnx", read_only=True),
-    ParamSpec("vitpose_onnx", "", "ViTPose 2D keypoint ONNX model path.",
+    ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "
+              "see wham-ros models list).", pipeline_field="wham_checkpoint", read_only=True),
+    ParamSpec("body_model_dir", "", "Directory with the SMPL body model files (empty: the "
+              "model cache).", pipeline_field="body_model_dir", read_only=True),
+    ParamSpec("detector_onnx", "", "Person detector ONNX model path (empty: the model cache's "
+              "YOLOX-L).", pipeline_field="detector_onnx", read_only=True),
+    ParamSpec("vitpose_onnx", "", "ViTPose 2D keypoint ONNX model path (empty: the model cache).",
               pipeline_field="vitpose_onnx", read_only=True),
-    ParamSpec("hmr2_onnx", "", "HMR2.0 feature/initial pose ONNX model path.",
-              pipeline_field="hmr2_onnx", read_only=True),
+    ParamSpec("hmr2_onnx", "", "HMR2.0 feature/initial pose ONNX model path (empty: the model "
+              "cache).", pipeline_field="hmr2_onnx", read_only=True),
     ParamSpec("providers", "auto", "ONNX Runtime execution provider for the front-end models.",
               choices=("auto", "cpu", "cuda", "tensorrt"), pipeline_field="providers",
               read_only=True),
+    ParamSpec("ort_device_id", _ORT.device_id, "CUDA device of the TensorRT and CUDA execution "
+              "providers and of their I/O binding.", min_value=0, pipeline_field="ort.device_id",
+              read_only=True),
+    ParamSpec("trt_cache_dir", _ORT.trt_cache_dir, "Directory of the TensorRT engine and timing "
+              "caches (created if missing); empty: no cache, every start rebuilds the engines "
+              "(minutes for ViT-H).", pipeline_field="ort.trt_cache_dir", read_only=True),
+    ParamSpec("trt_fp16", _ORT.trt_fp16, "Let TensorRT build fp16 kernels (faster; outputs "
+              "then carry fp16 rounding, unlike the exact fp32 path).",
+              pipeline_field="ort.trt_fp16", read_only=True),
+    ParamSpec("trt_max_workspace_size", _ORT.trt_max_workspace_size, "TensorRT builder "
+              "workspace, bytes (0: the provider's default).", min_value=0,
+              pipeline_field="ort.trt_max_workspace_size", read_only=True),
+    ParamSpec("crop_backend", "opencv", "Where the ViTPose/HMR2.0 crops are made: 'opencv' "
+              "(host, the reference) or 'device' (inside the ONNX graphs, equal crops; needs "
+              "models exported with wham-ros export --device-crops).",
+              choices=("opencv", "device"), pipeline_field="crop_backend", read_only=True),
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
+    ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
+              "(about 2x faster on CPU, trajectory drift ~0.1 m over 20 s) or 'int8' (CPU only, "
+              "drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
+              choices=("fp32", "fp16", "int8"), pipeline_field="wham_precision", read_only=True),
+    ParamSpec("wham_cuda_graph", False, "Replay the WHAM step as a CUDA graph per batch-size "
+              "bucket (device 'cuda' only; not with flip_eval).",
+              pipeline_field="wham_cuda_graph", read_only=True),
     ParamSpec("torch_threads", 1, "CPU threads of torch for WHAM (0: torch's default); one "
               "leaves the other cores to ONNX Runtime.", min_value=0, pipeline_field="torch_threads",
               read_only=True),
@@ -150,10 +177,12 @@ SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
 FRONTEND_ONLY = frozenset({
     "image_transport", "require_camera_info", "camera_frame_id", "detector_onnx", "vitpose_onnx",
-    "hmr2_onnx", "providers", "keypoint_backend", "detector_format", "detector_score_threshold",
+    "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
+    "trt_max_workspace_size", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
 WHAM_ONLY = frozenset({
-    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "torch_threads",
+    "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
+    "wham_cuda_graph", "torch_threads",
     "imu_to_camera_quat_xyzw", "imu_history_s", "gyro_bias_random_walk", "drift_warn_deg",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
@@ -191,7 +220,7 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
         warn: called with a message for each skipped entry.
     """
     out: Dict[str, Any] = {}
-    tracker: Dict[str, Any] = {}
+    nested: Dict[str, Dict[str, Any]] = {}
     for spec in PARAMS:
         if spec.pipeline_field is None or spec.name not in values:
             continue
@@ -203,12 +232,13 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
             warn(f"parameter '{spec.name}' has no PipelineConfig field "
                  f"'{spec.pipeline_field}' in this version; ignored")
             continue
-        if spec.pipeline_field.startswith("tracker."):
-            tracker[spec.pipeline_field.split(".", 1)[1]] = value
+        if "." in spec.pipeline_field:
+            outer, inner = spec.pipeline_field.split(".", 1)
+            nested.setdefault(outer, {})[inner] = value
             continue
         out[spec.pipeline_field] = list(value) if isinstance(value, (list, tuple)) else value
-    if tracker:
-        out["tracker"] = TrackerConfig(**tracker)
+    for outer, kwargs in nested.items():
+        out[outer] = _NESTED[outer](**kwargs)
     if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
         out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
     # full_mesh stays False: the node and the runner ask for vertices per frame, with

@@ -36,16 +36,18 @@ OBSERVATIONS_TOPIC = "person_observations"
 
 def default_frontend_factory(values: Dict[str, Any], warn: Callable[[str], None]):
     """``wham_ros.pipeline.FrontEnd`` with the models named by the parameters."""
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import build_frontend
 
-    return build_frontend(pipeline_config(values, warn))
+    return build_with_models(values, lambda v: build_frontend(pipeline_config(v, warn)))
 
 
 def default_wham_stage_factory(values: Dict[str, Any], warn: Callable[[str], None]):
     """``wham_ros.pipeline.WhamStage`` (WHAM checkpoint, body model, world grounding)."""
+    from wham_ros.assets.registry import build_with_models
     from wham_ros.pipeline import build_wham_stage
 
-    return build_wham_stage(pipeline_config(values, warn))
+    return build_with_models(values, lambda v: build_wham_stage(pipeline_config(v, warn)))
 
 
 class FrontEndNode(PipelineNodeBase):
@@ -89,8 +91,9 @@ class FrontEndNode(PipelineNodeBase):
         t0 = time.perf_counter()
         fe = self._pipe.process(frame)
         processing_ms = (time.perf_counter() - t0) * 1e3
-        self._pubs["observations"].publish(conversions.frontend_result_to_msg(self._f, fe))
         self._count_processed(frame.stamp_ns, processing_ms, len(fe.observations))
+        self._publish_later(frame.stamp_ns, lambda: self._pubs["observations"].publish(
+            conversions.frontend_result_to_msg(self._f, fe)))
 
 
 class WhamStageNode(PipelineNodeBase):
@@ -160,9 +163,9 @@ class WhamStageNode(PipelineNodeBase):
         result = self._pipe.process(fe, self._pipe.decide(t_ns),
                                     full_mesh=mesh or self._values["publish_vertices"])
         processing_ms = (time.perf_counter() - t0) * 1e3
+        self._count_processed(t_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:
             self._outputs.publish(result, self._values, mesh)
-        self._count_processed(t_ns, processing_ms, len(result.humans), result.dropped)
 
 
 def frontend_main(args=None) -> int:

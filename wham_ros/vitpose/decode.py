@@ -7,11 +7,16 @@ mmpose ``keypoints_from_heatmaps`` with ``use_udp=True``, ``target_type='Gaussia
    when ``score <= 0``.
 2. DARK refinement on ``L = log(clip(GaussianBlur(map, k x k, sigma from k), 1e-3, 50))``
    (blur border reflect-101, ``L`` edge-padded by one pixel): ``p <- p - (H + 2^-23 I)^-1 g``
-   with central differences ``g`` and ``H`` at ``p``.
+   with central differences ``g`` and ``H`` at ``p``. ``L`` is computed only around each
+   peak (same values). Bounded, unlike mmpose: the step is taken only where ``L`` is well
+   conditioned at ``p`` (see :data:`MIN_CURVATURE`, :data:`MAX_STEP_PX`), else ``p`` stays
+   the integer peak (or -1); ``p`` is clamped to ``[-1, W] x [-1, H]`` (the samples the
+   step uses), so keypoints stay within one heatmap pixel of the crop.
 3. Unbiased (UDP) back-projection: ``xy = p * S / (hm_size - 1) + c - S / 2``, ``S = 200 scale``.
 
 The dtypes follow the reference (heatmap-dtype blur/log/derivatives, float64 Newton step,
-float32 keypoints), so decoding the same heatmaps gives the same keypoints bit for bit.
+float32 keypoints), so decoding the same heatmaps gives the same keypoints bit for bit
+wherever the reference is well conditioned.
 """
 from typing import Union
 
@@ -24,6 +29,13 @@ ArrayLike = Union[np.ndarray, "torch.Tensor"]  # noqa: F821 (torch is optional h
 
 #: Pixel size of a unit of ``scale`` (mmpose's "pixel std").
 PIXEL_STD = 200.0
+#: The Newton step is taken only where the log-heatmap's largest Hessian eigenvalue is below
+#: ``-MIN_CURVATURE`` and the step is shorter than ``MAX_STEP_PX`` heatmap px (the front-end
+#: parity fixture's "well conditioned"); else the integer peak is kept.
+MIN_CURVATURE = 1e-3
+MAX_STEP_PX = 3.0
+# Pixels per row that OpenCV's vectorised filters handle without a scalar tail (AVX-512 x 4).
+_SIMD_WIDTH = 64
 
 
 def _as_numpy(x: ArrayLike) -> np.ndarray:
@@ -57,8 +69,71 @@ def _argmax_points(heatmaps: np.ndarray):
     return points, scores
 
 
+def _reflect101(index: np.ndarray, size: int) -> np.ndarray:
+    """OpenCV BORDER_REFLECT_101 of integer positions (``-1 -> 1``, ``size -> size - 2``)."""
+    if size == 1:
+        return np.zeros_like(index)
+    period = 2 * (size - 1)
+    index = np.abs(index) % period
+    return np.where(index >= size, period - index, index)
+
+
+def _log_blur_around(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """``log(clip(GaussianBlur(map), 1e-3, 50))`` on the 3 x 3 edge-padded neighbourhood of p.
+
+    Blurs only a (k + 2) x (k + 2) patch around each peak instead of whole maps: the patch
+    rows/columns are the map's reflect-101 extension around p (what GaussianBlur's border
+    sees), so the blurred values at p and its neighbours are those of the full-map blur, and
+    neighbours beyond the map edge repeat the edge value (the edge padding of ``L``).
+
+    Args:
+        points (np.ndarray): (N, K, 2) float32 integer peaks [x, y] in the map (or -1).
+        heatmaps (np.ndarray): (N, K, H, W) float32/float64.
+        kernel: odd Gaussian kernel size.
+
+    Returns:
+        np.ndarray: (N, K, 3, 3) of the heatmaps' dtype, ``[..., 1 + dy, 1 + dx]`` = L at
+        (x + dx, y + dy).
+    """
+    n, k, h, w = heatmaps.shape
+    m = n * k
+    r = kernel // 2 + 1  # patch radius: blur window + one neighbour
+    side = 2 * r + 1
+    px = np.clip(points[..., 0].reshape(m).astype(np.intp), 0, w - 1)
+    py = np.clip(points[..., 1].reshape(m).astype(np.intp), 0, h - 1)
+    offsets = np.arange(-r, r + 1)
+    cols = _reflect101(px[:, None] + offsets, w)  # M x side
+    rows = _reflect101(py[:, None] + offsets, h)  # M x side
+    maps = heatmaps.reshape(m, h, w)
+    patches = maps[np.arange(m)[:, None, None], rows[:, :, None], cols[:, None, :]]  # M x side x side
+    # Side by side in one image: every used output pixel's window stays inside its own patch.
+    # The width is padded to a multiple of 64 so OpenCV computes every pixel in its SIMD loop
+    # (as for a 48-wide map), not in a scalar tail that may round differently.
+    width = -(-m * side // _SIMD_WIDTH) * _SIMD_WIDTH
+    strip = np.zeros((side, width), dtype=heatmaps.dtype)
+    strip[:, :m * side] = patches.transpose(1, 0, 2).reshape(side, m * side)
+    blurred = cv2.GaussianBlur(strip, (kernel, kernel), 0)[:, :m * side]
+    blurred = blurred.reshape(side, m, side).transpose(1, 0, 2)  # M x side x side
+    # Neighbour positions clipped to the map (edge padding of L), relative to the patch.
+    d = np.array([-1, 0, 1])
+    ny = np.clip(py[:, None] + d, 0, h - 1) - py[:, None] + r  # M x 3
+    nx = np.clip(px[:, None] + d, 0, w - 1) - px[:, None] + r  # M x 3
+    near = blurred[np.arange(m)[:, None, None], ny[:, :, None], nx[:, None, :]]  # M x 3 x 3
+    np.clip(near, 0.001, 50, out=near)
+    np.log(near, out=near)
+    return near.reshape(n, k, 3, 3)
+
+
 def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarray:
-    """One Newton step on the log of the blurred heatmaps (mmpose ``post_dark_udp``).
+    """One bounded Newton step on the log of the blurred heatmaps (mmpose ``post_dark_udp``).
+
+    The step is the reference's where the log-heatmap is well conditioned at the peak
+    (largest Hessian eigenvalue < -:data:`MIN_CURVATURE` and step length <
+    :data:`MAX_STEP_PX`); elsewhere (flat, zero, plateau, saddle, near-singular maps, or a
+    step that would leave the peak's neighbourhood) the integer peak is kept. Results are
+    clamped to the map plus its one-pixel edge padding, so keypoints stay within one heatmap
+    pixel of the crop (the reference itself puts peaks on the map edge up to half a pixel
+    outside). Peaks of maps with ``score <= 0`` stay at -1.
 
     Args:
         points (np.ndarray): (N, K, 2) float32 integer arg-max positions (or -1).
@@ -66,37 +141,42 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
         kernel: odd Gaussian kernel size (sigma = 0.3 ((k - 1) / 2 - 1) + 0.8).
 
     Returns:
-        np.ndarray: (N, K, 2) float32 refined positions in heatmap pixels.
+        np.ndarray: (N, K, 2) float32 refined positions in heatmap pixels, in [-1, W] x [-1, H].
     """
-    n, k, h, w = heatmaps.shape
-    logs = np.empty(heatmaps.shape, dtype=heatmaps.dtype)
-    for i in range(n):
-        for j in range(k):
-            cv2.GaussianBlur(heatmaps[i, j], (kernel, kernel), 0, dst=logs[i, j])
-    np.clip(logs, 0.001, 50, out=logs)
-    np.log(logs, out=logs)
-    pad = np.pad(logs, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge").ravel()
-    # Flat index of p in the padded stack; neighbours are +-1 (x) and +-(W + 2) (y).
-    row = w + 2
-    index = points[..., 0] + 1 + (points[..., 1] + 1) * row  # N x K (float32)
-    index = index + row * (h + 2) * np.arange(n * k).reshape(n, k)
-    index = index.astype(int)
-    c = pad[index]
-    xp, xm = pad[index + 1], pad[index - 1]
-    yp, ym = pad[index + row], pad[index - row]
-    xpyp, xmym = pad[index + row + 1], pad[index - row - 1]
-    half = logs.dtype.type(0.5)
+    _, _, h, w = heatmaps.shape
+    L = _log_blur_around(points, heatmaps, kernel)  # N x K x 3 x 3, L[..., 1 + dy, 1 + dx]
+    c = L[..., 1, 1]
+    xp, xm = L[..., 1, 2], L[..., 1, 0]
+    yp, ym = L[..., 2, 1], L[..., 0, 1]
+    xpyp, xmym = L[..., 2, 2], L[..., 0, 0]
+    half = L.dtype.type(0.5)
     dx = half * (xp - xm)
     dy = half * (yp - ym)
     dxx = xp - 2 * c + xm
     dyy = yp - 2 * c + ym
     dxy = half * (xpyp - xp - yp + c + c - xm - ym + xmym)
     grad = np.stack([dx, dy], axis=-1)[..., None]  # N x K x 2 x 1
-    hess = np.stack([dxx, dxy, dxy, dyy], axis=-1).reshape(n, k, 2, 2)
-    hess_inv = np.linalg.inv(hess + np.finfo(np.float32).eps * np.eye(2))  # float64
+    hess = np.stack([dxx, dxy, dxy, dyy], axis=-1).reshape(points.shape[:2] + (2, 2))
+    hess = hess + np.finfo(np.float32).eps * np.eye(2)  # float64
+    a, b, d = hess[..., 0, 0], hess[..., 0, 1], hess[..., 1, 1]
+    largest_eig = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)  # N x K
+    curved = np.isfinite(largest_eig) & (largest_eig < -MIN_CURVATURE)
+    det = a * d - b * b  # > 0 where curved (both eigenvalues negative)
+    safe_det = np.where(curved, det, 1.0)
+    # (H + eps I)^-1 g written out for 2 x 2; where curved it is the reference's inverse.
+    hess_inv = np.stack([d, -b, -b, a], axis=-1).reshape(hess.shape) / safe_det[..., None, None]
+    if curved.all():
+        hess_inv = np.linalg.inv(hess)  # the reference's exact arithmetic
+    else:
+        hess_inv[curved] = np.linalg.inv(hess[curved])
     step = np.einsum("ijmn,ijnk->ijmk", hess_inv, grad)[..., 0]  # N x K x 2, float64
+    length = np.hypot(step[..., 0], step[..., 1])
+    ok = curved & np.isfinite(length) & (length < MAX_STEP_PX) & (points[..., 0] >= 0)
     refined = points.copy()
-    refined -= step
+    refined -= np.where(ok[..., None], step, 0.0)
+    # The samples of the step span the map plus its one-pixel edge padding.
+    np.clip(refined[..., 0], -1, w, out=refined[..., 0])
+    np.clip(refined[..., 1], -1, h, out=refined[..., 1])
     return refined
 
 

@@ -87,6 +87,7 @@ def _check_and_load(net: WHAMNetwork, sd: Mapping[str, torch.Tensor], source: st
             LOG.warning("%s: '%s' differs from the body model files; using the checkpoint's "
                         "values as the reference implementation does", source, key)
             mine.copy_(theirs)
+            smpl.refresh()
 
 
 def load_network(checkpoint: Union[str, Mapping[str, torch.Tensor]], body_model_dir: str,

@@ -26,6 +26,14 @@ class Regressor(nn.Module):
         for i, d in enumerate(out_dims):
             setattr(self, f"declayer{i}", nn.Linear(hid_dim, d))
 
+    @property
+    def num_layers(self) -> int:
+        return self.rnn.num_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.rnn.hidden_size
+
     def zero_state(self, batch: int, ref: torch.Tensor) -> HC:
         """Zero (h, c), each (L, B, H), on ``ref``'s device and dtype."""
         z = ref.new_zeros(self.rnn.num_layers, batch, self.rnn.hidden_size)
@@ -72,7 +80,18 @@ def lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih: torch.Ten
     Returns:
         (h', c'), each (B, H).
     """
-    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # B x 4H
+    return lstm_update(F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh), c)  # B x 4H gates
+
+
+def lstm_update(gates: torch.Tensor, c: torch.Tensor) -> HC:
+    """LSTM state update from the pre-activation gates (order i, f, g, o).
+
+    Args:
+        gates (torch.Tensor): (B, 4H); c (torch.Tensor): (B, H) previous cell state.
+
+    Returns:
+        (h', c'), each (B, H).
+    """
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c

@@ -41,7 +41,8 @@ _YUP = np.array([[1.0, 0.0, 0.0],
 
 @dataclass
 class WHAMState:
-    """Recurrent state of B tracks (batch axis first; LSTM states are (L, B, H) pairs).
+    """Recurrent state of B tracks (batch axis first; LSTM states are (h, c) pairs, each an
+    (L, B, H) tensor or a list of L (B, H) tensors).
 
     Attributes:
         enc, traj, dec, ref: (h, c) of the motion encoder, trajectory decoder, motion
@@ -56,7 +57,8 @@ class WHAMState:
         prev_feet_world: (B, 4, 3) previous unrefined world foot points.
         prev_feet_reset: (B, 4, 3) previous hip-centred feet under the world root.
         residual: (B,) bool, integrator residual flag (fixed per track).
-        frame: (B,) int64 frames processed so far.
+        frame: (B,) frames processed so far (int64; the state dtype in packed slots, where
+            only ``frame == 0`` is read).
     """
 
     enc: HC

@@ -1,20 +1,41 @@
-"""Streaming WHAM: per-track recurrent state, one batched step per camera frame.
+"""Streaming WHAM: per-track recurrent state in fixed slots, one batched step per frame.
 
-Tracks start and end independently; all tracks present in a frame advance in one batched
-:meth:`WHAMNetwork.step`. Feeding a track's frames one at a time gives the outputs of the
-batch forward over its whole sequence (float64: ~1e-15 relative on the parity fixture).
+Tracks start and end independently; each owns a slot (row) of one packed state tensor
+(free-list), and all tracks present in a frame advance in one batched step that updates their
+rows in place (:mod:`wham_ros.wham.slots`). Feeding a track's frames one at a time gives the
+outputs of the batch forward over its whole sequence (float64: ~1e-15 relative on the
+parity fixture).
 
 The integrator residual flag (WHAM adds the integrator's residual only if every image
 feature of the whole sequence is non-zero) is fixed when the track starts: by default from
 the first frame's features (real HMR2.0 tokens are never exactly zero), or given explicitly.
+
+API (engine options)::
+
+    eng = StreamingWHAM(net, flip_eval=False, precision="fp32", cuda_graph=False)
+    eng.start_track(tid, init_kp, init_smpl, init_root)   # see start_track
+    outs = eng.step({tid: WHAMFrame(...)}, full_mesh=False)  # tid -> dict of tensors
+    with eng.network_time() as t:    # opt-in: seconds inside WHAM's LSTM + linear layers
+        eng.step(...)
+    t.ms
+
+* ``precision``: ``fp32`` (default, exact), ``fp16`` or ``int8`` weights
+  (:mod:`wham_ros.wham.step_weights`; speed and error in the README).
+* ``cuda_graph``: with a CUDA network, each batch-size bucket's step is captured once as a
+  CUDA graph and replayed; ``static_buffers`` runs the same graph-shaped step without capture
+  (any device; what the CPU tests compare with the eager step).
 """
+import contextlib
 from dataclasses import dataclass
-from typing import Dict, Hashable, Mapping, Optional
+from typing import Dict, Hashable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from wham_ros.wham.network import WHAMNetwork, WHAMState
+from wham_ros.wham.slots import (FLIPPED_FIELDS, FLIPPED_WIDTH, INPUT_FIELDS, INPUT_WIDTH,
+                                 SlotEngine)
+from wham_ros.wham.step_weights import step_network
 
 ArrayLike = object  # numpy array or torch tensor
 
@@ -56,28 +77,91 @@ class FlippedFrame:
     features: ArrayLike
 
 
+class NetworkTime:
+    """Result of :meth:`StreamingWHAM.network_time`: ``seconds`` and ``ms`` inside WHAM's
+    LSTM and linear layers."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1e3
+
+
+def _host(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+
+
+def pack_rows(frames: Sequence, fields, width: int, dtype: np.dtype, what: str) -> np.ndarray:
+    """Per-track input rows (B, width): each frame's fields flattened side by side.
+
+    Raises:
+        ValueError: a frame whose fields do not have the expected sizes.
+    """
+    out = np.empty((len(frames), width), dtype=dtype)
+    for b, (tid, fr) in enumerate(frames):
+        o = 0
+        for name, w in fields:
+            a = _host(getattr(fr, name)).reshape(-1)
+            if a.size != w:
+                raise ValueError(f"{what} of track {tid}: '{name}' has {a.size} values, "
+                                 f"expected {w}")
+            out[b, o:o + w] = a
+            o += w
+    return out
+
+
 class StreamingWHAM:
     """Runs WHAM incrementally for any number of tracks.
 
     Args:
-        network: a loaded :class:`WHAMNetwork` (eval mode).
+        network: a loaded :class:`WHAMNetwork` (eval mode; not modified).
         flip_eval: WHAM demo's FLIP_EVAL: every track also runs on the mirrored input and
             pose, shape and contacts are merged before the body and trajectory (about twice
             the cost of the recurrent part; needs the mirrored inputs on every step).
+        precision: weights of the step: ``fp32`` (exact), ``fp16`` or ``int8``.
+        cuda_graph: capture the step per batch-size bucket as a CUDA graph (CUDA network).
+        static_buffers: run the graph-shaped step (fixed buffers, padded buckets) without
+            capturing it.
+
+    Raises:
+        ValueError: an unknown precision, one the device does not support, or
+            ``cuda_graph`` without a CUDA network or with ``flip_eval``.
     """
 
-    def __init__(self, network: WHAMNetwork, flip_eval: bool = False):
+    def __init__(self, network: WHAMNetwork, flip_eval: bool = False, precision: str = "fp32",
+                 cuda_graph: bool = False, static_buffers: bool = False):
         self.net = network.eval()
-        self.flip_eval = flip_eval
-        self._states: Dict[Hashable, WHAMState] = {}
-        self._flipped: Dict[Hashable, WHAMState] = {}
+        self.flip_eval, self.precision = flip_eval, precision
+        self.step_net = step_network(self.net, precision)
+        self.slots = SlotEngine(self.step_net, flip_eval, static=static_buffers,
+                                cuda_graph=cuda_graph)
+        self._slot: Dict[Hashable, int] = {}
+        self._age: Dict[Hashable, int] = {}
 
     @property
     def track_ids(self):
-        return list(self._states)
+        return list(self._slot)
 
     def __contains__(self, track_id) -> bool:
-        return track_id in self._states
+        return track_id in self._slot
+
+    def slots_of(self) -> Dict[Hashable, int]:
+        """Track id -> its slot (row of the packed state)."""
+        return dict(self._slot)
+
+    @contextlib.contextmanager
+    def network_time(self) -> Iterator[NetworkTime]:
+        """Time spent inside WHAM's LSTM and linear layers (host wall-clock around each
+        call; CPU) during the ``with`` block. Off outside it (no cost)."""
+        clock, result = self.step_net.clock, NetworkTime()
+        start, clock.active = clock.seconds, True
+        try:
+            yield result
+        finally:
+            clock.active = False
+            result.seconds = clock.seconds - start
 
     def _t(self, a, dtype=None) -> torch.Tensor:
         if not torch.is_tensor(a):
@@ -88,7 +172,7 @@ class StreamingWHAM:
         if residual is None:
             residual = True if first_features is None else bool(
                 (self._t(first_features) != 0).all())
-        return self.net.init_state(
+        return self.step_net.init_state(
             self._t(init_kp).reshape(1, -1), self._t(init_smpl).reshape(1, 24, 6),
             self._t(init_root).reshape(1, 6), torch.tensor([residual]))
 
@@ -97,7 +181,7 @@ class StreamingWHAM:
                     init_root: ArrayLike, residual: Optional[bool] = None,
                     first_features: Optional[ArrayLike] = None,
                     flipped_init: Optional[tuple] = None) -> None:
-        """Start (or restart) a track.
+        """Start (or restart) a track in a free slot (its own slot when restarted).
 
         Args:
             track_id: any hashable id.
@@ -111,26 +195,34 @@ class StreamingWHAM:
         Raises:
             ValueError: ``flip_eval`` without ``flipped_init``.
         """
+        flipped = None
         if self.flip_eval:
             if flipped_init is None:
                 raise ValueError(f"track {track_id}: flip_eval needs the mirrored initial state")
             fkp, fsmpl, froot, ffeat = flipped_init
-            self._flipped[track_id] = self._init(fkp, fsmpl, froot, residual, ffeat)
-        self._states[track_id] = self._init(init_kp, init_smpl, init_root, residual, first_features)
+            flipped = self._init(fkp, fsmpl, froot, residual, ffeat)
+        state = self._init(init_kp, init_smpl, init_root, residual, first_features)
+        slot = self._slot.get(track_id)
+        if slot is None:
+            slot = self._slot[track_id] = self.slots.alloc()
+        self.slots.write(slot, state, flipped)
+        self._age[track_id] = 0
 
     def end_track(self, track_id: Hashable) -> None:
-        """Forget a track (no error if unknown)."""
-        self._states.pop(track_id, None)
-        self._flipped.pop(track_id, None)
+        """Forget a track and free its slot (no error if unknown)."""
+        slot = self._slot.pop(track_id, None)
+        if slot is not None:
+            self.slots.release(slot)
+            del self._age[track_id]
 
     def reset(self) -> None:
         """Forget all tracks."""
-        self._states.clear()
-        self._flipped.clear()
+        for tid in list(self._slot):
+            self.end_track(tid)
 
     def age(self, track_id: Hashable) -> int:
         """Frames processed for a track."""
-        return int(self._states[track_id].frame[0])
+        return self._age[track_id]
 
     @torch.no_grad()
     def step(self, frames: Mapping[Hashable, WHAMFrame], full_mesh: bool = False,
@@ -149,35 +241,28 @@ class StreamingWHAM:
 
         Raises:
             KeyError: a track that was not started, or (flip_eval) without mirrored inputs.
+            ValueError: inputs of the wrong size.
         """
         ids = list(frames)
         if not ids:
             return {}
-        unknown = [i for i in ids if i not in self._states]
+        unknown = [i for i in ids if i not in self._slot]
         if unknown:
             raise KeyError(f"WHAM step for tracks that were never started: {unknown}")
-        state = WHAMState.cat([self._states[i] for i in ids])
-        stack = lambda src, name, dt=None: torch.stack(  # noqa: E731
-            [self._t(getattr(src[i], name), dt).reshape(-1) for i in ids])
-        motion = (stack(frames, "x"), stack(frames, "mask", torch.bool),
-                  stack(frames, "features"), stack(frames, "cam_angvel"))
-        body = (stack(frames, "cam_intrinsics").reshape(-1, 3, 3), stack(frames, "bbox"),
-                stack(frames, "res"))
+        np_dt = np.float64 if self.net.dtype == torch.float64 else np.float32
+        to_dev = lambda a: torch.from_numpy(a).to(self.net.device, self.net.dtype)  # noqa: E731
+        inp = to_dev(pack_rows([(i, frames[i]) for i in ids], INPUT_FIELDS, INPUT_WIDTH, np_dt,
+                               "WHAMFrame"))
+        finp = None
         if self.flip_eval:
             missing = [i for i in ids if flipped is None or i not in flipped]
             if missing:
                 raise KeyError(f"flip_eval step without mirrored inputs for tracks {missing}")
-            fmotion = (stack(flipped, "x"), stack(flipped, "mask", torch.bool),
-                       stack(flipped, "features"), motion[3])  # the demo mirrors no cam_angvel
-            out, new, fnew = self.net.step_flip_eval(
-                state, WHAMState.cat([self._flipped[i] for i in ids]), motion, fmotion, *body,
-                full_mesh=full_mesh)
-            for b, tid in enumerate(ids):
-                self._flipped[tid] = fnew.select(b)
-        else:
-            out, new = self.net.step(state, *motion, *body, full_mesh=full_mesh)
+            finp = to_dev(pack_rows([(i, flipped[i]) for i in ids], FLIPPED_FIELDS,
+                                    FLIPPED_WIDTH, np_dt, "FlippedFrame"))
+        out = self.slots.step([self._slot[i] for i in ids], inp, finp, full_mesh)
         result = {}
         for b, tid in enumerate(ids):
-            self._states[tid] = new.select(b)
+            self._age[tid] += 1
             result[tid] = {k: v[b] for k, v in out.items()}
         return result

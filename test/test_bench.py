@@ -1,0 +1,24 @@
+"""The benchmarks run and print the JSON their README tables come from (tiny sizes, 1 frame)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, *args, "--json"], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_bench_ros_json_times_every_builder():
+    res = run_bench("bench/bench_ros.py", "--iters", "1")
+    assert {"human_array", "human_array_vertices", "skeleton_markers", "mesh_markers", "tf",
+            "frame_outputs"} <= set(res)
+    for name, ms in res.items():
+        assert set(ms) == {"1", "4"} and all(v >= 0 for v in ms.values()), name
+    assert res["mesh_markers"]["4"] < res["mesh_markers_objects"]["4"]
