@@ -134,3 +134,15 @@ def test_orthonormalize_matches_svd_projection():
     assert np.abs(R_wc.T @ R_wc - np.eye(3)).max() < 1e-14
     expected = WorldFrame().camera_pose()[0] @ exp_so3(20_000 * np.array([0.01, -0.02, 0.015]))
     assert angle_between(R_wc, expected) < 1e-9
+
+
+def test_fixed_bias_rest_uses_the_integrated_angle():
+    """A fixed bias a little off (2e-3 rad/s) still finds rest; a 0.01 rad/s pan is still motion."""
+    rig = LongRig([Segment("rest", 3.0), Segment("pan", 10.0, (0.01, 0.0, 0.0)), Segment("rest", 3.0)])
+    imu = NoisyImu(rate_hz=400.0, seed=8)
+    off = imu.bias0_rad_s + np.array([0.002, 0.0, 0.0])
+    integ = ImuIntegrator(ImuConfig(R_cam_imu=imu.R_cam_imu, fixed_bias_rad_s=off))
+    _, _, log = _run(rig, imu, integ)
+    assert all(rest for t, rest, _ in log if 1.2 < t < 3.0)
+    assert not any(rest for t, rest, _ in log if 4.5 < t < 12.5)
+    assert integ.at_rest and integ.status().bias_source == "fixed"

@@ -32,16 +32,18 @@ Memory is bounded: samples older than ``buffer_ns`` before the newest, and beyon
 Rest and bias (see :meth:`ImuIntegrator._update_rest`): every quarter window, the newest
 ``rest_window_ns`` of samples is tested. The camera is at rest when the gyro spread is at the
 noise level, the gyro means of the window's two halves agree within ``rest_rate_sigmas``
-standard errors (a motion fading out does not), the accelerometer's magnitude is steady and
-its direction does not turn between the two halves, and the mean rate is the bias: once a bias is known, the window
-mean minus the bias must be within ``rest_rate_sigmas`` standard errors (sample noise / sqrt(N)
-and the bias uncertainty) on every axis, and the angle it integrates to over the window within
-``rest_max_angle_rad``; a steady pan of 0.01 rad/s fails both. Before any bias is known, the
-mean must be below ``max_bias_rad_s``. The bias is a Kalman estimate of a random walk
-(``bias_random_walk``): only samples of confirmed rest update it (the older half of each rest
-window except the first of a rest, each sample once), so each update moves it by at most a few standard errors, and its
-norm stays below ``max_bias_rad_s``. :meth:`ImuIntegrator.status` reports the bias, its
-uncertainty and the orientation uncertainty the gyro has accumulated since the last rest.
+standard errors (a motion fading out does not), the accelerometer's magnitude is steady and its
+direction does not turn between the two halves, and the mean rate is the bias: once a bias is
+known, the window mean minus the bias must be within ``rest_rate_sigmas`` standard errors
+(sample noise / sqrt(N) and the bias uncertainty; not for a fixed bias) on every axis, and the
+angle it integrates to over the window within ``rest_max_angle_rad``; a steady pan of 0.01 rad/s
+fails both. Before
+any bias is known, the mean must be below ``max_bias_rad_s``. The bias is a Kalman estimate of
+a random walk (``bias_random_walk``): only samples of confirmed rest update it (the older half
+of each rest window except the first of a rest, each sample once), so each update moves it by
+at most a few standard errors, and its norm stays below ``max_bias_rad_s``.
+:meth:`ImuIntegrator.status` reports the bias, its uncertainty and the orientation uncertainty
+the gyro has accumulated since the last rest.
 """
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ class ImuConfig:
         estimate_bias: estimate the bias while at rest (ignored when fixed_bias_rad_s is set).
         rest_window_ns: window of the at-rest test.
         rest_gyro_std_rad_s: max per-axis gyro std over the window to count as at rest; a sample
-            more than 3x this from the bias ends a rest at once.
+            more than 3x this from the last quiet window's mean ends a rest at once.
         rest_accel_std_m_s2: max std of |a| over the window to count as at rest (if accel given).
         rest_max_tilt_rad: max angle between the mean accelerations of the window's two halves.
         rest_rate_sigmas: max |window mean - bias| per axis, in standard errors.
@@ -450,9 +452,10 @@ class ImuIntegrator:
         if np.any(np.abs(gyro[:h].mean(axis=0) - gyro[h:].mean(axis=0)) > cfg.rest_rate_sigmas * se_halves):
             return False
         if self.bias_estimated:
-            d = mean - self.bias
+            # An estimated bias is as good as its variance says; a fixed one may be off by
+            # more than a standard error, so it only gets the integrated-angle test.
             se = np.sqrt(std ** 2 / len(gyro) + self._bias_var_at(int(stamps[-1])))  # 3
-            if np.any(np.abs(d) > cfg.rest_rate_sigmas * se):
+            if self._fixed_bias is None and np.any(np.abs(mean - self.bias) > cfg.rest_rate_sigmas * se):
                 return False
             rates = gyro - self.bias  # N x 3
             angle = np.sum(0.5 * (rates[1:] + rates[:-1]) * (np.diff(stamps)[:, None] / NS_PER_S), axis=0)
@@ -513,7 +516,8 @@ class ImuIntegrator:
                          bias_std_rad_s=math.sqrt(self._bias_var_at(t)), at_rest=self.at_rest,
                          time_since_rest_s=(t - start) / NS_PER_S,
                          drift_since_rest_rad=math.sqrt(seg),
-                         heading_drift_rad=math.sqrt(max(self._heading_var + seg - self._heading_ref_var, 0.0)),
+                         heading_drift_rad=math.sqrt(max(self._heading_var + seg - self._heading_ref_var,
+                                                         0.0)),
                          noise_density=self._noise_density, samples=len(self._stamps))
 
     # ------------------------------------------------------------------ output

@@ -197,7 +197,8 @@ class NoisyImu:
         dt = np.diff(t, prepend=t[0])
         bias = self.bias0_rad_s + np.cumsum(rng.normal(0.0, 1.0, (n, 3)) * self.bias_walk
                                             * np.sqrt(dt)[:, None], axis=0)
-        w = rig.body_rates(t) @ self.R_cam_imu + bias + rng.normal(0.0, self.gyro_noise_density * np.sqrt(self.rate_hz), (n, 3))
+        noise = rng.normal(0.0, self.gyro_noise_density * np.sqrt(self.rate_hz), (n, 3))
+        w = rig.body_rates(t) @ self.R_cam_imu + bias + noise  # rows: R_cam_imu^T w_cam + ...
         R_world_imu = rig.orientations(t) @ self.R_cam_imu
         a = R_world_imu[:, 2, :] * G + rng.normal(0.0, self.accel_noise_m_s2, (n, 3))  # R^T [0, 0, g]
         stamps = np.round(t * NS).astype(np.int64)
