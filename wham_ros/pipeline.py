@@ -225,9 +225,18 @@ class FrontEnd:
         return out
 
     def reset(self) -> None:
-        """Forget all tracks (new tracker; ids continue from 1 again)."""
-        self.tracker = MultiPersonTracker(self.tracker.config)
+        """Forget all tracks; new tracks get ids after the old ones (never reused)."""
+        self.tracker.reset()
         self._emitted.clear()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.tracker.next_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (the ids of an earlier front-end continue)."""
+        self.tracker.continue_ids(next_id)
 
     def _intrinsics(self, frame: CameraFrame, W: int, H: int) -> np.ndarray:
         if frame.K is not None and np.all(np.isfinite(frame.K)) and frame.K[0, 0] > 0:
@@ -478,6 +487,18 @@ class Pipeline:
         return result
 
     def reset(self) -> None:
-        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back)."""
+        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back).
+
+        Track ids are not reused: new tracks are numbered after the old ones.
+        """
         self.frontend.reset()
         self.wham.reset()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.frontend.next_track_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (see :meth:`FrontEnd.continue_track_ids`)."""
+        self.frontend.continue_track_ids(next_id)
