@@ -206,7 +206,7 @@ class WorldGrounding:
         ahead = np.eye(3)
         if stamp_ns > end:
             ahead = self.imu.relative_rotation(end, min(stamp_ns, end + cfg.max_extrapolation_ns)).delta_R
-            if stamp_ns - end > cfg.max_extrapolation_ns:
+            if stamp_ns - end > cfg.max_extrapolation_ns and newest is not None:
                 valid, reason = False, (f"IMU data end {(stamp_ns - end) / 1e6:.0f} ms before the frame "
                                         f"(max_extrapolation_ns={cfg.max_extrapolation_ns / 1e6:.0f} ms)")
         # This step's rotation, R_{t-1} R_t^T: back out the previous guess, measured, new guess.
