@@ -149,7 +149,7 @@ def test_mmcv_vitpose_checkpoint(tmp_path, vitpose_state, caplog):
 
 
 def test_export_cli_reads_mmcv_checkpoint(tmp_path, vitpose_state, caplog):
-    """``wham-ros-export vitpose`` gets past reading: the tiny replica fails on ViTPose-H's
+    """``wham-ros export vitpose`` gets past reading: the tiny replica fails on ViTPose-H's
     shapes, not on the file."""
     from wham_ros.cli.export_onnx import main
 

@@ -1,4 +1,4 @@
-"""``wham-ros-export`` without the ``onnx`` package: one clear line, before any model loads."""
+"""``wham-ros export`` without the ``onnx`` package: one clear line, before any model loads."""
 import logging
 import sys
 
