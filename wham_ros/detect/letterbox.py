@@ -32,6 +32,10 @@ class Letterbox:
     input_hw: Tuple[int, int]
 
 
+# float32(v) / 255 for every uint8 level v: the same bits as dividing the converted image.
+_UNIT_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
 def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int]) -> Tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect, pad with 114 and build the network input tensor.
 
@@ -51,8 +55,10 @@ def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int]) -> Tuple[np.ndar
     resized = image_rgb if (new_w, new_h) == (w, h) else cv2.resize(
         image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized
-    tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255.0   # 1 x 3 x h x w
-    return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
+    tensor = np.empty((1, 3, net_h, net_w), dtype=np.float32)  # 1 x 3 x h x w
+    for c, plane in enumerate(cv2.split(canvas)):  # uint8 level -> level / 255 (float32)
+        cv2.LUT(plane, _UNIT_LEVELS, dst=tensor[0, c])
+    return tensor, Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
 
 
 def unletterbox_boxes(boxes_xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
