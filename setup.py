@@ -31,6 +31,9 @@ setup(
         # pip install --no-deps mediapipe==0.10.21
         "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
         "export": ["onnx"],
+        # GPU execution providers (CUDA, TensorRT). onnxruntime-gpu provides the same
+        # `onnxruntime` module: uninstall the CPU wheel first (see README, GPU deployment).
+        "gpu": ["onnxruntime-gpu>=1.17"],
     },
     entry_points={"console_scripts": [
         "wham-ros = wham_ros.cli.main:main",
