@@ -5,9 +5,10 @@ detector ONNX, full-size WHAM): it measures the pipeline around the networks. ``
 swaps in real-size ViTPose-H and HMR2.0 (ViT-H, synthetic weights, PyTorch runners) to show
 what the front-end costs on this CPU; expect seconds per frame without a GPU.
 
-Network time, per frame: the wall time inside every ONNX Runtime ``session.run`` (detector,
-ViTPose, HMR2.0; with ``--size real`` inside the PyTorch estimators' ``run_network``) plus the
-time inside WHAM's LSTM and linear layers (``StreamingWHAM.network_time()``). Host time is
+Network time, per frame: the wall time inside every ONNX Runtime session run (``run`` or
+``run_with_iobinding``; detector, ViTPose, HMR2.0; with ``--size real`` inside the PyTorch
+estimators' ``run_network``) plus the time inside WHAM's LSTM and linear layers
+(``StreamingWHAM.network_time()``). Host time is
 ``total - network``: everything else the pipeline does for the frame (pre/post-processing,
 crops, decode, tracking, WHAM's other tensor work, SMPL, world grounding, packing).
 
@@ -47,17 +48,20 @@ def real_size_frontend(cfg):
 class NetworkClock:
     """Seconds spent inside the front-end networks, per stage, since the last :meth:`reset`.
 
-    Wraps each model's ONNX Runtime ``session.run`` (or ``run_network`` for a PyTorch runner)
-    with a wall-clock timer.
+    Wraps each model's ONNX Runtime ``session.run`` and ``session.run_with_iobinding`` (or
+    ``run_network`` for a PyTorch runner) with a wall-clock timer.
     """
 
     def __init__(self, frontend) -> None:
         self.seconds = defaultdict(float)
         for stage, model in (("detect", frontend.detector), ("keypoints", frontend.keypoints),
                              ("encode", frontend.encoder)):
-            owner = getattr(model, "session", None) or model
-            name = "run" if owner is not model else "run_network"
-            setattr(owner, name, self._timed(stage, getattr(owner, name)))
+            session = getattr(model, "session", None)
+            if session is None:  # a PyTorch runner
+                model.run_network = self._timed(stage, model.run_network)
+                continue
+            for name in ("run", "run_with_iobinding"):  # plain and I/O-bound runs
+                setattr(session, name, self._timed(stage, getattr(session, name)))
 
     def _timed(self, stage, fn):
         def run(*args, **kwargs):
