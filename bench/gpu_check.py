@@ -7,7 +7,7 @@ models with ``--cpu-smoke``; nothing is downloaded or carried), then times:
   1/4/8 people, on every backend this machine has: torch CUDA fp32/fp16/bf16 (autocast),
   ONNX Runtime CUDA and TensorRT (onnxruntime-gpu); crops made on the device, plus the
   OpenCV host crops once for comparison;
-* the WHAM step for 1/4/8 tracks, eager and as a CUDA graph;
+* the WHAM step for 1/4/8 tracks, fp32 and fp16 weights, eager and as a CUDA graph;
 * the whole :class:`wham_ros.pipeline.Pipeline` (detector, ViTPose, tracker, HMR2.0, world
   grounding, WHAM) on a synthetic scene: frames per second and per-frame latency;
 * peak GPU memory of each torch row.
@@ -17,7 +17,6 @@ row with the error. ``--cpu-smoke`` runs the same code paths on CPU with the tin
 (what CI runs, via ``bench/gpu_check.sh --cpu-smoke``).
 """
 import argparse
-import inspect
 import os
 import platform
 import statistics
@@ -220,57 +219,53 @@ def onnx_rows(check: Check, args, models) -> None:
 # --- WHAM rows --------------------------------------------------------------------------------
 
 def wham_modes(device: str):
-    """(mode name, StreamingWHAM keyword arguments or None, reason when unavailable)."""
-    from wham_ros.wham import StreamingWHAM
-
-    params = inspect.signature(StreamingWHAM).parameters
-    modes = [("eager", {}, "")]
-    if "cuda_graph" not in params:
-        modes.append(("graph", None, "pending: the WHAM slot/CUDA-graph engine is not in "
-                                     "this checkout"))
-    elif device.startswith("cuda"):
-        modes.append(("graph", {"cuda_graph": True}, ""))
-    else:  # the graph-shaped step (fixed slot buffers, padded buckets) without capture
-        modes.append(("graph", {"static_buffers": True}, "CPU: graph-shaped step, no capture"))
-    return modes
+    """(mode, StreamingWHAM keyword arguments, note): eager, and the step as a CUDA graph
+    (on CPU: the same graph-shaped step on fixed slot buffers, without capture)."""
+    if device.startswith("cuda"):
+        graph = ({"cuda_graph": True}, "")
+    else:
+        graph = ({"static_buffers": True}, "CPU: graph-shaped step, no capture")
+    return [("eager", {}, ""), ("graph", *graph)]
 
 
 def wham_rows(check: Check, args, files, device: str) -> None:
-    """One batched WHAM step for N tracks, per mode."""
+    """One batched WHAM step for N tracks, per weight precision and mode."""
     from wham_ros.wham import StreamingWHAM, WHAMFrame, load_network
 
-    for mode, kwargs, reason in wham_modes(device):
-        row = Row("wham step", f"torch-{device.split(':')[0]}", "fp32", "-", mode)
-        if kwargs is None:
-            check.skip(row, reason)
-            continue
+    net = {}
+    for precision in ("fp32", "fp16"):
+        for mode, kwargs, note in wham_modes(device):
+            row = Row("wham step", f"torch-{device.split(':')[0]}", precision, "-", mode,
+                      note=note)
 
-        def fill(row, kwargs=kwargs, reason=reason):
-            gpu = Gpu(device)
-            gpu.reset()
-            net = load_network(files["wham_checkpoint"], files["body_model_dir"], device=device)
-            rng = np.random.default_rng(0)
-            w, h = args.image_size
-            f = float(np.hypot(w, h))
-            K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float32)
-            for n in args.people:
-                eng = StreamingWHAM(net, **kwargs)
-                for i in range(n):
-                    eng.start_track(i, rng.normal(0, 0.3, 88), np.tile([1, 0, 0, 0, -1, 0], 24),
-                                    [1, 0, 0, 0, -1, 0], residual=True)
-                frames = {i: WHAMFrame(rng.uniform(-1, 1, 37).astype(np.float32),
-                                       rng.uniform(size=17) < 0.1,
-                                       rng.normal(size=1024).astype(np.float32),
-                                       np.zeros(6, np.float32), K,
-                                       np.array([w / 2, h / 2, 3.0], np.float32),
-                                       np.array([w, h], np.float32)) for i in range(n)}
-                # outputs to the host, as the pipeline does (waits for the device)
-                row.values[n] = median_ms(
-                    lambda: {k: v["trans_cam"].cpu() for k, v in eng.step(frames).items()},
-                    args.warmup + 2, args.iters)
-            row.peak_mb = gpu.peak_mb()
-            row.note = reason
-        check.run(row, fill)
+            def fill(row, kwargs=kwargs, precision=precision):
+                gpu = Gpu(device)
+                gpu.reset()
+                if not net:
+                    net["net"] = load_network(files["wham_checkpoint"], files["body_model_dir"],
+                                              device=device)
+                rng = np.random.default_rng(0)
+                w, h = args.image_size
+                f = float(np.hypot(w, h))
+                K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float32)
+                for n in args.people:
+                    eng = StreamingWHAM(net["net"], precision=precision, **kwargs)
+                    for i in range(n):
+                        eng.start_track(i, rng.normal(0, 0.3, 88),
+                                        np.tile([1, 0, 0, 0, -1, 0], 24), [1, 0, 0, 0, -1, 0],
+                                        residual=True)
+                    frames = {i: WHAMFrame(rng.uniform(-1, 1, 37).astype(np.float32),
+                                           rng.uniform(size=17) < 0.1,
+                                           rng.normal(size=1024).astype(np.float32),
+                                           np.zeros(6, np.float32), K,
+                                           np.array([w / 2, h / 2, 3.0], np.float32),
+                                           np.array([w, h], np.float32)) for i in range(n)}
+                    # outputs to the host, as the pipeline does (waits for the device)
+                    row.values[n] = median_ms(
+                        lambda: {k: v["trans_cam"].cpu() for k, v in eng.step(frames).items()},
+                        args.warmup + 2, args.iters)
+                row.peak_mb = gpu.peak_mb()
+            check.run(row, fill)
 
 
 # --- end-to-end rows --------------------------------------------------------------------------
@@ -280,15 +275,11 @@ def pipeline_rows(check: Check, args, files, models, device: str, root: str) -> 
     import torch
 
     precision = "fp16" if device.startswith("cuda") else "fp32"
-    for mode, kwargs, reason in wham_modes(device):
+    for mode, kwargs, _ in wham_modes(device):
         base = dict(provider=f"torch-{device.split(':')[0]}", precision=precision,
                     crops="device", wham=mode)
         fps, lat = Row("pipeline FPS", unit="fps", **base), Row("pipeline latency p50", **base)
         p95 = Row("pipeline latency p95", **base)
-        if kwargs is None:
-            for r in (fps, lat, p95):
-                check.skip(r, reason)
-            continue
         result: Dict[str, object] = {}
 
         def fill(row, kwargs=kwargs):
@@ -347,9 +338,9 @@ def pipeline_rows(check: Check, args, files, models, device: str, root: str) -> 
             fps.values[n], lat.values[n], p95.values[n], _ = result[n]
         fps.peak_mb = result["peak"]
         people = ", ".join(f"{result[n][3]:.1f}" for n in args.people if n in result)
-        note = (f"people found per frame: {people}; detector: synthetic ONNX on ORT CPU; "
-                f"frames back to back: latency = processing time; 8 people: scenes draw "
-                f"at most {SCENE_MAX_PEOPLE}")
+        note = (f"people found per frame: {people}; WHAM fp32, front-end {precision}; "
+                f"detector: synthetic ONNX on ORT CPU; frames back to back: latency = "
+                f"processing time; 8 people: scenes draw at most {SCENE_MAX_PEOPLE}")
         fps.note = note
         check.rows += [lat, p95]
 
@@ -394,9 +385,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(1)
     try:
         import onnxruntime as ort
-        ort_line = f"onnxruntime {ort.__version__}: {', '.join(ort.get_available_providers())}"
+        ort_providers = ort.get_available_providers()
+        ort_line = f"onnxruntime {ort.__version__}: {', '.join(ort_providers)}"
     except ImportError:
-        ort_line = "onnxruntime: not installed"
+        ort_providers, ort_line = [], "onnxruntime: not installed"
     gpu_line = (f"GPU: {torch.cuda.get_device_name()} (torch CUDA {torch.version.cuda})"
                 if torch.cuda.is_available() else "GPU: none visible to torch")
     print(f"gpu_check {'--cpu-smoke ' if smoke else ''}on {platform.node()}, "
@@ -408,10 +400,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from wham_ros.testing.synthetic_models import write_wham_files
 
         files = write_wham_files(root)
-        t0 = time.monotonic()
-        models = build_frontend_models(smoke)
-        print(f"front-end models ({'tiny' if smoke else 'ViT-H'}, name-seeded) built in "
-              f"{time.monotonic() - t0:.1f} s", flush=True)
+        models: Dict[str, object] = {}
+        gpu_ort = any(p in ort_providers for p in ("CUDAExecutionProvider",
+                                                   "TensorrtExecutionProvider"))
+        if smoke or device != "cpu" or gpu_ort:  # else every front-end row is skipped
+            t0 = time.monotonic()
+            models = build_frontend_models(smoke)
+            print(f"front-end models ({'tiny' if smoke else 'ViT-H'}, name-seeded) built in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
         if device == "cpu" and not smoke:
             for name in ("vitpose (flip)", "hmr2"):
                 check.skip(Row(name, "torch-cuda"), "no CUDA device (run --cpu-smoke on CPU)")

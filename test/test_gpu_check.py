@@ -43,7 +43,10 @@ def test_cpu_smoke_prints_the_table():
     assert float(by_key["wham step", "torch-cpu", "fp32", "-", "eager"]["8 pers."]) > 0
     fps = by_key["pipeline FPS", "torch-cpu", "fp32", "device", "eager"]
     assert float(fps["1 pers."]) > 0 and float(fps["4 pers."]) > 0 and fps["8 pers."] == "-"
-    assert "people found per frame: 1.0, 4.0" in fps["note"]
+    assert "people found per frame: 1.0, 4.0; WHAM fp32, front-end fp32" in fps["note"]
     assert float(by_key["pipeline latency p95", "torch-cpu", "fp32", "device", "eager"]["4 pers."]) > 0
-    graph = by_key["wham step", "torch-cpu", "fp32", "-", "graph"]
-    assert graph["note"].startswith("skipped: pending") or float(graph["8 pers."]) > 0
+    for precision in ("fp32", "fp16"):
+        graph = by_key["wham step", "torch-cpu", precision, "-", "graph"]
+        assert float(graph["8 pers."]) > 0 and graph["note"] == "CPU: graph-shaped step, no capture"
+    graph_fps = by_key["pipeline FPS", "torch-cpu", "fp32", "device", "graph"]
+    assert float(graph_fps["4 pers."]) > 0

@@ -62,8 +62,8 @@ class PipelineConfig:
         wham_checkpoint: official WHAM checkpoint (``wham_vit_bedlam_w_3dpw.pth.tar``).
         body_model_dir: WHAM ``body_models`` directory (``smpl/SMPL_NEUTRAL.npz``, regressors).
         detector_onnx: person detector (YOLOv8/YOLO11/YOLOX ONNX export).
-        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros-export``.
-        vitpose_onnx: ViTPose exported with ``wham-ros-export`` (keypoint_backend 'vitpose').
+        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros export``.
+        vitpose_onnx: ViTPose exported with ``wham-ros export`` (keypoint_backend 'vitpose').
         keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
         providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
         ort: provider options (TensorRT engine/timing cache directory, fp16, workspace,
@@ -218,9 +218,18 @@ class FrontEnd:
         return out
 
     def reset(self) -> None:
-        """Forget all tracks (new tracker; ids continue from 1 again)."""
-        self.tracker = MultiPersonTracker(self.tracker.config)
+        """Forget all tracks; new tracks get ids after the old ones (never reused)."""
+        self.tracker.reset()
         self._emitted.clear()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.tracker.next_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (the ids of an earlier front-end continue)."""
+        self.tracker.continue_ids(next_id)
 
     def _intrinsics(self, frame: CameraFrame, W: int, H: int) -> np.ndarray:
         if frame.K is not None and np.all(np.isfinite(frame.K)) and frame.K[0, 0] > 0:
@@ -463,6 +472,18 @@ class Pipeline:
         return result
 
     def reset(self) -> None:
-        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back)."""
+        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back).
+
+        Track ids are not reused: new tracks are numbered after the old ones.
+        """
         self.frontend.reset()
         self.wham.reset()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.frontend.next_track_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (see :meth:`FrontEnd.continue_track_ids`)."""
+        self.frontend.continue_track_ids(next_id)

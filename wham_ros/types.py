@@ -110,7 +110,8 @@ class HumanEstimate:
         trans_world: (3,) hip centre in the world frame, m.
         smpl_joints_cam / smpl_joints_world: (24, 3) SMPL kinematic joints, m.
         coco_joints_cam / coco_joints_world: (17, 3) COCO-17 joints (WHAM regressor), m.
-        contact: (4,) foot contact scores (left heel? see wham_ros.geometry.contacts).
+        contact: (4,) WHAM's raw foot contact scores (order: wham_ros.geometry.contacts);
+            may leave [0, 1] slightly; messages publish them clipped to [0, 1].
         feet_world: (4, 3) world positions of the 4 contact points, m.
         keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``.
         bbox_xyxy: (4,) input box, pixels.

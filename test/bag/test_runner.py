@@ -88,7 +88,7 @@ def test_bad_image_in_bag_is_skipped(tmp_path, typestore, caplog):
                  progress=False, pipeline_factory=fake_factory(pipes))
     assert counts["/human_pose"] == 3 and counts["/cam/image_raw"] == 4
     assert [h.age for h in read_back(tmp_path / "out", typestore)["/human_pose"][-1][1].humans] == [3, 3]
-    assert "unsupported image encoding '32FC1'" in caplog.text
+    assert "image encoding '32FC1' is a depth image, not a camera image" in caplog.text
 
 
 def test_video_in_mcap_out(tmp_path, typestore):

@@ -68,6 +68,21 @@ def test_human_fields_units_and_frames(typestore, result):
     assert not high.humans[0].left_foot_contact and len(high.humans[0].vertices_cam) == 0
 
 
+def test_contact_published_as_probability_raw_kept(typestore):
+    pipe = FakePipeline(FakeConfig(num_people=1))
+    res = pipe.process(CameraFrame(stamp_ns=STAMP, image=np.zeros((4, 4, 3), np.uint8)))
+    raw = np.array([1.12, -0.03, np.nan, 0.4])
+    res.humans[0].contact = raw.copy()
+    f = RosbagsFactory(typestore)
+    h = C.result_to_msg(f, res, contact_threshold=1.0).humans[0]
+    np.testing.assert_allclose(h.contact, [1.0, 0.0, 0.0, 0.4], rtol=1e-6)
+    assert h.left_foot_contact and not h.right_foot_contact  # 1.12 -> 1.0 >= 1.0
+    np.testing.assert_array_equal(res.humans[0].contact, raw)  # the core keeps WHAM's value
+    spheres = [m for m in M.skeleton_markers(f, res, 1.0).markers if m.ns == "contacts"][0]
+    on = [(c.r, c.g, c.b) == tuple(np.float32(M.CONTACT_ON_RGBA[:3])) for c in spheres.colors]
+    assert on == [True, False, False, False]
+
+
 def test_mesh_triangles_are_world_vertices_in_face_order(result):
     h = result.humans[1]
     corners = M.mesh_triangles_world(h, FACES)

@@ -103,13 +103,19 @@ def test_bad_input_keeps_node_and_tracks(scenario):
     out, log = scenario
     assert out["ages_after_bad_input"] == [4, 4]  # 3 good frames before: tracks untouched
     assert out["ages_after_jump"] == [1, 1] and out["resets"] == 1
-    for cause, text in [("image_encoding", "unsupported image encoding '32FC1'"),
+    counts = {"image_encoding": 4}
+    for cause, text in [("image_depth", "'32FC1' is a depth image, not a camera image"),
+                        ("image_encoding", "unsupported image encoding 'yuv420'"),
+                        ("image_encoding", "unsupported image encoding 'bayer_rggb8'"),
                         ("image_truncated", "truncated image data"),
+                        ("image_step", f"image step {64} bytes is smaller than one row"),
                         ("image_empty", "empty image: 0x0 px"),
+                        ("image_stamp_future", "s ahead of the clock (max_stamp_ahead_s = 2)"),
                         ("imu_non_finite", "non-finite angular_velocity"),
                         ("camera_info_missing", "no CameraInfo received")]:
-        assert len(re.findall(re.escape(text), log)) == 1, f"{cause} must be warned exactly once"
-        assert int(out["diagnostics"]["values"][f"invalid_input.{cause}"]) >= (2 if cause != "camera_info_missing" else 1)
+        assert len(re.findall(re.escape(text), log)) == 1, f"{text} must be warned exactly once"
+        assert int(out["diagnostics"]["values"][f"invalid_input.{cause}"]) == counts.get(cause, 2)
+    assert "86399." in log  # the future frame: how far ahead, never processed (ages went on)
     assert "image time jumped back by 5.200 s (bag loop or clock reset): resetting tracks" in log
     assert out["state"] == "active" and out["state_after_deactivate"] == "inactive"
 
@@ -119,12 +125,13 @@ def test_diagnostics_content(scenario):
     diag = out["diagnostics"]
     assert diag["name"] == "wham: pipeline"
     values = diag["values"]
-    for key in ("image_rate_hz", "imu_rate_hz", "latency_ms", "dropped_frames", "active_tracks",
+    for key in ("image_rate_hz", "imu_rate_hz", "processed_rate_hz", "latency_ms", "dropped_frames", "active_tracks",
                 "processed_frames", "execution_provider.detector"):
         assert key in values
     assert values["execution_provider.detector"] == "CPUExecutionProvider"
     assert int(values["active_tracks"]) == 2
     assert int(values["resets"]) == 1
+    assert values["last_reset_reason"] == "image time jumped back by 5.200 s (bag loop or clock reset)"
     # WARN: the synthetic stamps are years old, so stamp -> publish latency is far too high.
     assert diag["level"] == 1 and "latency" in diag["message"]
     assert float(values["latency_ms"]) > 500.0

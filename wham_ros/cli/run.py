@@ -90,13 +90,15 @@ def load_parameters(config: Optional[str], overrides: Dict[str, Any]) -> Dict[st
 
 
 class _Warnings:
-    """Warn once per cause, count every occurrence."""
+    """Warn once per cause (or per ``key``, e.g. per unknown encoding), count every occurrence."""
 
     def __init__(self) -> None:
         self.counts: Dict[str, int] = {}
+        self._logged: set = set()
 
-    def __call__(self, cause: str, text: str) -> None:
-        if cause not in self.counts:
+    def __call__(self, cause: str, text: str, key: Optional[str] = None) -> None:
+        if (key or cause) not in self._logged:
+            self._logged.add(key or cause)
             LOG.warning("%s (further '%s' occurrences are only counted)", text, cause)
         self.counts[cause] = self.counts.get(cause, 0) + 1
 

@@ -78,6 +78,16 @@ def _pose(f, position: np.ndarray, quat_xyzw: np.ndarray):
                  orientation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw))
 
 
+def contact_probability(contact) -> np.ndarray:
+    """(4,) float32 contact scores as published: WHAM's raw scores clipped to [0, 1].
+
+    Human.msg documents a probability; the network's raw output can leave [0, 1] slightly
+    (up to ~1.12 seen), and stays unclipped in ``HumanEstimate.contact``. NaN becomes 0.
+    """
+    raw = np.asarray(contact, dtype=np.float32).reshape(4)
+    return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, 1.0)
+
+
 def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.ndarray,
                  quat_world: np.ndarray, body_aa: np.ndarray, contact_threshold: float,
                  include_vertices: bool):
@@ -93,7 +103,7 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         contact_threshold: contact score at or above which a foot is "in contact".
         include_vertices: fill ``vertices_cam`` when the estimate has vertices.
     """
-    contact = np.asarray(h.contact, dtype=np.float32).reshape(4)
+    contact = contact_probability(h.contact)
     kp = np.asarray(h.keypoints2d, dtype=np.float32).reshape(17, 3)
     verts = (np.asarray(h.vertices_cam, dtype=np.float32).reshape(-1)
              if include_vertices and h.vertices_cam is not None else np.zeros(0, np.float32))

@@ -19,6 +19,7 @@ two processes: :mod:`wham_ros.ros.split_nodes`.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -31,10 +32,11 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from wham_ros.ros.base_node import Factory, HumanOutputs, PipelineNodeBase
-from wham_ros.ros.frame_input import FrameInput
+from wham_ros.ros.frame_input import FrameInput, stamp_ns
 from wham_ros.ros.params import pipeline_kwargs
 
 NODE_NAME = "wham"
+SHUTDOWN_LINGER_S = 0.3  # spinning after the shutdown transition (its service response)
 
 
 def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
@@ -63,7 +65,12 @@ class ImageInput:
 
     def __init__(self, node: PipelineNodeBase) -> None:
         self.node = node
-        self.frames = FrameInput(node.warn_once)
+        self.frames = FrameInput(node.warn_once, self._camera_info_published)
+        self._info_sub = None
+        self._waiting_noted = False
+
+    def _camera_info_published(self) -> bool:
+        return self._info_sub is not None and self._info_sub.get_publisher_count() > 0
 
     def subscriptions(self, sensor: QoSProfile) -> List[Any]:
         node = self.node
@@ -72,34 +79,47 @@ class ImageInput:
                                              lambda m: self._on_image(m, True), sensor)
         else:
             image = node.create_subscription(Image, "image", lambda m: self._on_image(m, False), sensor)
-        return [image, node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor)]
+        self._info_sub = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                                  sensor)
+        return [image, self._info_sub]
+
+    def release(self) -> None:
+        """Forget the subscription handle (destroyed by the node on deactivate)."""
+        self._info_sub = None
 
     def _on_image(self, msg, compressed: bool) -> None:
         with self.node.stats.lock:
-            self.node.stats.rates["image"].tick()
+            self.node.stats.stamp_rates["image"].tick(stamp_ns(msg.header.stamp))
         self.node._submit((msg, compressed))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self.node.stats.lock:
-            self.node.stats.rates["camera_info"].tick()
+            self.node.stats.stamp_rates["camera_info"].tick(stamp_ns(msg.header.stamp))
         self.frames.set_camera_info(msg)
 
     def frame(self, item, reset: Callable[[], None]):
         """Decode a stored ``(msg, compressed)``; calls ``reset`` first on a backwards time jump.
 
+        Images stamped more than ``max_stamp_ahead_s`` ahead of the node's clock are dropped
+        (counted as ``image_stamp_future``); the first frames wait up to ``camera_info_wait_s``
+        for a CameraInfo while the camera_info topic has a publisher.
+
         Returns:
             the :class:`wham_ros.types.CameraFrame` to process, or None (dropped, warned).
         """
         msg, compressed = item
-        decision = self.frames.image(msg, compressed, self.node._values,
-                                     "image/compressed" if compressed else "image")
+        node = self.node
+        decision = self.frames.image(msg, compressed, node._values,
+                                     "image/compressed" if compressed else "image",
+                                     now_ns=node.get_clock().now().nanoseconds)
         if decision.jumped_back_ns:
-            self.node.get_logger().warning(
-                f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
-                "(bag loop or clock reset): resetting tracks")
+            node.note_reset(f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
+                            "(bag loop or clock reset)")
             reset()
-            with self.node.stats.lock:
-                self.node.stats.resets += 1
+        if decision.waiting_for_camera_info and not self._waiting_noted:
+            self._waiting_noted = True
+            node.get_logger().info(f"waiting up to {node._values['camera_info_wait_s']:g} s for "
+                                   "a CameraInfo before processing images")
         return decision.frame
 
 
@@ -112,6 +132,8 @@ class WhamNode(PipelineNodeBase):
         node_name: node name.
         **kwargs: passed to ``LifecycleNode`` (e.g. ``parameter_overrides``).
     """
+
+    CHECKS_CAMERA_RATE = True
 
     def __init__(self, pipeline_factory: Optional[Factory] = None,
                  node_name: str = NODE_NAME, **kwargs) -> None:
@@ -141,6 +163,9 @@ class WhamNode(PipelineNodeBase):
         self._pipe.reset()
         self._imu.clear()
 
+    def _release_inputs(self) -> None:
+        self._input.release()
+
     def _process(self, item) -> None:
         frame = self._input.frame(item, self._reset)
         if frame is None:
@@ -157,15 +182,26 @@ class WhamNode(PipelineNodeBase):
 
 
 def spin_lifecycle_node(node: PipelineNodeBase) -> int:
-    """Configure and activate ``node`` (if ``autostart``), spin until shutdown; exit code."""
+    """Configure and activate ``node`` (if ``autostart``), spin until shutdown; exit code.
+
+    Returns after Ctrl-C, an external rclpy shutdown, or the lifecycle shutdown transition
+    (``ros2 lifecycle set <node> shutdown``), so the process then exits.
+    """
     code = 0
     try:
         if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit(2)
-            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit(3)
-        rclpy.spin(node)
+            for transition, failed in ((node.trigger_configure, 2), (node.trigger_activate, 3)):
+                if transition() != TransitionCallbackReturn.SUCCESS:
+                    raise SystemExit(failed)
+        else:
+            node.get_logger().info("autostart is false: waiting for lifecycle transitions "
+                                   "(configure, activate)")
+        rclpy.spin_until_future_complete(node, node.finished)
+        # The shutdown transition completed inside its service call: spin a moment longer so
+        # the caller (``ros2 lifecycle set``, a lifecycle manager) gets the response.
+        end = time.monotonic() + SHUTDOWN_LINGER_S
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     except SystemExit as exc:
@@ -194,3 +230,7 @@ def run_node(node_class, node_name: str, args=None) -> int:
 def main(args=None) -> int:
     """``ros2 run wham_ros wham_node``: run the composed node until shutdown."""
     return run_node(WhamNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":  # python -m wham_ros.ros.node
+    sys.exit(main())
