@@ -5,7 +5,8 @@ Prints two tables: milliseconds per step for all tracks together (median and min
 ``--iters`` steps; CPU: the thread's CPU time, so other processes on a shared machine do not
 count; CUDA: synchronised wall-clock) on CPU, and on CUDA when available (CUDA rows include the CUDA-graph engine); then each precision's error
 on the parity fixture and its drift against fp32 over a 600-frame sequence.
-Run: ``.venv/bin/python bench/bench_wham.py [--threads N] [--iters N] [--no-errors]``.
+Run: ``.venv/bin/python bench/bench_wham.py [--threads N] [--iters N] [--tracks N ...]
+[--no-errors]``.
 """
 import argparse
 import tempfile
@@ -19,9 +20,6 @@ from wham_ros.testing.synthetic_wham import (synthetic_smpl_arrays, wham_state_d
 from wham_ros.testing.wham_error import precision_report
 from wham_ros.wham import StreamingWHAM, WHAMFrame, load_network
 from wham_ros.wham.network import WHAMNetwork
-
-TRACKS = (1, 4, 16)
-
 
 def learned_shapes(body_dir):
     from wham_ros.body import SMPLBody
@@ -132,6 +130,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--iters", type=int, default=50, help="timed steps per configuration")
+    ap.add_argument("--tracks", type=int, nargs="+", default=[1, 4, 16],
+                    help="track counts of the streaming rows")
     ap.add_argument("--no-errors", action="store_true", help="skip the precision error table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -144,12 +144,12 @@ def main():
             net = load_network(sd, body, device=dev)
             name = torch.cuda.get_device_name() if dev == "cuda" else f"cpu x{args.threads} thr"
             for label, kw in engine_modes(dev):
-                for n in TRACKS:
+                for n in args.tracks:
                     for mesh in ((False, True) if label == "fp32" else (False,)):
                         med, best, net_ms = bench_stream(net, n, mesh, args.iters, dev, **kw)
                         rows.append((name, f"stream {label}", n, "yes" if mesh else "no",
                                      med, best, net_ms))
-            for n in (1, 4):
+            for n in sorted({1, 4} & set(args.tracks)) or args.tracks[:1]:
                 med, best = bench_reference_step(net, n, args.iters, dev)
                 rows.append((name, "reference step (unfused)", n, "no", med, best, None))
             ms = bench_batch(net, 60, dev)
