@@ -31,13 +31,16 @@ setup(
         # pip install --no-deps mediapipe==0.10.21
         "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
         "export": ["onnx"],
+        # GPU execution providers (CUDA, TensorRT). onnxruntime-gpu provides the same
+        # `onnxruntime` module: uninstall the CPU wheel first (see README, GPU deployment).
+        "gpu": ["onnxruntime-gpu>=1.17"],
     },
     entry_points={"console_scripts": [
         "wham-ros = wham_ros.cli.main:main",
         "wham-ros-convert-smpl = wham_ros.body.convert:main",
-        "wham-ros-node = wham_ros.ros.node:main",
-        "wham-ros-frontend-node = wham_ros.ros.split_nodes:frontend_main",
-        "wham-ros-stage-node = wham_ros.ros.split_nodes:wham_stage_main",
+        "wham_node = wham_ros.ros.node:main",
+        "wham_frontend_node = wham_ros.ros.split_nodes:frontend_main",
+        "wham_stage_node = wham_ros.ros.split_nodes:wham_stage_main",
         "wham-ros-export = wham_ros.cli.export_onnx:main",
         "wham-ros-demo = wham_ros.cli.demo:main",
     ]},

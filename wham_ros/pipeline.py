@@ -30,6 +30,7 @@ from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
+from wham_ros.ort_session import OrtOptions
 from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
 from wham_ros.types import (
     CameraFrame,
@@ -65,6 +66,10 @@ class PipelineConfig:
         vitpose_onnx: ViTPose exported with ``wham-ros-export`` (keypoint_backend 'vitpose').
         keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
         providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
+        ort: provider options (TensorRT engine/timing cache directory, fp16, workspace,
+            CUDA device id) of every front-end session.
+        crop_backend: 'opencv' (host crops, the bit-exact reference) or 'device' (crops
+            inside the ONNX graphs; models exported with ``wham-ros export --device-crops``).
         device: torch device of WHAM ('cpu', 'cuda', 'cuda:1', ...).
         wham_precision: weights of the WHAM step, 'fp32' (exact), 'fp16' or 'int8'
             (``StreamingWHAM``; speed and error in the README).
@@ -96,6 +101,8 @@ class PipelineConfig:
     vitpose_onnx: str = ""
     keypoint_backend: str = "vitpose"
     providers: str = "auto"
+    ort: OrtOptions = field(default_factory=OrtOptions)
+    crop_backend: str = "opencv"
     device: str = "cpu"
     wham_precision: str = "fp32"
     wham_cuda_graph: bool = False
@@ -366,18 +373,22 @@ def build_frontend(cfg: PipelineConfig) -> FrontEnd:
 
     detector = load_detector("yolo_onnx", model_path=cfg.detector_onnx, providers=cfg.providers,
                              output_format=cfg.detector_format,
-                             score_threshold=cfg.detector_score_threshold)
+                             score_threshold=cfg.detector_score_threshold, options=cfg.ort)
+    upload = None  # with device crops, ViTPose and HMR2.0 share one image upload per frame
     if cfg.keypoint_backend == "vitpose":
         from wham_ros.vitpose.onnx_backend import VitPoseOnnx
         keypoints = VitPoseOnnx(cfg.vitpose_onnx, providers=cfg.providers,
-                                flip_test=cfg.vitpose_flip_test)
+                                flip_test=cfg.vitpose_flip_test, options=cfg.ort,
+                                crop_backend=cfg.crop_backend)
+        upload = keypoints.upload
     elif cfg.keypoint_backend == "mediapipe":
         from wham_ros.frontend.mediapipe_pose import MediaPipePose
         keypoints = MediaPipePose().estimate
     else:
         raise ValueError(f"Unknown keypoint_backend '{cfg.keypoint_backend}'; expected one of "
                          f"{KEYPOINT_BACKENDS}")
-    encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers)
+    encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers, options=cfg.ort,
+                       crop_backend=cfg.crop_backend, upload=upload)
     return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker), cfg.flip_eval)
 
 

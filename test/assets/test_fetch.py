@@ -25,6 +25,7 @@ class Server:
 
     def __init__(self):
         self.files, self.cut, self.slow_s, self.html = {}, set(), {}, set()
+        self.no_range = set()  # paths served whole whatever the Range header says
         self.requests = []  # (path, Range header)
         server = self
 
@@ -35,6 +36,8 @@ class Server:
             def do_GET(self):
                 rng = self.headers.get("Range")
                 server.requests.append((self.path, rng))
+                if self.path in server.no_range:
+                    rng = None
                 time.sleep(server.slow_s.get(self.path, 0.0))
                 if self.path not in server.files:
                     self.send_error(404, "Not Found")
@@ -117,6 +120,16 @@ def test_retry_resumes_within_one_call(server, tmp_path):
     download(server.url + "/model.bin", str(dest), SHA, retries=1, backoff_s=0.0, progress=False)
     assert dest.read_bytes() == PAYLOAD
     assert [r for _, r in server.requests] == [None, f"bytes={len(PAYLOAD) // 2}-"]
+
+
+def test_server_without_range_support_restarts(server, tmp_path):
+    server.files["/model.bin"] = PAYLOAD
+    server.no_range.add("/model.bin")
+    dest = tmp_path / "model.bin"
+    (tmp_path / "model.bin.part").write_bytes(b"stale bytes of an earlier attempt")
+    download(server.url + "/model.bin", str(dest), SHA, progress=False)
+    assert dest.read_bytes() == PAYLOAD and leftovers(tmp_path) == ["model.bin"]
+    assert server.requests == [("/model.bin", "bytes=33-")]
 
 
 def test_404_fails_at_once(server, tmp_path):

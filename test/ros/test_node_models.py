@@ -25,3 +25,18 @@ def test_node_factories_stop_with_the_check_message(ros, tmp_path, monkeypatch, 
     keys = {s.file.key for s in problems}
     assert ("detector_onnx" in keys) == (role != "wham")
     assert ("wham_checkpoint" in keys) == (role != "frontend")
+
+
+def test_doctor_says_the_live_node_can_start(ros, tmp_path, synthetic_models, capsys):
+    import yaml
+
+    from synthetic_set import load_paths
+    from wham_ros.cli import doctor
+
+    config = tmp_path / "w.yaml"
+    config.write_text(yaml.safe_dump({"wham": {"ros__parameters": dict(
+        load_paths(synthetic_models), detector_format="yolov8", providers="cpu")}}))
+    assert doctor.main(["--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "[  ok] rclpy" in out and "[  ok] wham_ros.msg" in out
+    assert "live node (ros2 launch wham_ros wham.launch.py): can start" in out

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     print(f"writing synthetic models to {out / 'models'}")
     models = make_synthetic_model_dir(str(out / "models"))
     config = out / "wham.yaml"
-    config.write_text(yaml.safe_dump({"wham": {"ros__parameters": dict(
+    config.write_text(yaml.safe_dump({"/**": {"ros__parameters": dict(  # every node name
         models, keypoint_backend="vitpose", detector_format="yolov8", providers="cpu",
         tracker_min_hits=2, mesh_rate_hz=2.0)}}))
     scene = make_scene(args.frames, people=args.people, pan_rate_rad_s=0.3)

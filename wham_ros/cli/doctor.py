@@ -179,8 +179,9 @@ def format_findings(findings: List[Finding]) -> str:
     node = not fails and not ros_missing
     lines.append("offline runner (wham-ros run): " + ("can start" if not fails else
                  f"cannot start: {len(fails)} problem(s) marked FAIL"))
+    blockers = [f.topic for f in fails + ros_missing]
     lines.append("live node (ros2 launch wham_ros wham.launch.py): "
-                 + ("can start" if node else "cannot start (see FAIL / rclpy lines)"))
+                 + ("can start" if node else f"cannot start (see: {', '.join(blockers)})"))
     return "\n".join(lines)
 
 

@@ -10,6 +10,11 @@ I/O (batch axis dynamic, float32):
     hmr2:    ``norm_img`` (B, 3, 256, 256) → ``features`` (B, 1024), ``global_orient``
              (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10), ``cam`` (B, 3)
 
+With ``--device-crops`` the crops are made inside the graph
+(:mod:`wham_ros.frontend.device_crops`): inputs ``image`` (H, W, 3) uint8 RGB (any size),
+``mirror`` (B,) bool and ``crop_to_image`` (B, 2, 3) float64 (vitpose) or ``crop_window``
+(B, 4) float64 (hmr2); same outputs. Run them with ``crop_backend: device``.
+
 ViT-H weights are ~2.5 GB, more than one protobuf may hold, so the weights go to one external
 data file next to the ``.onnx`` (``<name>.onnx.data``, needs the ``onnx`` package); keep the
 two files together.
@@ -22,11 +27,14 @@ import os
 import sys
 import tempfile
 import warnings
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from wham_ros.frontend.device_crops import (HMR2_GEOMETRY_INPUT, IMAGE_INPUT, MIRROR_INPUT,
+                                            VITPOSE_GEOMETRY_INPUT, HMR2WithCrops,
+                                            VitPoseWithCrops)
 from wham_ros.hmr2.model import ONNX_INPUT as HMR2_INPUT
 from wham_ros.hmr2.model import OUTPUT_NAMES as HMR2_OUTPUTS
 from wham_ros.hmr2.model import HMR2Encoder, load_hmr2
@@ -64,25 +72,40 @@ class _HMR2Outputs(nn.Module):
         return tuple(out[name] for name in HMR2_OUTPUTS)
 
 
-def _export(module: nn.Module, example: torch.Tensor, path: str, input_name: str,
-            output_names: Sequence[str], opset: int) -> None:
+def _device_crop_io(geometry_input: str, geometry_shape: Tuple[int, ...], output_names):
+    """Example inputs, input names and dynamic axes of a graph with crops inside."""
+    example = (torch.zeros(64, 48, 3, dtype=torch.uint8),
+               torch.ones((2,) + geometry_shape, dtype=torch.float64),
+               torch.tensor([False, True]))
+    names = [IMAGE_INPUT, geometry_input, MIRROR_INPUT]
+    dynamic = {IMAGE_INPUT: {0: "height", 1: "width"},
+               geometry_input: {0: "batch"}, MIRROR_INPUT: {0: "batch"}}
+    dynamic.update({name: {0: "batch"} for name in output_names})
+    return example, names, dynamic
+
+
+def _export(module: nn.Module, example: Tuple[torch.Tensor, ...], path: str,
+            input_names: Sequence[str], output_names: Sequence[str], opset: int,
+            dynamic: Optional[Dict[str, Dict[int, str]]] = None) -> None:
     """Trace-export ``module``; weights over 2 GB go to one ``<file>.data`` beside ``path``.
 
     The exporter writes large models as one file per tensor, so it runs in a scratch folder
     and the result is re-saved (``onnx`` package) with a single external-data file.
+    ``dynamic`` defaults to a dynamic batch axis on every input and output.
     """
     out_dir = os.path.dirname(os.path.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
-    dynamic = {name: {0: "batch"} for name in (input_name, *output_names)}
+    if dynamic is None:
+        dynamic = {name: {0: "batch"} for name in (*input_names, *output_names)}
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         raw = os.path.join(scratch, "model.onnx")
         # torch >= 2.9 marks the TorchScript exporter deprecated; the dynamo exporter needs
         # onnxscript, which we do not require. The legacy exporter handles > 2 GB models.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
-            torch.onnx.export(module.eval(), (example,), raw, dynamo=False,
-                              input_names=[input_name], output_names=list(output_names),
+            torch.onnx.export(module.eval(), example, raw, dynamo=False,
+                              input_names=list(input_names), output_names=list(output_names),
                               dynamic_axes=dynamic, opset_version=opset,
                               do_constant_folding=True)
         if n_bytes <= _PROTOBUF_LIMIT_BYTES:
@@ -106,7 +129,7 @@ def _in_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
 
 
 def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET,
-                   fp16: bool = False) -> None:
+                   fp16: bool = False, device_crops: bool = False) -> None:
     """Export ViTPose (no flip test inside; the runtime wrapper does it) to ``path``.
 
     Args:
@@ -115,14 +138,22 @@ def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET,
         opset: ONNX opset.
         fp16: export half-precision weights and I/O (for CUDA/TensorRT; the runtime wrapper
             casts to and from float32).
+        device_crops: crops inside the graph (inputs image, crop_to_image, mirror).
     """
     dtype = torch.float16 if fp16 else torch.float32
-    example = torch.zeros(2, 3, *model.backbone.cfg.img_size, dtype=dtype)
-    _export(_Heatmaps(_in_dtype(model, dtype)), example, path, VITPOSE_INPUT, [VITPOSE_OUTPUT], opset)
+    model = _in_dtype(model, dtype)
+    if device_crops:
+        example, names, dynamic = _device_crop_io(VITPOSE_GEOMETRY_INPUT, (2, 3),
+                                                  [VITPOSE_OUTPUT])
+        _export(VitPoseWithCrops(model), example, path, names, [VITPOSE_OUTPUT],
+                opset, dynamic)
+        return
+    example = (torch.zeros(2, 3, *model.backbone.cfg.img_size, dtype=dtype),)
+    _export(_Heatmaps(model), example, path, [VITPOSE_INPUT], [VITPOSE_OUTPUT], opset)
 
 
 def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
-                fp16: bool = False) -> None:
+                fp16: bool = False, device_crops: bool = False) -> None:
     """Export the HMR2.0 encoder (token + initial SMPL outputs) to ``path``.
 
     Args:
@@ -130,10 +161,18 @@ def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
         path: output ``.onnx``.
         opset: ONNX opset.
         fp16: export half-precision weights and I/O (see :func:`export_vitpose`).
+        device_crops: crops inside the graph (inputs image, crop_window, mirror).
     """
     dtype = torch.float16 if fp16 else torch.float32
-    example = torch.zeros(2, 3, 256, 256, dtype=dtype)
-    _export(_HMR2Outputs(_in_dtype(model, dtype)), example, path, HMR2_INPUT, HMR2_OUTPUTS, opset)
+    model = _in_dtype(model, dtype)
+    if device_crops:
+        example, names, dynamic = _device_crop_io(HMR2_GEOMETRY_INPUT, (4,),
+                                                  HMR2_OUTPUTS)
+        _export(HMR2WithCrops(model, HMR2_OUTPUTS), example, path, names,
+                HMR2_OUTPUTS, opset, dynamic)
+        return
+    example = (torch.zeros(2, 3, 256, 256, dtype=dtype),)
+    _export(_HMR2Outputs(model), example, path, [HMR2_INPUT], HMR2_OUTPUTS, opset)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -149,6 +188,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
     parser.add_argument("--fp16", action="store_true",
                         help="half-precision weights and I/O (for CUDA / TensorRT providers)")
+    parser.add_argument("--device-crops", action="store_true",
+                        help="crops inside the graph: inputs are the uint8 image and per-crop "
+                             "geometry (for crop_backend: device)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -160,9 +202,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     try:
         if args.model == "vitpose":
-            export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset, args.fp16)
+            export_vitpose(load_vitpose(args.checkpoint), args.output, args.opset, args.fp16,
+                           args.device_crops)
         else:
-            export_hmr2(load_hmr2(args.checkpoint), args.output, args.opset, args.fp16)
+            export_hmr2(load_hmr2(args.checkpoint), args.output, args.opset, args.fp16,
+                        args.device_crops)
     except CheckpointError as exc:
         LOG.error("%s", exc)
         return 1

@@ -12,7 +12,7 @@ import numpy as np
 from wham_ros.detect.boxes import nms
 from wham_ros.detect.decode import OUTPUT_FORMATS, decode_person_candidates, detect_format
 from wham_ros.detect.letterbox import Letterbox, letterbox, unletterbox_boxes
-from wham_ros.ort_session import make_session
+from wham_ros.ort_session import OrtOptions, make_session
 
 LOG = logging.getLogger(__name__)
 
@@ -64,19 +64,22 @@ class YoloOnnxDetector:
         max_detections: keep at most this many people.
         input_hw: network input (height, width) for models with a dynamic input size;
             ignored (with a check) when the model fixes it. Default 640 x 640.
+        options: execution-provider options (TensorRT caches, fp16, device id).
     """
 
     def __init__(self, model_path: str, providers: str = "auto", output_format: str = "auto",
                  person_class: int = 0, score_threshold: float = 0.5,
                  nms_iou_threshold: float = 0.7, max_detections: int = 100,
-                 input_hw: Optional[Tuple[int, int]] = None):
+                 input_hw: Optional[Tuple[int, int]] = None,
+                 options: Optional[OrtOptions] = None):
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"unknown detector output_format '{output_format}'; "
                              f"expected one of {OUTPUT_FORMATS}")
         if not 0.0 <= score_threshold <= 1.0 or not 0.0 <= nms_iou_threshold <= 1.0:
             raise ValueError(f"score_threshold ({score_threshold}) and nms_iou_threshold "
                              f"({nms_iou_threshold}) must lie in [0, 1]")
-        self.session, self.provider = make_session(model_path, providers, name="person_detector")
+        self.session, self.provider = make_session(model_path, providers, name="person_detector",
+                                                   options=options)
         inp = self.session.get_inputs()[0]
         self._input_name = inp.name
         self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32

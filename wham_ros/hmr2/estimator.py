@@ -1,24 +1,52 @@
 """Image + boxes → HMR2.0 image tokens and initial SMPL parameters, engine-independent.
 
-:class:`HMR2Estimator` does WHAM's per-frame feature extraction: crop
-(:func:`wham_ros.frontend.crops.hmr2_crops`), then the network, optionally also on the
-mirrored crops (WHAM's ``flip_eval``) in the same batch. Subclasses only run the network:
-:class:`HMR2Torch` here, :class:`wham_ros.hmr2.onnx_backend.HMR2Onnx` for ONNX Runtime.
+:class:`HMR2Estimator` does WHAM's per-frame feature extraction: crop, then the network,
+optionally also on the mirrored crops (WHAM's ``flip_eval``) in the same batch. Crops come
+from ``crop_backend`` 'opencv' (:func:`wham_ros.frontend.crops.hmr2_crops` on the host,
+then :meth:`HMR2Estimator.run_network`) or 'device' (image + crop windows to
+:meth:`HMR2Estimator.run_with_crops`, see :mod:`wham_ros.frontend.device_crops`).
+Subclasses only run the network: :class:`HMR2Torch` here,
+:class:`wham_ros.hmr2.onnx_backend.HMR2Onnx` for ONNX Runtime.
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 
+from wham_ros.detect.detector import check_image
 from wham_ros.frontend.crops import hmr2_crops
+from wham_ros.frontend.device_crops import (FrameUpload, HMR2WithCrops, hmr2_geometry,
+                                            with_mirrored)
 from wham_ros.hmr2.model import OUTPUT_NAMES, HMR2Encoder
+from wham_ros.vitpose.estimator import autocast_context, check_crop_backend
 
 
 class HMR2Estimator:
-    """Base class: subclasses implement :meth:`run_network`."""
+    """Base class: subclasses implement :meth:`run_network` and :meth:`run_with_crops`.
+
+    Args:
+        crop_backend: 'opencv' or 'device'.
+    """
+
+    def __init__(self, crop_backend: str = "opencv"):
+        self.crop_backend = check_crop_backend(crop_backend)
 
     def run_network(self, norm_img: np.ndarray) -> Dict[str, np.ndarray]:
         """(B, 3, 256, 256) float32 → dict of float32 arrays named by ``OUTPUT_NAMES``."""
+        raise NotImplementedError
+
+    def run_with_crops(self, image_rgb: np.ndarray, crop_window: np.ndarray,
+                       mirror: np.ndarray) -> Dict[str, np.ndarray]:
+        """Crops made on the device, then the network.
+
+        Args:
+            image_rgb (np.ndarray): (H, W, 3) uint8 RGB.
+            crop_window (np.ndarray): (B, 4) float64 integer [x0, y0, x1, y1] windows.
+            mirror (np.ndarray): (B,) bool, mirrored crops.
+
+        Returns:
+            dict of float32 arrays named by ``OUTPUT_NAMES``, batch B.
+        """
         raise NotImplementedError
 
     def __call__(self, image_rgb: np.ndarray, bboxes_cxcys: np.ndarray,
@@ -38,10 +66,16 @@ class HMR2Estimator:
         boxes = np.asarray(bboxes_cxcys, dtype=np.float64).reshape(-1, 3)
         if len(boxes) == 0:
             return self._empty(flip)
-        norm_img, _ = hmr2_crops(image_rgb, boxes)
+        if self.crop_backend == "opencv":
+            norm_img, _ = hmr2_crops(image_rgb, boxes)
+            out = self.run_network(np.concatenate([norm_img, norm_img[..., ::-1]]) if flip
+                                   else norm_img)
+        else:
+            check_image(image_rgb)
+            windows, mirror = with_mirrored(hmr2_geometry(boxes), flip)
+            out = self.run_with_crops(image_rgb, windows, mirror)
         if not flip:
-            return self.run_network(norm_img)
-        out = self.run_network(np.concatenate([norm_img, norm_img[..., ::-1]]))
+            return out
         n = len(boxes)
         result = {name: out[name][:n] for name in OUTPUT_NAMES}
         result.update({f"flipped_{name}": out[name][n:] for name in OUTPUT_NAMES})
@@ -61,15 +95,35 @@ class HMR2Torch(HMR2Estimator):
 
     Args:
         model: a loaded :class:`wham_ros.hmr2.HMR2Encoder` (``load_hmr2``).
+        crop_backend: 'opencv' or 'device' (crops on the model's device).
+        autocast: 'none', 'fp16' or 'bf16' (``torch.autocast`` around the network).
+        upload: shared per-frame image upload (see :class:`wham_ros.vitpose.VitPoseTorch`).
     """
 
-    def __init__(self, model: HMR2Encoder):
+    def __init__(self, model: HMR2Encoder, crop_backend: str = "opencv", autocast: str = "none",
+                 upload: Optional[FrameUpload] = None):
+        super().__init__(crop_backend)
         self.model = model.eval()
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
+        autocast_context(self.device, autocast)  # validates the name
+        self.autocast = autocast
+        self.with_crops = HMR2WithCrops(self.model).to(self.device)
+        self.upload = upload or FrameUpload(lambda a: torch.from_numpy(a).to(self.device))
 
     @torch.inference_mode()
     def run_network(self, norm_img: np.ndarray) -> Dict[str, np.ndarray]:
         """(B, 3, 256, 256) float32 → dict of float32 arrays (see :class:`HMR2Estimator`)."""
         x = torch.from_numpy(np.ascontiguousarray(norm_img)).to(self.device, self.dtype)
-        return {k: v.float().cpu().numpy() for k, v in self.model(x).items()}
+        with autocast_context(self.device, self.autocast):
+            return {k: v.float().cpu().numpy() for k, v in self.model(x).items()}
+
+    @torch.inference_mode()
+    def run_with_crops(self, image_rgb: np.ndarray, crop_window: np.ndarray,
+                       mirror: np.ndarray) -> Dict[str, np.ndarray]:
+        """See :meth:`HMR2Estimator.run_with_crops` (crops on ``self.device``)."""
+        windows = torch.from_numpy(crop_window).to(self.device)
+        flags = torch.from_numpy(mirror).to(self.device)
+        with autocast_context(self.device, self.autocast):
+            out = self.with_crops(self.upload(image_rgb), windows, flags)
+        return {k: v.float().cpu().numpy() for k, v in out.items()}

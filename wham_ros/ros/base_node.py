@@ -14,8 +14,10 @@ delays the next frame; the human outputs are published as CDR bytes
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
+import traceback
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
@@ -42,6 +44,18 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 PUBLISH_QUEUE_DEPTH = 2
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def logs_exceptions(callback):
+    """Log the traceback of a lifecycle callback that raises (rclpy turns it into a silent ERROR)."""
+    @functools.wraps(callback)
+    def wrapper(self, state):
+        try:
+            return callback(self, state)
+        except Exception:
+            self.get_logger().error(f"{callback.__name__} raised:\n{traceback.format_exc()}")
+            return TransitionCallbackReturn.ERROR
+    return wrapper
 
 
 class PipelineNodeBase(LifecycleNode):
@@ -133,6 +147,7 @@ class PipelineNodeBase(LifecycleNode):
                                       "/diagnostics, not logged)")
 
     # ------------------------------------------------------------------ lifecycle
+    @logs_exceptions
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             self._values = self._read_parameters()
@@ -148,6 +163,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info("configured")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         try:
             self._pipe = self._factory(dict(self._values), self.get_logger().warning)
@@ -174,6 +190,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
         for sub in self._subs:
@@ -191,6 +208,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info("deactivated; models released")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
@@ -202,6 +220,7 @@ class PipelineNodeBase(LifecycleNode):
         self.get_logger().info("cleaned up")
         return TransitionCallbackReturn.SUCCESS
 
+    @logs_exceptions
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
         self._pipe = None
@@ -233,6 +252,7 @@ class PipelineNodeBase(LifecycleNode):
                 with self.stats.lock:
                     self.stats.dropped_frames += 1  # stale: a newer input replaces it
                 item = self._merge_replaced(self._slot, item)
+                self.get_logger().debug("input replaced before processing (worker busy): dropped")
             self._slot = item
             self._slot_received_ns = time.monotonic_ns()
             self._cv.notify()
@@ -268,6 +288,7 @@ class PipelineNodeBase(LifecycleNode):
                     self.stats.pipeline_errors += 1
                 self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=5.0)
+                self.get_logger().debug(f"processing failed:\n{traceback.format_exc()}")
 
     def _count_processed(self, stamp: int, processing_ms: float, tracks: int,
                          skipped: bool = False) -> None:
@@ -275,9 +296,12 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.processed_frames += 1
             if skipped:
                 self.stats.skipped_frames += 1
-                return
-            self.stats.active_tracks = tracks
-            self.stats.timings["processing"].add(processing_ms)
+            else:
+                self.stats.active_tracks = tracks
+                self.stats.timings["processing"].add(processing_ms)
+        self.get_logger().debug(
+            f"frame {stamp * 1e-9:.3f}: skipped (30 Hz policy)" if skipped else
+            f"frame {stamp * 1e-9:.3f}: {tracks} tracks, processing {processing_ms:.1f} ms")
 
     def _publish_later(self, stamp_ns: int, publish: Callable[[], None]) -> None:
         """Run ``publish()`` on the publisher thread; times it and the frame's latency.

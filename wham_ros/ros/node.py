@@ -19,6 +19,7 @@ two processes: :mod:`wham_ros.ros.split_nodes`.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -161,10 +162,12 @@ def spin_lifecycle_node(node: PipelineNodeBase) -> int:
     code = 0
     try:
         if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit(2)
-            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit(3)
+            for transition, failed in ((node.trigger_configure, 2), (node.trigger_activate, 3)):
+                if transition() != TransitionCallbackReturn.SUCCESS:
+                    raise SystemExit(failed)
+        else:
+            node.get_logger().info("autostart is false: waiting for lifecycle transitions "
+                                   "(configure, activate)")
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
@@ -194,3 +197,7 @@ def run_node(node_class, node_name: str, args=None) -> int:
 def main(args=None) -> int:
     """``ros2 run wham_ros wham_node``: run the composed node until shutdown."""
     return run_node(WhamNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":  # python -m wham_ros.ros.node
+    sys.exit(main())

@@ -10,10 +10,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from wham_ros.ort_session import OrtOptions
 from wham_ros.tracking.tracker import TrackerConfig
 
 
 _TRACKER = TrackerConfig()  # defaults of the tracker parameters
+_ORT = OrtOptions()  # defaults of the execution-provider options
+#: PipelineConfig fields that are dataclasses, filled from ``<field>.<name>`` parameters.
+_NESTED = {"tracker": TrackerConfig, "ort": OrtOptions}
 
 
 class ParameterError(ValueError):
@@ -77,6 +81,22 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("providers", "auto", "ONNX Runtime execution provider for the front-end models.",
               choices=("auto", "cpu", "cuda", "tensorrt"), pipeline_field="providers",
               read_only=True),
+    ParamSpec("ort_device_id", _ORT.device_id, "CUDA device of the TensorRT and CUDA execution "
+              "providers and of their I/O binding.", min_value=0, pipeline_field="ort.device_id",
+              read_only=True),
+    ParamSpec("trt_cache_dir", _ORT.trt_cache_dir, "Directory of the TensorRT engine and timing "
+              "caches (created if missing); empty: no cache, every start rebuilds the engines "
+              "(minutes for ViT-H).", pipeline_field="ort.trt_cache_dir", read_only=True),
+    ParamSpec("trt_fp16", _ORT.trt_fp16, "Let TensorRT build fp16 kernels (faster; outputs "
+              "then carry fp16 rounding, unlike the exact fp32 path).",
+              pipeline_field="ort.trt_fp16", read_only=True),
+    ParamSpec("trt_max_workspace_size", _ORT.trt_max_workspace_size, "TensorRT builder "
+              "workspace, bytes (0: the provider's default).", min_value=0,
+              pipeline_field="ort.trt_max_workspace_size", read_only=True),
+    ParamSpec("crop_backend", "opencv", "Where the ViTPose/HMR2.0 crops are made: 'opencv' "
+              "(host, the reference) or 'device' (inside the ONNX graphs, equal crops; needs "
+              "models exported with wham-ros export --device-crops).",
+              choices=("opencv", "device"), pipeline_field="crop_backend", read_only=True),
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
     ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
@@ -146,7 +166,8 @@ SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
 FRONTEND_ONLY = frozenset({
     "image_transport", "require_camera_info", "camera_frame_id", "detector_onnx", "vitpose_onnx",
-    "hmr2_onnx", "providers", "keypoint_backend", "detector_format", "detector_score_threshold",
+    "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
+    "trt_max_workspace_size", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
 WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
@@ -188,7 +209,7 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
         warn: called with a message for each skipped entry.
     """
     out: Dict[str, Any] = {}
-    tracker: Dict[str, Any] = {}
+    nested: Dict[str, Dict[str, Any]] = {}
     for spec in PARAMS:
         if spec.pipeline_field is None or spec.name not in values:
             continue
@@ -200,12 +221,13 @@ def pipeline_kwargs(values: Dict[str, Any], accepted: Optional[Sequence[str]] = 
             warn(f"parameter '{spec.name}' has no PipelineConfig field "
                  f"'{spec.pipeline_field}' in this version; ignored")
             continue
-        if spec.pipeline_field.startswith("tracker."):
-            tracker[spec.pipeline_field.split(".", 1)[1]] = value
+        if "." in spec.pipeline_field:
+            outer, inner = spec.pipeline_field.split(".", 1)
+            nested.setdefault(outer, {})[inner] = value
             continue
         out[spec.pipeline_field] = list(value) if isinstance(value, (list, tuple)) else value
-    if tracker:
-        out["tracker"] = TrackerConfig(**tracker)
+    for outer, kwargs in nested.items():
+        out[outer] = _NESTED[outer](**kwargs)
     if "gyro_bias" in out and values.get("estimate_gyro_bias", True):
         out["gyro_bias"] = None  # PipelineConfig: None = estimate at rest
     # full_mesh stays False: the node and the runner ask for vertices per frame, with

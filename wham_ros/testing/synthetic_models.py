@@ -70,29 +70,56 @@ def export_detector(path: str) -> str:
     return path
 
 
-def export_tiny_vitpose(path: str) -> str:
-    """Tiny ViTPose (embed 64, depth 2, head 32 channels) with name-seeded weights."""
-    from wham_ros.cli.export_onnx import export_vitpose
+def tiny_vitpose():
+    """Tiny ViTPose (embed 64, depth 2, head 32 channels) with name-seeded weights (torch)."""
     from wham_ros.vit import ViTConfig
     from wham_ros.vitpose import ViTPose, load_vitpose
 
     cfg = ViTConfig(embed_dim=64, depth=2, num_heads=4)
     sd = synthetic_weights_for(lambda: ViTPose(cfg, 32))
-    export_vitpose(load_vitpose(sd, backbone_cfg=cfg, head_channels=32), path)
-    return path
+    return load_vitpose(sd, backbone_cfg=cfg, head_channels=32)
 
 
-def export_tiny_hmr2(path: str) -> str:
-    """Tiny HMR2.0 encoder (ViT embed 64 x 1, one decoder layer of width 1024)."""
-    from wham_ros.cli.export_onnx import export_hmr2
+def tiny_hmr2():
+    """Tiny HMR2.0 encoder (ViT embed 64 x 1, one decoder layer of width 1024), name-seeded."""
     from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
     from wham_ros.vit import ViTConfig
 
     vit = ViTConfig(embed_dim=64, depth=1, num_heads=4)
     dec = DecoderConfig(dim=1024, depth=1, heads=2, dim_head=16, mlp_dim=64)
     sd = synthetic_weights_for(lambda: HMR2Encoder(vit, dec))
-    export_hmr2(load_hmr2(sd, backbone_cfg=vit, decoder_cfg=dec), path)
+    return load_hmr2(sd, backbone_cfg=vit, decoder_cfg=dec)
+
+
+def export_tiny_vitpose(path: str, device_crops: bool = False) -> str:
+    """Export :func:`tiny_vitpose`; ``device_crops``: crops inside the graph
+    (``wham-ros export --device-crops``)."""
+    from wham_ros.cli.export_onnx import export_vitpose
+
+    export_vitpose(tiny_vitpose(), path, device_crops=device_crops)
     return path
+
+
+def export_tiny_hmr2(path: str, device_crops: bool = False) -> str:
+    """Export :func:`tiny_hmr2`; ``device_crops``: crops inside the graph."""
+    from wham_ros.cli.export_onnx import export_hmr2
+
+    export_hmr2(tiny_hmr2(), path, device_crops=device_crops)
+    return path
+
+
+def write_wham_files(root: str) -> Dict[str, str]:
+    """The WHAM part of the set: ``wham_checkpoint`` and ``body_model_dir`` (no ONNX needed)."""
+    from wham_ros.body import SMPLBody
+    from wham_ros.wham.network import WHAMNetwork
+
+    os.makedirs(root, exist_ok=True)
+    arrays = synthetic_smpl_arrays()
+    body = write_body_model_dir(os.path.join(root, "body_models"), arrays)
+    shapes = {k: tuple(v.shape) for k, v in WHAMNetwork(SMPLBody(arrays)).state_dict().items()}
+    return {"wham_checkpoint": write_official_checkpoint(os.path.join(root, WHAM_CHECKPOINT),
+                                                         shapes, arrays),
+            "body_model_dir": body}
 
 
 def make_synthetic_model_dir(root: str) -> Dict[str, str]:
@@ -101,21 +128,12 @@ def make_synthetic_model_dir(root: str) -> Dict[str, str]:
     Keys: ``wham_checkpoint``, ``body_model_dir``, ``detector_onnx``, ``vitpose_onnx``,
     ``hmr2_onnx`` (the :class:`wham_ros.pipeline.PipelineConfig` field names).
     """
-    from wham_ros.body import SMPLBody
-    from wham_ros.wham.network import WHAMNetwork
-
-    os.makedirs(root, exist_ok=True)
-    arrays = synthetic_smpl_arrays()
-    body = write_body_model_dir(os.path.join(root, "body_models"), arrays)
-    shapes = {k: tuple(v.shape) for k, v in WHAMNetwork(SMPLBody(arrays)).state_dict().items()}
-    paths = {
-        "wham_checkpoint": write_official_checkpoint(os.path.join(root, WHAM_CHECKPOINT), shapes,
-                                                     arrays),
-        "body_model_dir": body,
+    paths = write_wham_files(root)
+    paths.update({
         "detector_onnx": export_detector(os.path.join(root, "detector.onnx")),
         "vitpose_onnx": export_tiny_vitpose(os.path.join(root, "vitpose.onnx")),
         "hmr2_onnx": export_tiny_hmr2(os.path.join(root, "hmr2.onnx")),
-    }
+    })
     return paths
 
 
