@@ -23,7 +23,10 @@ API (engine options)::
   (:mod:`wham_ros.wham.step_weights`; speed and error in the README).
 * ``cuda_graph``: with a CUDA network, each batch-size bucket's step is captured once as a
   CUDA graph and replayed; ``static_buffers`` runs the same graph-shaped step without capture
-  (any device; what the CPU tests compare with the eager step).
+  (any device; what the CPU tests compare with the eager step). The first step of each
+  bucket (1, 2, 4, 8, … tracks) and mesh setting captures its graph (slow, once).
+* ``network_time`` times Python-side calls: on CUDA it measures launches, and nothing while
+  a captured graph replays.
 """
 import contextlib
 import time
