@@ -13,10 +13,11 @@ setup(
     description="Live, world-grounded 3D humans (WHAM) for ROS 2",
     license="MIT",
     packages=find_packages(include=["wham_ros", "wham_ros.*"]),
+    package_data={"wham_ros.bag": ["hri_msgs/msg/*.msg", "hri_msgs/README.md"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",
-        "torch>=2.1",
+        "torch>=2.6",  # weights_only loading with (object, "module.name") allowlist entries
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
@@ -37,12 +38,9 @@ setup(
     },
     entry_points={"console_scripts": [
         "wham-ros = wham_ros.cli.main:main",
-        "wham-ros-convert-smpl = wham_ros.body.convert:main",
         "wham_node = wham_ros.ros.node:main",
         "wham_frontend_node = wham_ros.ros.split_nodes:frontend_main",
         "wham_stage_node = wham_ros.ros.split_nodes:wham_stage_main",
-        "wham-ros-export = wham_ros.cli.export_onnx:main",
-        "wham-ros-demo = wham_ros.cli.demo:main",
     ]},
     data_files=[("share/wham_ros/msg", sorted(glob.glob("msg/*.msg")))],
 )

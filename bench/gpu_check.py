@@ -174,8 +174,12 @@ def frontend_rows(check: Check, args, models, device: str) -> None:
 
 def onnx_rows(check: Check, args, models) -> None:
     """ViTPose and HMR2.0 graphs with crops inside on each ONNX Runtime provider."""
-    import onnxruntime as ort
-
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        for name in ("vitpose (flip)", "hmr2"):
+            check.skip(Row(name, "ort"), "onnxruntime is not installed")
+        return
     from wham_ros.cli.export_onnx import export_hmr2, export_vitpose
     from wham_ros.hmr2.onnx_backend import HMR2Onnx
     from wham_ros.ort_session import OrtOptions
@@ -401,14 +405,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         files = write_wham_files(root)
         models: Dict[str, object] = {}
+        missing = ""  # why the front-end models could not be built
         gpu_ort = any(p in ort_providers for p in ("CUDAExecutionProvider",
                                                    "TensorrtExecutionProvider"))
         if smoke or device != "cpu" or gpu_ort:  # else every front-end row is skipped
             t0 = time.monotonic()
-            models = build_frontend_models(smoke)
-            print(f"front-end models ({'tiny' if smoke else 'ViT-H'}, name-seeded) built in "
-                  f"{time.monotonic() - t0:.1f} s", flush=True)
-        if device == "cpu" and not smoke:
+            try:
+                models = build_frontend_models(smoke)
+            except Exception as exc:  # e.g. a package missing on this machine
+                missing = f"front-end models not built: {type(exc).__name__}: {exc}"
+                traceback.print_exc(file=sys.stderr)
+            else:
+                print(f"front-end models ({'tiny' if smoke else 'ViT-H'}, name-seeded) built "
+                      f"in {time.monotonic() - t0:.1f} s", flush=True)
+        provider = f"torch-{device}"
+        if missing:
+            for name in ("vitpose (flip)", "hmr2"):
+                check.skip(Row(name, provider), missing)
+        elif device == "cpu" and not smoke:
             for name in ("vitpose (flip)", "hmr2"):
                 check.skip(Row(name, "torch-cuda"), "no CUDA device (run --cpu-smoke on CPU)")
             onnx_rows(check, args, models)
@@ -417,6 +431,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         wham_rows(check, args, files, device)
         if device == "cpu" and not smoke:
             check.skip(Row("pipeline FPS", "torch-cuda", unit="fps"), "no CUDA device")
+        elif missing:
+            check.skip(Row("pipeline FPS", provider, unit="fps"), missing)
         else:
             pipeline_rows(check, args, files, models, device, root)
     print()

@@ -42,8 +42,7 @@ def test_mono8_replicated_to_rgb(encoding):
 
 
 @pytest.mark.parametrize("bigendian", [False, True])
-@pytest.mark.parametrize("encoding,channels,rev", [("mono16", 1, False), ("16UC1", 1, False),
-                                                   ("rgb16", 3, False), ("bgr16", 3, True)])
+@pytest.mark.parametrize("encoding,channels,rev", [("rgb16", 3, False), ("bgr16", 3, True)])
 def test_16bit_keeps_high_byte_in_either_byte_order(encoding, channels, rev, bigendian):
     hi = RGB[:, :, :channels]
     lo = RNG.integers(0, 256, size=hi.shape, dtype=np.uint8)
@@ -76,15 +75,31 @@ def test_numpy_and_bytearray_buffers_accepted():
     np.testing.assert_array_equal(out2, RGB)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(encoding="32FC1", height=5, width=7, step=28, data=b"\0" * 140), "unsupported image encoding '32FC1'"),
-    (dict(encoding="rgb8", height=0, width=7, step=21, data=b""), "empty image: 7x0"),
-    (dict(encoding="rgb8", height=5, width=7, step=21, data=b"\0" * 50), "truncated image data: 50 bytes"),
-    (dict(encoding="rgb8", height=5, width=7, step=20, data=b"\0" * 200), "step 20 bytes is smaller"),
+@pytest.mark.parametrize("kwargs,cause,match", [
+    (dict(encoding="bayer_rggb8", height=5, width=7, step=7, data=b"\0" * 35), "image_encoding",
+     "unsupported image encoding 'bayer_rggb8'"),
+    (dict(encoding="rgb8", height=0, width=7, step=21, data=b""), "image_empty", "empty image: 7x0"),
+    (dict(encoding="rgb8", height=5, width=7, step=21, data=b"\0" * 50), "image_truncated",
+     "truncated image data: 50 bytes"),
+    (dict(encoding="rgb8", height=5, width=7, step=20, data=b"\0" * 200), "image_step",
+     "step 20 bytes is smaller"),
 ])
-def test_bad_raw_images_raise_clear_errors(kwargs, match):
-    with pytest.raises(ImageConversionError, match=match):
+def test_bad_raw_images_raise_clear_errors(kwargs, cause, match):
+    with pytest.raises(ImageConversionError, match=match) as info:
         image_to_rgb(**kwargs)
+    assert info.value.cause == cause
+
+
+@pytest.mark.parametrize("encoding,sample_bytes", [("16UC1", 2), ("mono16", 2), ("32FC1", 4),
+                                                   ("64FC1", 8)])
+def test_depth_images_refused_as_depth(encoding, sample_bytes):
+    with pytest.raises(ImageConversionError, match=f"'{encoding}' is a depth image, not a camera "
+                       "image") as info:
+        image_to_rgb(encoding, 5, 7, 7 * sample_bytes, b"\0" * 35 * sample_bytes)
+    assert info.value.cause == "image_depth" and info.value.detail == encoding
+    with pytest.raises(ImageConversionError, match="is a depth image") as info:
+        compressed_to_rgb("16UC1; compressedDepth", b"\0" * 10)
+    assert info.value.cause == "image_depth"
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg"])

@@ -106,3 +106,23 @@ def test_bound_session_device_follows_provider():
     assert BoundSession(None, CUDA, device_id=1).device == "cuda"
     assert BoundSession(None, TRT, device_id=1).device_id == 1
     assert BoundSession(None, CPU, device_id=1).device_id == 0
+
+
+def test_node_parameters_map_onto_ort_options():
+    from dataclasses import fields
+
+    from wham_ros.pipeline import PipelineConfig
+    from wham_ros.ros.params import ParameterError, pipeline_kwargs, validate_all
+
+    values = {"ort_device_id": 1, "trt_cache_dir": "/var/cache/trt", "trt_fp16": True,
+              "trt_max_workspace_size": 1 << 30, "crop_backend": "device", "tracker_min_hits": 5}
+    kwargs = pipeline_kwargs(validate_all(values), [f.name for f in fields(PipelineConfig)])
+    cfg = PipelineConfig(**kwargs)
+    assert cfg.ort == OrtOptions(device_id=1, trt_cache_dir="/var/cache/trt", trt_fp16=True,
+                                 trt_max_workspace_size=1 << 30)
+    assert cfg.crop_backend == "device" and cfg.tracker.min_hits == 5
+    assert PipelineConfig().ort == OrtOptions() and PipelineConfig().crop_backend == "opencv"
+    with pytest.raises(ParameterError, match="'crop_backend' = 'gpu' is invalid"):
+        validate_all({"crop_backend": "gpu"})
+    with pytest.raises(ParameterError, match="'trt_max_workspace_size' = -1 is invalid"):
+        validate_all({"trt_max_workspace_size": -1})

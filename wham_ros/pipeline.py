@@ -26,7 +26,8 @@ from wham_ros.frontend.wham_inputs import (
     keypoint_mask,
     normalize_keypoints,
 )
-from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel
+from wham_ros.geometry.camera_motion import WHAM_FPS, relative_rotation_to_cam_angvel
+from wham_ros.geometry.heading import heading_rate
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
@@ -62,8 +63,8 @@ class PipelineConfig:
         wham_checkpoint: official WHAM checkpoint (``wham_vit_bedlam_w_3dpw.pth.tar``).
         body_model_dir: WHAM ``body_models`` directory (``smpl/SMPL_NEUTRAL.npz``, regressors).
         detector_onnx: person detector (YOLOv8/YOLO11/YOLOX ONNX export).
-        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros-export``.
-        vitpose_onnx: ViTPose exported with ``wham-ros-export`` (keypoint_backend 'vitpose').
+        hmr2_onnx: HMR2.0 encoder exported with ``wham-ros export``.
+        vitpose_onnx: ViTPose exported with ``wham-ros export`` (keypoint_backend 'vitpose').
         keypoint_backend: 'vitpose' or 'mediapipe' (BlazePose, weights inside the wheel).
         providers: ONNX Runtime execution provider: 'auto', 'cpu', 'cuda', 'tensorrt'.
         ort: provider options (TensorRT engine/timing cache directory, fp16, workspace,
@@ -218,9 +219,18 @@ class FrontEnd:
         return out
 
     def reset(self) -> None:
-        """Forget all tracks (new tracker; ids continue from 1 again)."""
-        self.tracker = MultiPersonTracker(self.tracker.config)
+        """Forget all tracks; new tracks get ids after the old ones (never reused)."""
+        self.tracker.reset()
         self._emitted.clear()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.tracker.next_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (the ids of an earlier front-end continue)."""
+        self.tracker.continue_ids(next_id)
 
     def _intrinsics(self, frame: CameraFrame, W: int, H: int) -> np.ndarray:
         if frame.K is not None and np.all(np.isfinite(frame.K)) and frame.K[0, 0] > 0:
@@ -272,7 +282,8 @@ class WhamStage:
         """
         t0 = time.perf_counter()
         step = step if step is not None else self.decide(fe.stamp_ns)
-        result = FrameResult(fe.stamp_ns, fe.frame_id, self.world_frame_id)
+        result = FrameResult(fe.stamp_ns, fe.frame_id, self.world_frame_id,
+                             K=np.asarray(fe.K, np.float64), image_size=tuple(fe.res))
         for tid in fe.ended_track_ids:
             self.engine.end_track(tid)
             self.grounding.end_track(tid)
@@ -341,9 +352,10 @@ class WhamStage:
         joints_w = o["joints_cam"] @ to_w.T + o["trans_world"]  # WHAM y-down world of the track
         smpl_w = o["smpl_joints_cam"] @ to_w.T + o["trans_world"]
         feet_w = o["feet_cam"] @ to_w.T + o["trans_world"]
+        R_world = g.rotation_to_world(tid, R_w)
         return HumanEstimate(
             track_id=tid, age=self.engine.age(tid),
-            global_orient_cam=R_cam, global_orient_world=g.rotation_to_world(tid, R_w),
+            global_orient_cam=R_cam, global_orient_world=R_world,
             body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
             trans_world=g.to_world(tid, o["trans_world"]),
             smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
@@ -352,7 +364,10 @@ class WhamStage:
             coco_joints_world=g.to_world(tid, joints_w[:17]),
             contact=o["contact"], feet_world=g.to_world(tid, feet_w),
             keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
-            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None)
+            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None,
+            root_velocity_world=g.vector_to_world(tid, o["vel_world_refined"]) * WHAM_FPS,
+            heading_rate=0.0 if self.engine.age(tid) == 1 else heading_rate(
+                g.rotation_to_world(tid, o["poses_root_world_prev"]), R_world, WHAM_FPS))
 
     def reset(self) -> None:
         """Forget all tracks and the world (e.g. when time jumps backwards)."""
@@ -463,6 +478,18 @@ class Pipeline:
         return result
 
     def reset(self) -> None:
-        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back)."""
+        """Forget tracks, tracker state and the world (e.g. a bag loops and time goes back).
+
+        Track ids are not reused: new tracks are numbered after the old ones.
+        """
         self.frontend.reset()
         self.wham.reset()
+
+    @property
+    def next_track_id(self) -> int:
+        """The id the next new track will get."""
+        return self.frontend.next_track_id
+
+    def continue_track_ids(self, next_id: int) -> None:
+        """Number new tracks from ``next_id`` on (see :meth:`FrontEnd.continue_track_ids`)."""
+        self.frontend.continue_track_ids(next_id)

@@ -110,11 +110,16 @@ class HumanEstimate:
         trans_world: (3,) hip centre in the world frame, m.
         smpl_joints_cam / smpl_joints_world: (24, 3) SMPL kinematic joints, m.
         coco_joints_cam / coco_joints_world: (17, 3) COCO-17 joints (WHAM regressor), m.
-        contact: (4,) foot contact scores (left heel? see wham_ros.geometry.contacts).
+        contact: (4,) WHAM's raw foot contact scores (order: wham_ros.geometry.contacts);
+            may leave [0, 1] slightly; messages publish them clipped to [0, 1].
         feet_world: (4, 3) world positions of the 4 contact points, m.
         keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``.
         bbox_xyxy: (4,) input box, pixels.
         vertices_cam: (6890, 3) mesh in the camera frame, or None when not requested.
+        root_velocity_world: (3,) hip-centre velocity in the world frame, m/s: WHAM's refined
+            root velocity (its per-step root displacement x 30 steps/s).
+        heading_rate: rate of change of the heading (yaw of the body's forward axis, SMPL +z,
+            about world z), rad/s, counter-clockwise positive; 0 on the track's first step.
     """
 
     track_id: int
@@ -134,11 +139,16 @@ class HumanEstimate:
     keypoints2d: np.ndarray
     bbox_xyxy: np.ndarray
     vertices_cam: Optional[np.ndarray] = None
+    root_velocity_world: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    heading_rate: float = 0.0
 
 
 @dataclass
 class FrameResult:
-    """Everything the pipeline produced for one camera frame."""
+    """Everything the pipeline produced for one camera frame.
+
+    ``K`` (3, 3) intrinsics and ``image_size`` (W, H) pixels of the frame, when known.
+    """
 
     stamp_ns: int
     frame_id: str
@@ -149,6 +159,8 @@ class FrameResult:
     skipped_reason: str = ""
     T_world_camera: Optional[np.ndarray] = None
     camera_motion_valid: bool = True
+    K: Optional[np.ndarray] = None
+    image_size: Optional[tuple] = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``wham-ros-demo``: synthetic models + recording through the real offline runner."""
+"""``wham-ros demo``: synthetic models + recording through the real offline runner."""
 from rosbags.highlevel import AnyReader
 
 from wham_ros.cli.demo import main

@@ -57,27 +57,6 @@ def test_batch_equals_single(tiny_hmr2):
         torch.testing.assert_close(both[k][1:], one[k], atol=1e-5, rtol=1e-5)
 
 
-def test_lightning_checkpoint_loads(tmp_path, tiny_hmr2, tiny_state_dict, caplog):
-    """hmr2a.ckpt layout: state_dict + discriminator/smpl/initialized + pickled config object."""
-    state = dict(tiny_state_dict)
-    state["discriminator.D_conv1.weight"] = torch.zeros(3)
-    state["smpl.J_regressor"] = torch.zeros(2, 2)
-    state["initialized"] = torch.tensor(True)
-    ckpt = {"state_dict": state, "epoch": 3, "hyper_parameters": {"cfg": _FakeCfg(LR=1e-5)}}
-    path = tmp_path / "hmr2a.ckpt"
-    torch.save(ckpt, path)
-    with caplog.at_level(logging.WARNING):
-        model = load_hmr2(str(path), **_kw(tiny_hmr2))
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(3))
-    with torch.inference_mode():
-        torch.testing.assert_close(model(x)["features"], tiny_hmr2(x)["features"])
-
-
-class _FakeCfg(dict):
-    """Stands for yacs' CfgNode, which Lightning pickles into hyper_parameters."""
-
-
 def test_float64_and_unknown_extra_entries_warn(tiny_hmr2, tiny_state_dict, caplog):
     state = dict(tiny_state_dict, **{"mystery.weight": torch.zeros(1)})
     with caplog.at_level(logging.WARNING):

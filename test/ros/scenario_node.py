@@ -124,6 +124,7 @@ def scenario_main():
         Parameter("publish_vertices", value=True),
         Parameter("mesh_rate_hz", value=1000.0),
         Parameter("diagnostics_period_s", value=0.2),
+        Parameter("camera_info_wait_s", value=0.0),  # step 1 runs before any CameraInfo
     ])
     probe_node = rclpy.create_node("probe")
     probe = Probe(probe_node)
@@ -170,12 +171,20 @@ def scenario_main():
              and len(node._imu) >= 5, what="imu samples")
     t2 = t0 + 100_000_000
     probe.send_image(image_msg(t2, encoding="mono8", pad=3))
-    # 3. Bad images, each twice: wrong encoding, truncated, zero size.
-    for k, bad in enumerate([dict(encoding="32FC1"), dict(truncate=True), dict(height=0, width=0)] * 2):
-        msg = image_msg(t2 + (k + 1) * 1_000_000, **bad)
+    # 3. Bad images, each twice: depth, two unknown encodings, truncated, wrong step, zero
+    #    size, and a frame stamped one day ahead of the node's clock.
+    day_ahead = time.time_ns() + 86_400_000_000_000
+    bad_inputs = [dict(encoding="32FC1"), dict(encoding="yuv420"), dict(encoding="bayer_rggb8"),
+                  dict(truncate=True), dict(step=W), dict(height=0, width=0), dict(stamp=day_ahead)]
+    for k, bad in enumerate(bad_inputs * 2):
+        bad = dict(bad)
+        msg = image_msg(bad.pop("stamp", t2 + (k + 1) * 1_000_000), **{
+            key: v for key, v in bad.items() if key != "step"})
         if bad.get("encoding") == "32FC1":
             msg.step = W * 4
             msg.data = bytes(H * W * 4)
+        if "step" in bad:
+            msg.step = bad["step"]  # smaller than a bgr8 row
         before = node.stats.snapshot()["invalid_inputs"]
         probe.send_image(msg, wait=False)
         wait_for(lambda: sum(node.stats.snapshot()["invalid_inputs"].values()) > sum(before.values()),

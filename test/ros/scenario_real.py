@@ -92,9 +92,10 @@ def model_parameters(models: dict, **extra) -> list:
 class ScenePlayer:
     """Plays a scene into the node: IMU up to each frame's stamp, then the frame, then waits."""
 
-    def __init__(self, probe: Probe, imu_count):
+    def __init__(self, probe: Probe, imu_count, has_camera_info):
         self.probe = probe
         self.imu_count = imu_count  # () -> IMU samples the receiving node has counted
+        self.has_camera_info = has_camera_info  # () -> the image node holds a CameraInfo
         self.sent_imu = 0
         n = probe.node
         rel = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -104,6 +105,7 @@ class ScenePlayer:
         """make_msg(i, rgb, stamp) -> Image or CompressedImage; returns the stamps sent."""
         k, stamps = 0, []
         self.probe.info_pub.publish(camera_info(scene.K))
+        wait_for(self.has_camera_info, what="CameraInfo at the node")
         for i, frame in enumerate(scene.frames):
             while k < len(scene.imu) and scene.imu[k].stamp_ns <= frame.stamp_ns:
                 self.probe.imu_pub.publish(imu_msg(scene.imu[k]))
@@ -198,7 +200,8 @@ def scenario_composed(models: dict) -> dict:
                     parameter_overrides=model_parameters(models))
     probe_node = rclpy.create_node("probe")
     probe = Probe(probe_node)
-    player = ScenePlayer(probe, lambda: node.stats.snapshot()["received_imu"])
+    player = ScenePlayer(probe, lambda: node.stats.snapshot()["received_imu"],
+                         lambda: node._camera_info is not None)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     executor.add_node(probe_node)
@@ -226,7 +229,7 @@ def scenario_composed(models: dict) -> dict:
     # Nobody watches the mesh any more: no mesh markers, no vertices computed.
     probe_node.destroy_subscription(probe.subs[2])
     wait_for(lambda: node._pubs["mesh"].get_subscription_count() == 0, what="mesh unsubscribed")
-    # Reconfigure for compressed input (models are reloaded: tracks restart at id 1).
+    # Reconfigure for compressed input (models are reloaded; new track ids continue).
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     res = node.set_parameters([Parameter("image_transport", value="compressed")])[0]
     assert res.successful, res.reason
@@ -254,7 +257,8 @@ def scenario_split(models: dict) -> dict:
     probe_node.create_subscription(PersonObservationArray, "/person_observations",
                                    lambda m: observations.append(m),
                                    QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-    player = ScenePlayer(probe, lambda: stage.stats.snapshot()["received_imu"])
+    player = ScenePlayer(probe, lambda: stage.stats.snapshot()["received_imu"],
+                         lambda: frontend._input.frames.camera_info is not None)
     executor = MultiThreadedExecutor(num_threads=4)
     for n in (frontend, stage, probe_node):
         executor.add_node(n)

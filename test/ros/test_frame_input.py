@@ -6,7 +6,8 @@ import pytest
 
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
 
-VALUES = {"time_jump_tolerance_s": 0.5, "require_camera_info": False, "camera_frame_id": ""}
+VALUES = {"time_jump_tolerance_s": 0.5, "require_camera_info": False, "camera_frame_id": "",
+          "max_stamp_ahead_s": 2.0, "camera_info_wait_s": 1.0}
 
 
 def image(t_ns, w=4, h=3, encoding="rgb8", frame_id="cam"):
@@ -27,7 +28,7 @@ def warnings():
 
 @pytest.fixture
 def inp(warnings):
-    return FrameInput(lambda cause, text: warnings.append((cause, text)))
+    return FrameInput(lambda cause, text, key=None: warnings.append((cause, text)))
 
 
 def test_intrinsics_choice(inp, warnings):
@@ -61,10 +62,14 @@ def test_stamp_order_and_time_jumps(inp, warnings):
 
 def test_bad_images_are_warned_by_cause(inp, warnings):
     assert inp.image(image(1, encoding="32FC1"), False, VALUES, "cam/image").frame is None
-    assert warnings[-1][0] == "image_encoding" and "on cam/image" in warnings[-1][1]
+    assert warnings[-1][0] == "image_depth" and "on cam/image" in warnings[-1][1]
+    assert "depth image, not a camera image" in warnings[-1][1]
     bad = image(2)
     bad.data = bad.data[:5]
     assert inp.image(bad, False, VALUES, "image").frame is None and warnings[-1][0] == "image_truncated"
+    bad = image(3)
+    bad.step = 5  # smaller than a row of 4 rgb8 pixels
+    assert inp.image(bad, False, VALUES, "image").frame is None and warnings[-1][0] == "image_step"
     assert inp.image(NS(header=image(3).header, format="jpeg", data=b"xx"), True, VALUES,
                      "image/compressed").frame is None
     assert warnings[-1][0] == "image_undecodable"
@@ -102,3 +107,60 @@ def test_rate_limiter_tolerates_rounded_stamps():
     assert not RateLimiter().due(0, 0.0)
     r.reset()
     assert r.due(0, 10.0)
+
+
+def test_each_unknown_encoding_is_named_once():
+    """Warn-once is per encoding: a second unknown encoding is named too."""
+    logged, counts = [], {}
+
+    def warn(cause, text, key=None):
+        counts[cause] = counts.get(cause, 0) + 1
+        if (key or cause) not in {k for k, _ in logged}:
+            logged.append((key or cause, text))
+
+    inp = FrameInput(warn)
+    for t, enc in enumerate(["yuv420", "yuv420", "bayer_rggb8", "bayer_rggb8"]):
+        inp.image(image(t + 1, encoding=enc), False, VALUES, "image")
+    assert counts == {"image_encoding": 4}
+    assert ["'yuv420'" in text for _, text in logged] == [True, False]
+    assert ["'bayer_rggb8'" in text for _, text in logged] == [False, True]
+
+
+def test_future_stamp_rejected_without_reset(inp, warnings):
+    t, day = 100_000_000_000, 86_400_000_000_000
+    assert inp.image(image(t), False, VALUES, "image", now_ns=t).frame is not None
+    d = inp.image(image(t + day), False, VALUES, "image", now_ns=t + 33_000_000)
+    assert d.frame is None and d.jumped_back_ns == 0 and warnings[-1][0] == "image_stamp_future"
+    assert "86399.967 s ahead" in warnings[-1][1] and "max_stamp_ahead_s = 2" in warnings[-1][1]
+    # The stream goes on at the right time: processed, no time jump (tracks kept).
+    d = inp.image(image(t + 66_000_000), False, VALUES, "image", now_ns=t + 70_000_000)
+    assert d.frame is not None and d.jumped_back_ns == 0
+    # Within the tolerance, without a clock (0: simulated time not started) or check off: kept.
+    assert inp.image(image(t + 1_000_000_000), False, VALUES, "image", now_ns=t).frame is not None
+    assert inp.image(image(t + day), False, VALUES, "image", now_ns=0).frame is not None
+    assert inp.image(image(t + 2 * day), False, {**VALUES, "max_stamp_ahead_s": 0.0}, "image",
+                     now_ns=t).frame is not None
+
+
+def test_first_frames_wait_for_expected_camera_info(warnings):
+    expected = [True]
+    inp = FrameInput(lambda cause, text, key=None: warnings.append(cause), lambda: expected[0])
+    t = 10_000_000_000
+    d = inp.image(image(t), False, VALUES, "image")
+    assert d.frame is None and d.waiting_for_camera_info and warnings == []
+    d = inp.image(image(t + 500_000_000), False, VALUES, "image")
+    assert d.frame is None and d.waiting_for_camera_info
+    inp.set_camera_info(info())
+    d = inp.image(image(t + 600_000_000), False, VALUES, "image")
+    assert d.frame.K[0, 0] == 10.0  # the first processed frame has the real intrinsics
+    # No CameraInfo within the wait: default intrinsics, warned; no second wait after a loop.
+    inp = FrameInput(lambda cause, text, key=None: warnings.append(cause), lambda: expected[0])
+    assert inp.image(image(t), False, VALUES, "image").frame is None
+    d = inp.image(image(t + 1_000_000_000), False, VALUES, "image")
+    assert d.frame is not None and d.frame.K is None and warnings[-1] == "camera_info_missing"
+    d = inp.image(image(t - 5_000_000_000), False, VALUES, "image")
+    assert d.frame is not None and d.jumped_back_ns
+    # No publisher on camera_info: no wait at all.
+    expected[0] = False
+    inp = FrameInput(lambda cause, text, key=None: None, lambda: expected[0])
+    assert inp.image(image(t), False, VALUES, "image").frame is not None

@@ -30,7 +30,7 @@ def test_human_array_stamps_frames_and_ids(scenario):
     for m in out["humans"]:
         assert m["frame_id"] == "test_cam_optical" and m["world_frame_id"] == "test_world"
         assert [p["track_id"] for p in m["people"]] == [1, 2]
-        assert [p["body_id"] for p in m["people"]] == ["1", "2"]
+        assert [p["body_id"] for p in m["people"]] == ["b1", "b2"]
         for p in m["people"]:
             assert p["frame_id"] == "test_cam_optical"
             assert p["n_vertices"] == 30 * 3  # publish_vertices=true: V x 3 floats
@@ -47,10 +47,10 @@ def test_tf_world_to_body_frames(scenario):
     out, _ = scenario
     by_stamp = {}
     for stamp, parent, child, x, y, z in out["tf"]:
-        assert parent == "test_world"
+        assert parent == ("test_world" if not child.endswith("_smpl") else child[:-len("_smpl")])
         by_stamp.setdefault(stamp, {})[child] = (x, y, z)
-    assert set(by_stamp[T0]) == {"body_1", "body_2"}
-    assert by_stamp[T0]["body_1"] == pytest.approx((4.0, 0.0, 1.3))
+    assert set(by_stamp[T0]) == {"body_b1", "body_b2", "body_b1_smpl", "body_b2_smpl"}
+    assert by_stamp[T0]["body_b1"] == pytest.approx((4.0, 0.0, 1.3))
     assert {m["stamp"] for m in out["humans"] if m["people"]} == set(by_stamp)
 
 
@@ -103,13 +103,19 @@ def test_bad_input_keeps_node_and_tracks(scenario):
     out, log = scenario
     assert out["ages_after_bad_input"] == [4, 4]  # 3 good frames before: tracks untouched
     assert out["ages_after_jump"] == [1, 1] and out["resets"] == 1
-    for cause, text in [("image_encoding", "unsupported image encoding '32FC1'"),
+    counts = {"image_encoding": 4}
+    for cause, text in [("image_depth", "'32FC1' is a depth image, not a camera image"),
+                        ("image_encoding", "unsupported image encoding 'yuv420'"),
+                        ("image_encoding", "unsupported image encoding 'bayer_rggb8'"),
                         ("image_truncated", "truncated image data"),
+                        ("image_step", f"image step {64} bytes is smaller than one row"),
                         ("image_empty", "empty image: 0x0 px"),
+                        ("image_stamp_future", "s ahead of the clock (max_stamp_ahead_s = 2)"),
                         ("imu_non_finite", "non-finite angular_velocity"),
                         ("camera_info_missing", "no CameraInfo received")]:
-        assert len(re.findall(re.escape(text), log)) == 1, f"{cause} must be warned exactly once"
-        assert int(out["diagnostics"]["values"][f"invalid_input.{cause}"]) >= (2 if cause != "camera_info_missing" else 1)
+        assert len(re.findall(re.escape(text), log)) == 1, f"{text} must be warned exactly once"
+        assert int(out["diagnostics"]["values"][f"invalid_input.{cause}"]) == counts.get(cause, 2)
+    assert "86399." in log  # the future frame: how far ahead, never processed (ages went on)
     assert "image time jumped back by 5.200 s (bag loop or clock reset): resetting tracks" in log
     assert out["state"] == "active" and out["state_after_deactivate"] == "inactive"
 
@@ -119,12 +125,13 @@ def test_diagnostics_content(scenario):
     diag = out["diagnostics"]
     assert diag["name"] == "wham: pipeline"
     values = diag["values"]
-    for key in ("image_rate_hz", "imu_rate_hz", "latency_ms", "dropped_frames", "active_tracks",
+    for key in ("image_rate_hz", "imu_rate_hz", "processed_rate_hz", "latency_ms", "dropped_frames", "active_tracks",
                 "processed_frames", "execution_provider.detector"):
         assert key in values
     assert values["execution_provider.detector"] == "CPUExecutionProvider"
     assert int(values["active_tracks"]) == 2
     assert int(values["resets"]) == 1
+    assert values["last_reset_reason"] == "image time jumped back by 5.200 s (bag loop or clock reset)"
     # WARN: the synthetic stamps are years old, so stamp -> publish latency is far too high.
     assert diag["level"] == 1 and "latency" in diag["message"]
     assert float(values["latency_ms"]) > 500.0

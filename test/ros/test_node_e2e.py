@@ -38,15 +38,17 @@ def split(synthetic_models):
 def test_two_people_with_stable_ids_and_image_stamps(scenario, case):
     out = scenario[0][case]
     assert [m["stamp"] for m in out["humans"]] == out["stamps"]  # one HumanArray per image
-    # min_hits = 2: nobody on the first frame, then the red (1) and green (2) person.
-    assert [[p["track_id"] for p in m["people"]] for m in out["humans"]] == [[]] + [[1, 2]] * 6
+    # min_hits = 2: nobody on the first frame, then the red and green person: ids 1, 2, and
+    # after the reactivation 3, 4 (ids are never reused within the process).
+    ids = [1, 2] if case == "raw" else [3, 4]
+    assert [[p["track_id"] for p in m["people"]] for m in out["humans"]] == [[]] + [ids] * 6
     for i, m in enumerate(out["humans"]):
         assert m["frame_id"] == CAMERA_FRAME and m["world_frame_id"] == "wham_world"
         for p in m["people"]:
-            assert p["body_id"] == str(p["track_id"]) and p["age"] == i
+            assert p["body_id"] == f"b{p['track_id']}" and p["age"] == i
             assert p["frame_id"] == CAMERA_FRAME and p["world_frame_id"] == "wham_world"
     last = {p["track_id"]: p for p in out["humans"][-1]["people"]}
-    assert last[1]["bbox"][0] < 160 < last[2]["bbox"][0]  # red on the left, green on the right
+    assert last[ids[0]]["bbox"][0] < 160 < last[ids[1]]["bbox"][0]  # red left, green right
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -67,13 +69,15 @@ def test_tf_bodies_and_camera(scenario, case):
     out = scenario[0][case]
     by_stamp = {}
     for stamp, parent, child, quat in out["tf"]:
-        assert parent == "wham_world"
+        assert parent == (child[:-len("_smpl")] if child.endswith("_smpl") else "wham_world")
         assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-6)
         by_stamp.setdefault(stamp, set()).add(child)
     stamps = out["stamps"]
     assert by_stamp[stamps[0]] == {CAMERA_FRAME}  # nobody yet, but the camera is placed
+    ids = (1, 2) if case == "raw" else (3, 4)  # ids continue after the reactivation
     for t in stamps[1:]:
-        assert by_stamp[t] == {"body_1", "body_2", CAMERA_FRAME}
+        assert by_stamp[t] == {f"body_b{ids[0]}", f"body_b{ids[1]}", f"body_b{ids[0]}_smpl",
+                               f"body_b{ids[1]}_smpl", CAMERA_FRAME}
 
 
 def test_camera_tf_follows_the_pan(scenario):
@@ -89,10 +93,11 @@ def test_camera_tf_follows_the_pan(scenario):
 def test_skeleton_and_contact_markers(scenario, case):
     out = scenario[0][case]
     assert len(out["markers"]) == len(out["stamps"])
+    a, b = (1, 2) if case == "raw" else (3, 4)  # ids continue after the reactivation
     for arr in out["markers"][1:]:
         body = {(ns, mid): (typ, n) for ns, mid, typ, frame, n in arr[1:]}
-        assert body == {("skeleton", 1): (5, 46), ("contacts", 1): (7, 4),
-                        ("skeleton", 2): (5, 46), ("contacts", 2): (7, 4)}
+        assert body == {("skeleton", a): (5, 46), ("contacts", a): (7, 4),
+                        ("skeleton", b): (5, 46), ("contacts", b): (7, 4)}
         assert all(frame == "wham_world" for _, _, _, frame, _ in arr)
 
 

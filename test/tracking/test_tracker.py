@@ -180,3 +180,22 @@ def test_bad_inputs_are_rejected_with_the_shape():
         tracker.update(np.zeros((0, 5)), stamp_s=1.0)
     with pytest.raises(ValueError, match="low_score"):
         TrackerConfig(low_score=0.7, high_score=0.5)
+
+
+def test_ids_continue_after_reset_and_across_trackers():
+    """Time jumps back (bag loop): tracks are forgotten, but ids are never given out again."""
+    tracker = MultiPersonTracker(TrackerConfig(min_hits=2))
+    boxes = [walking(50, 4, 0), walking(300, -4, 0)]
+    for t in range(3):
+        out = tracker.update(*frame([person(b) for b in boxes]), stamp_s=10.0 + t / 30)
+    assert [p.track_id for p in out] == [1, 2]
+    tracker.reset()
+    assert tracker.tracks == [] and tracker.next_id == 3
+    for t in range(3):  # earlier stamps are accepted after the reset
+        out = tracker.update(*frame([person(b) for b in boxes]), stamp_s=1.0 + t / 30)
+    assert [p.track_id for p in out] == [3, 4] and [p.age for p in out] == [2, 2]
+    # A new tracker in the same process (node reactivated) continues the numbering.
+    fresh = MultiPersonTracker(TrackerConfig(min_hits=1))
+    fresh.continue_ids(tracker.next_id)
+    fresh.continue_ids(2)  # never goes back
+    assert [p.track_id for p in fresh.update(*frame([person(boxes[0])]))] == [5]

@@ -1,6 +1,6 @@
 """Write a synthetic scene (``wham_ros.testing.scenes``) as a rosbag2 camera recording.
 
-Used by the tests and by ``wham-ros-demo``; needs ``rosbags`` only (no ROS installation).
+Used by the tests and by ``wham-ros demo``; needs ``rosbags`` only (no ROS installation).
 """
 from pathlib import Path
 

@@ -1,99 +1,22 @@
 """Convert MPI's pickled SMPL model (chumpy arrays, scipy sparse regressor) to ``.npz``.
 
-No chumpy or scipy is needed: a restricted unpickler accepts only numpy array
-reconstruction and stand-ins for chumpy's ``Ch`` and scipy's CSC/CSR matrices, so the
-pickle cannot run arbitrary code. Run once, then only the ``.npz`` is read at run time:
+No chumpy or scipy is needed: the pickle is read by ``wham_ros.assets.safe_load`` (plain
+data plus inert stand-ins for chumpy's ``Ch`` and scipy's CSC/CSR matrices), so it cannot
+run code. Accepted layouts: MPI's Python-2 files (v1.0.0 with 10 shape components, v1.1.0
+with 300), smplx's ``clean_ch.py`` output (protocol 0, no chumpy) and Python-3 re-pickles.
+Run once, then only the ``.npz`` is read at run time:
 
     wham-ros convert-smpl SMPL_NEUTRAL.pkl body_models/smpl/SMPL_NEUTRAL.npz
 """
 import argparse
-import pickle
 import sys
 from typing import Dict
 
 import numpy as np
 
+from wham_ros.assets.safe_load import ModelFileReadError, as_array, load_pickle_file
+
 KEEP = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
-
-
-class _Stub:
-    """Stand-in for a pickled foreign object: records its constructor args and state."""
-
-    def __init__(self, *args, **kwargs):
-        self.args = args
-        self.state = {}
-
-    def __setstate__(self, state):
-        if isinstance(state, tuple):  # (dict, slots) form
-            state = {k: v for part in state if isinstance(part, dict) for k, v in part.items()}
-        self.state = dict(state) if isinstance(state, dict) else {"value": state}
-
-
-class _ChumpyArray(_Stub):
-    """chumpy.Ch: the array lives in its state under ``x`` (or ``r``/``a``)."""
-
-    def to_numpy(self):
-        for key in ("x", "r", "a", "_x"):
-            val = self.state.get(key)
-            if isinstance(val, np.ndarray):
-                return val
-            if isinstance(val, _ChumpyArray):
-                return val.to_numpy()
-        raise ValueError(f"chumpy object without an array (state keys {sorted(self.state)})")
-
-
-class _SparseMatrix(_Stub):
-    """scipy.sparse CSC/CSR matrix: rebuilt densely from data/indices/indptr."""
-
-    compressed_axis = 1  # CSC: indptr runs over columns
-
-    def to_numpy(self):
-        s = self.state
-        shape = tuple(s.get("_shape") or s.get("shape"))
-        data, indices, indptr = s["data"], s["indices"], s["indptr"]
-        dense = np.zeros(shape, dtype=np.float64)
-        counts = np.diff(indptr)
-        major = np.repeat(np.arange(len(counts)), counts)
-        if self.compressed_axis == 1:
-            dense[indices, major] = data
-        else:
-            dense[major, indices] = data
-        return dense
-
-
-class _CsrMatrix(_SparseMatrix):
-    compressed_axis = 0
-
-
-_ALLOWED_NUMPY = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    # protocol 0-2 helpers: bytes and object re-creation (only ever of the classes above)
-    ("_codecs", "encode"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-}
-
-
-class _SMPLUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_NUMPY:
-            return super().find_class(module, name)
-        if module.startswith("chumpy"):
-            return _ChumpyArray
-        if module.startswith("scipy.sparse"):
-            if "csr" in name:
-                return _CsrMatrix
-            if "csc" in name:
-                return _SparseMatrix
-        if module in ("builtins", "__builtin__") and name in ("object", "dict", "list", "tuple"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an SMPL pickle")
-
-
-def _to_array(value):
-    if isinstance(value, (_ChumpyArray, _SparseMatrix)):
-        return value.to_numpy()
-    return np.asarray(value)
 
 
 def load_smpl_pickle(path: str) -> Dict[str, np.ndarray]:
@@ -110,18 +33,17 @@ def load_smpl_pickle(path: str) -> Dict[str, np.ndarray]:
     from wham_ros.body.smpl import BodyModelError
 
     try:
-        with open(path, "rb") as fh:
-            data = _SMPLUnpickler(fh, encoding="latin1").load()
-    except Exception as exc:
-        raise BodyModelError(f"Cannot read SMPL pickle '{path}': {exc}") from exc
+        data = load_pickle_file(path)
+    except ModelFileReadError as exc:
+        raise BodyModelError(f"Cannot read SMPL pickle '{path}': {exc.reason}") from exc
     if not isinstance(data, dict):
         raise BodyModelError(f"SMPL pickle '{path}' holds a {type(data).__name__}, expected a dict")
     missing = [k for k in KEEP if k not in data]
     if missing:
         raise BodyModelError(f"SMPL pickle '{path}' lacks {missing}")
     try:
-        return {k: _to_array(data[k]) for k in KEEP}
-    except Exception as exc:
+        return {k: as_array(data[k]) for k in KEEP}
+    except ValueError as exc:
         raise BodyModelError(f"SMPL pickle '{path}': cannot convert arrays: {exc}") from exc
 
 

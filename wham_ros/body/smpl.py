@@ -52,7 +52,7 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
     """Read SMPL arrays and WHAM regressors from a WHAM-style body model directory.
 
     Layout (as WHAM's ``dataset/body_models``): ``smpl/SMPL_NEUTRAL.npz`` (preferred; see
-    ``wham-ros-convert-smpl``) or ``smpl/SMPL_NEUTRAL.pkl``, ``J_regressor_wham.npy``,
+    ``wham-ros convert-smpl``) or ``smpl/SMPL_NEUTRAL.pkl``, ``J_regressor_wham.npy``,
     ``J_regressor_feet.npy``.
 
     Returns:
@@ -76,14 +76,14 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
         src = npz
     elif os.path.isfile(pkl):
         LOG.warning("Loading pickled SMPL model '%s'; convert it once with "
-                    "'wham-ros-convert-smpl %s %s' to avoid unpickling at run time.", pkl, pkl, npz)
+                    "'wham-ros convert-smpl %s %s' to avoid unpickling at run time.", pkl, pkl, npz)
         arrays = load_smpl_pickle(pkl)
         src = pkl
     else:
         raise BodyModelError(
             f"SMPL model not found: expected '{npz}' (or '{pkl}'). Download SMPL_NEUTRAL from "
             "https://smpl.is.tue.mpg.de (registration, non-commercial licence) and convert it "
-            "with 'wham-ros-convert-smpl'.")
+            "with 'wham-ros convert-smpl'.")
     for key, shape in SMPL_ARRAY_SHAPES.items():
         if key not in arrays:
             raise BodyModelError(f"SMPL model '{src}' has no array '{key}' "

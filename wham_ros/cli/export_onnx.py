@@ -21,7 +21,6 @@ two files together.
 """
 import argparse
 import copy
-import importlib.util
 import logging
 import os
 import sys
@@ -111,7 +110,7 @@ def _export(module: nn.Module, example: Tuple[torch.Tensor, ...], path: str,
         if n_bytes <= _PROTOBUF_LIMIT_BYTES:
             os.replace(raw, path)
         else:
-            import onnx  # only needed for > 2 GB models; in the 'export' extra
+            import onnx
 
             data = os.path.basename(path) + ".data"
             onnx.save_model(onnx.load(raw), path, save_as_external_data=True,
@@ -195,10 +194,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not args.fp16 and importlib.util.find_spec("onnx") is None:
-        # ViT-H in float32 is > 2 GB: saved as external data, which needs the onnx package.
-        LOG.error("exporting %s in float32 needs the onnx package (weights > 2 GB go to an "
-                  "external data file): pip install onnx   (or use --fp16)", args.model)
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export, also in fp16, and the > 2 GB save need it)
+    except ImportError:
+        LOG.error("exporting needs the onnx package, which is not installed: "
+                  "pip install \"wham_ros[export]\" (or: pip install onnx)")
         return 1
     try:
         if args.model == "vitpose":

@@ -4,23 +4,27 @@ Supported layouts (batch 1; the leading batch axis may be absent):
 
 * ``yolov8``: ``(1, 4 + C, N)``, rows ``cx, cy, w, h`` then C class scores (already
   sigmoid-ed). YOLOv8 / YOLO11 / YOLOv9 exports from ultralytics (``yolo export format=onnx``).
-* ``yolox``: ``(1, N, 5 + C)``, columns ``cx, cy, w, h, objectness``, then C class scores;
-  score = objectness x class score. YOLOX exported with ``--decode_in_inference`` and
-  YOLOv5 exports.
+* ``yolov5``: ``(1, N, 5 + C)``, columns ``cx, cy, w, h, objectness``, then C class scores;
+  score = objectness x class score. YOLOv5 exports (``export.py --include onnx``).
+* ``yolox``: the same layout from YOLOX exported with ``--decode_in_inference``.
 * ``yolox_raw``: the same layout straight from the YOLOX head *without* the grid decode
   (YOLOX's default ONNX export): ``cx, cy`` are cell offsets and ``w, h`` log sizes, over
   the grids of strides 8, 16, 32 of the network input; decoded here with :func:`yolox_grid_decode`.
   Objectness and class scores are sigmoid-ed by the exported head in both YOLOX layouts.
 
-``auto`` picks ``yolov8`` when the middle axis is the shorter one (``4 + C < N``) and
-``yolox`` otherwise; it cannot tell ``yolox`` from ``yolox_raw`` (same shape), so raw YOLOX
-exports need ``output_format='yolox_raw'``.
+The formats differ in their input too (``wham_ros.detect.letterbox``): ``yolov8`` and
+``yolov5`` take RGB in [0, 1] centred, ``yolox``/``yolox_raw`` BGR 0-255 in the top-left.
+
+``auto`` picks ``yolov8`` when the middle axis is the shorter one (``4 + C < N``); for the
+``(1, N, 5 + C)`` layout it picks ``yolov5`` when the model carries the metadata YOLOv5's
+exporter writes (``stride``, ``names``) and ``yolox`` otherwise. It cannot tell ``yolox``
+from ``yolox_raw`` (same shape), so raw YOLOX exports need ``output_format='yolox_raw'``.
 
 All boxes are in network-input pixels (after letterbox). A candidate is a person when the
 person class is its highest-scoring class (as ultralytics' and YOLOX's single-label NMS).
 """
 import logging
-from typing import Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,7 +32,8 @@ from wham_ros.detect.boxes import cxcywh_to_xyxy
 
 LOG = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("auto", "yolov8", "yolox", "yolox_raw")
+OUTPUT_FORMATS = ("auto", "yolov8", "yolov5", "yolox", "yolox_raw")
+YOLOV5_METADATA_KEYS = ("stride", "names")
 YOLOX_STRIDES = (8, 16, 32)
 
 
@@ -48,14 +53,16 @@ def _as_2d(output: np.ndarray) -> np.ndarray:
     return out
 
 
-def detect_format(output_shape: Sequence[int]) -> str:
-    """Guess the layout of a detector output from its shape.
+def detect_format(output_shape: Sequence[int], metadata: Optional[Mapping[str, str]] = None) -> str:
+    """Guess the model family from its output shape and ONNX metadata.
 
     Args:
         output_shape: shape of the first output, with or without the batch axis.
+        metadata: the model's ONNX metadata (``custom_metadata_map``); YOLOv5's exporter
+            writes ``stride`` and ``names``, YOLOX's writes none.
 
     Returns:
-        'yolov8' or 'yolox'.
+        'yolov8', 'yolov5' or 'yolox'.
 
     Raises:
         DetectorOutputError: the shape fits neither layout.
@@ -70,7 +77,7 @@ def detect_format(output_shape: Sequence[int]) -> str:
     if rows < cols and rows >= 5:
         return "yolov8"
     if cols >= 6:
-        return "yolox"
+        return "yolov5" if all(k in (metadata or {}) for k in YOLOV5_METADATA_KEYS) else "yolox"
     raise DetectorOutputError(f"cannot infer detector format from output shape {output_shape}; "
                               "expected (1, 4+C, N) with 4+C < N, or (1, N, 5+C)")
 

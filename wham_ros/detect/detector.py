@@ -11,13 +11,17 @@ import numpy as np
 
 from wham_ros.detect.boxes import nms
 from wham_ros.detect.decode import OUTPUT_FORMATS, decode_person_candidates, detect_format
-from wham_ros.detect.letterbox import Letterbox, letterbox, unletterbox_boxes
+from wham_ros.detect.letterbox import (ULTRALYTICS, YOLOX, InputConvention, Letterbox,
+                                       letterbox, unletterbox_boxes)
 from wham_ros.ort_session import OrtOptions, make_session
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_INPUT_HW = (640, 640)
 DETECTOR_KINDS = ("yolo_onnx",)
+INPUT_CONVENTIONS = {"yolov8": ULTRALYTICS, "yolov5": ULTRALYTICS, "yolox": YOLOX,
+                     "yolox_raw": YOLOX}
+"""Input convention of each output format's model family (see ``wham_ros.detect.letterbox``)."""
 
 
 class PersonDetector(Protocol):
@@ -50,14 +54,17 @@ def check_image(image_rgb: np.ndarray) -> np.ndarray:
 class YoloOnnxDetector:
     """YOLOv8/YOLO11/YOLOv5/YOLOX person detector on ONNX Runtime.
 
-    Pipeline: letterbox (aspect kept, pad 114, RGB, [0, 1], NCHW) -> network ->
-    decode (format from the output shape or ``output_format``) -> person class filter ->
-    score threshold -> NMS -> boxes mapped back to image pixels.
+    Pipeline: letterbox in the family's convention (aspect kept, pad 114; YOLOv8/YOLO11/
+    YOLOv5: RGB in [0, 1], centred; YOLOX: BGR 0-255, top-left) -> network -> decode ->
+    person class filter -> score threshold -> NMS -> boxes mapped back to image pixels.
+    The format (hence the convention) is ``output_format`` or, for 'auto', inferred once
+    from the output shape and the model's metadata.
 
     Args:
         model_path: the .onnx file (one image input (1, 3, H, W); first output is decoded).
         providers: 'auto', 'cpu', 'cuda' or 'tensorrt' (see ``wham_ros.ort_session``).
-        output_format: one of ``OUTPUT_FORMATS`` ('auto' infers yolov8/yolox from the shape).
+        output_format: one of ``OUTPUT_FORMATS`` ('auto' infers yolov8/yolov5/yolox from the
+            output shape and metadata; 'yolox_raw' must be named).
         person_class: class index of "person" (COCO: 0).
         score_threshold: minimum person score.
         nms_iou_threshold: NMS suppresses boxes overlapping a better one by more than this.
@@ -90,10 +97,25 @@ class YoloOnnxDetector:
         self.nms_iou_threshold = nms_iou_threshold
         self.max_detections = max_detections
         out_shape = self.session.get_outputs()[0].shape
-        if output_format == "auto" and all(isinstance(d, int) for d in out_shape):
-            self.output_format = detect_format(out_shape)
-        LOG.info("person_detector: %s, input %dx%d, output %s, format %s", model_path,
-                 self.input_hw[0], self.input_hw[1], out_shape, self.output_format)
+        if output_format == "auto":
+            metadata = self.session.get_modelmeta().custom_metadata_map
+            self.output_format = self._infer_format(out_shape, metadata)
+        self.convention: InputConvention = INPUT_CONVENTIONS[self.output_format]
+        LOG.info("person_detector: %s, input %dx%d, output %s, format %s (%s)", model_path,
+                 self.input_hw[0], self.input_hw[1], out_shape, self.output_format,
+                 self.convention)
+
+    @staticmethod
+    def _infer_format(out_shape, metadata) -> str:
+        """Format from a possibly dynamic output shape: one known axis of the (rows, cols)
+        pair tells the layout, a dynamic one stands for the (large) candidate count."""
+        dims = list(out_shape)[-2:]
+        known = [isinstance(d, int) for d in dims]
+        if len(dims) != 2 or not any(known):
+            raise ValueError(f"cannot infer the detector format from output shape {out_shape}; "
+                             f"set output_format to one of {OUTPUT_FORMATS[1:]}")
+        many = max([d for d in dims if isinstance(d, int)] + [1]) * 1000
+        return detect_format([d if isinstance(d, int) else many for d in dims], metadata)
 
     @staticmethod
     def _resolve_input_hw(shape, requested) -> Tuple[int, int]:
@@ -115,7 +137,7 @@ class YoloOnnxDetector:
             (N, 5) float32 ``[x1, y1, x2, y2, score]`` in image pixels, by decreasing score.
         """
         img = check_image(image_rgb)
-        tensor, lb = letterbox(img, self.input_hw)            # 1 x 3 x h x w
+        tensor, lb = letterbox(img, self.input_hw, self.convention)   # 1 x 3 x h x w
         output = self.session.run(None, {self._input_name: tensor.astype(self._input_dtype)})[0]
         return postprocess(output.astype(np.float32), self.output_format, lb, self.person_class,
                            self.score_threshold, self.nms_iou_threshold, self.max_detections)

@@ -1,8 +1,14 @@
 """Letterbox pre-processing for YOLO-family detectors and its inverse on boxes.
 
-The image is resized keeping its aspect ratio so it fits the network input, centred, and
-padded with grey 114 (the value YOLOv8/YOLOX were trained with). The network tensor is
-RGB, NCHW, float32 in [0, 1].
+The image is resized keeping its aspect ratio so it fits the network input and padded with
+grey 114 (the value YOLOv5/YOLOv8/YOLOX were trained with). Colour order, value range and
+where the image sits are properties of the model family (:class:`InputConvention`):
+
+* ultralytics (YOLOv5, YOLOv8, YOLO11; ``LetterBox``): RGB, float in [0, 1], centred.
+* YOLOX (``yolox.data.data_augment.preproc``): BGR (as ``cv2.imread`` gives), float
+  0-255, image in the top-left corner, padding right and bottom, sizes truncated.
+
+The network tensor is NCHW float32.
 """
 from dataclasses import dataclass
 from typing import Tuple
@@ -11,6 +17,27 @@ import cv2
 import numpy as np
 
 PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    """How a detector family builds its input tensor from an image.
+
+    Attributes:
+        bgr: channels in B, G, R order (else R, G, B).
+        value_divisor: uint8 pixel values are divided by this (255: [0, 1]; 1: 0-255).
+        centred: image centred with padding on both sides (else top-left, padded right/bottom).
+        truncate_size: resized size is ``int(size * scale)`` (else rounded).
+    """
+
+    bgr: bool
+    value_divisor: float
+    centred: bool
+    truncate_size: bool
+
+
+ULTRALYTICS = InputConvention(bgr=False, value_divisor=255.0, centred=True, truncate_size=False)
+YOLOX = InputConvention(bgr=True, value_divisor=1.0, centred=False, truncate_size=True)
 
 
 @dataclass(frozen=True)
@@ -32,26 +59,32 @@ class Letterbox:
     input_hw: Tuple[int, int]
 
 
-def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int]) -> Tuple[np.ndarray, Letterbox]:
+def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int],
+              convention: InputConvention = ULTRALYTICS) -> Tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect, pad with 114 and build the network input tensor.
 
     Args:
         image_rgb: (H, W, 3) uint8 RGB image.
         input_hw: network input (height, width) in pixels.
+        convention: the model family's colour order, value range and padding side.
 
     Returns:
-        (tensor (1, 3, h, w) float32 RGB in [0, 1], the transform).
+        (tensor (1, 3, h, w) float32 in the convention's order and range, the transform).
     """
     h, w = image_rgb.shape[:2]
     net_h, net_w = int(input_hw[0]), int(input_hw[1])
     scale = min(net_h / h, net_w / w)
-    new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-    pad_x, pad_y = (net_w - new_w) // 2, (net_h - new_h) // 2
+    size = int if convention.truncate_size else (lambda v: int(round(v)))
+    new_w, new_h = max(1, size(w * scale)), max(1, size(h * scale))
+    pad_x, pad_y = ((net_w - new_w) // 2, (net_h - new_h) // 2) if convention.centred else (0, 0)
     canvas = np.full((net_h, net_w, 3), PAD_VALUE, dtype=np.uint8)
     resized = image_rgb if (new_w, new_h) == (w, h) else cv2.resize(
         image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized
-    tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255.0   # 1 x 3 x h x w
+    channels = canvas[..., ::-1] if convention.bgr else canvas
+    tensor = channels.transpose(2, 0, 1)[None].astype(np.float32)          # 1 x 3 x h x w
+    if convention.value_divisor != 1.0:
+        tensor /= np.float32(convention.value_divisor)
     return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
 
 

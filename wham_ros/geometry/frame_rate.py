@@ -121,7 +121,8 @@ class FrameRatePolicy:
         cam = self.camera_period_ns
         if not self._warned_slow and cam is not None and len(self._intervals) >= 4 and cam > 1.1 * self.period_ns:
             self._warned_slow = True
-            LOGGER.warning("Camera runs at %.1f Hz, slower than WHAM's %.0f Hz: WHAM steps on every frame "
-                           "and sees larger per-step motion than in training", 1e9 / cam, 1e9 / self.period_ns)
+            LOGGER.warning("Frames reach WHAM at %.1f Hz (from the stamps of the frames processed), slower "
+                           "than WHAM's %.0f Hz: WHAM steps on every frame and sees larger per-step motion "
+                           "than in training", 1e9 / cam, 1e9 / self.period_ns)
         self._last_step_ns = stamp_ns
         return FrameDecision(True, prev)

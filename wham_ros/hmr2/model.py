@@ -29,7 +29,7 @@ NUM_SMPL_JOINTS = 24  # root + 23 body joints
 NUM_BETAS = 10
 #: Output names of :meth:`HMR2Encoder.forward`, also the ONNX output names and order.
 OUTPUT_NAMES = ("features", "global_orient", "body_pose", "betas", "cam")
-#: ONNX input name (``wham-ros-export hmr2``): (B, 3, 256, 256) float32.
+#: ONNX input name (``wham-ros export hmr2``): (B, 3, 256, 256) float32.
 ONNX_INPUT = "norm_img"
 
 

@@ -13,24 +13,32 @@ delays the next frame; the human outputs are published as CDR bytes
 """
 from __future__ import annotations
 
+import atexit
 import collections
+import ctypes
+import ctypes.util
 import functools
+import gc
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.task import Future
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from sensor_msgs.msg import Imu
 
-from wham_ros.ros import conversions, markers
+from wham_ros.ros import conversions, log_bridge, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
-from wham_ros.ros.frame_input import RateLimiter, imu_sample
+from wham_ros.ros.frame_input import RateLimiter, imu_sample, stamp_ns
+from wham_ros.ros.hri import Rep155Publisher
 from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import SPECS, ParameterError, params_for
 from wham_ros.ros.publish_queue import PublishQueue
@@ -40,10 +48,34 @@ from wham_ros.types import FrameResult
 # (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
 Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+WHAM_RATE_HZ = 30.0  # WHAM's training frame rate
+SLOW_RATE_HZ = WHAM_RATE_HZ / 1.1  # below this, WHAM's steps are too long (frame_rate.py)
+CAMERA_RATE_MIN_SPAN_S = 1.0  # image stamps needed before the rate is judged
+WORKER_STOP_TIMEOUT_S = 10.0  # longest wait for the frame in progress on deactivate/shutdown
 # Processed frames waiting for the publisher thread; older ones are dropped (counted).
 PUBLISH_QUEUE_DEPTH = 2
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def release_memory() -> None:
+    """Give freed model memory back: garbage-collect, empty torch's CUDA cache, and on
+    glibc return the heap's free pages to the system (``malloc_trim``), so the resident
+    size of an inactive node drops instead of keeping the models' peak.
+    """
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "malloc_trim"):  # glibc only
+            libc.malloc_trim(0)
 
 
 def logs_exceptions(callback):
@@ -61,12 +93,19 @@ def logs_exceptions(callback):
 class PipelineNodeBase(LifecycleNode):
     """Lifecycle, parameters, latest-input worker and diagnostics of a WHAM node.
 
+    The core's ``logging`` records (``wham_ros.*``) go to this node's logger
+    (:mod:`wham_ros.ros.log_bridge`) from construction to shutdown. Shutdown publishes a
+    last ``/diagnostics`` status saying so, stops the timer and completes :attr:`finished`,
+    which ends :func:`wham_ros.ros.node.spin_lifecycle_node` (the process exits).
+
     Args:
         node_name: default node name.
         role: 'composed', 'frontend' or 'wham' (which parameters are declared).
         factory: builds what the node runs from its parameter values (on activate).
         **kwargs: passed to ``LifecycleNode`` (e.g. ``parameter_overrides``).
     """
+
+    CHECKS_CAMERA_RATE = False  # True for nodes fed by a camera (composed, front-end)
 
     def __init__(self, node_name: str, role: str, factory: Factory, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -89,10 +128,18 @@ class PipelineNodeBase(LifecycleNode):
         self._cv = threading.Condition()
         self._slot = None
         self._slot_received_ns = 0  # time.monotonic_ns() when the slot's input arrived
-        self._running = False
+        self._active = False  # the worker takes inputs only while active
+        self._busy = False  # the worker is processing an input
+        self._quit = False
+        # One worker and one publisher thread for the node's lifetime (started on the first
+        # activate): new threads per activation leave their malloc arenas behind (~5 MB per
+        # cycle measured with the synthetic models).
         self._worker: Optional[threading.Thread] = None
         self._publisher: Optional[PublishQueue] = None
         self._imu: Deque = collections.deque(maxlen=200)
+        self.finished = Future()  # done after the shutdown transition
+        self._next_track_id = 1  # track ids continue across activations (never reused)
+        self._log_handler: Optional[log_bridge.RosLogHandler] = log_bridge.install(self.get_logger())
 
     # ------------------------------------------------------------------ subclass hooks
     def _create_publishers(self) -> None:
@@ -138,13 +185,28 @@ class PipelineNodeBase(LifecycleNode):
                 self._values[p.name] = p.value
         return SetParametersResult(successful=True)
 
-    def warn_once(self, cause: str, text: str) -> None:
-        """Count an invalid input under ``cause`` and log ``text`` the first time only."""
+    def warn_once(self, cause: str, text: str, key: Optional[str] = None) -> None:
+        """Count an invalid input under ``cause``; log ``text`` the first time for ``key``.
+
+        Args:
+            cause: the ``invalid_input.<cause>`` counter on /diagnostics.
+            text: what was received, what was expected.
+            key: what makes a warning new (default ``cause``; e.g. one per unknown encoding).
+        """
         self.stats.count_invalid(cause)
-        if cause not in self._warned:
-            self._warned.add(cause)
+        key = key or cause
+        if key not in self._warned:
+            self._warned.add(key)
             self.get_logger().warning(f"{text} (further '{cause}' inputs are counted on "
                                       "/diagnostics, not logged)")
+
+    def note_reset(self, reason: str) -> None:
+        """Log a track reset with its ``reason`` and count it on /diagnostics."""
+        self.get_logger().warning(f"{reason}: resetting tracks (new track ids continue "
+                                  "after the old ones)")
+        with self.stats.lock:
+            self.stats.resets += 1
+            self.stats.last_reset_reason = reason
 
     # ------------------------------------------------------------------ lifecycle
     @logs_exceptions
@@ -172,6 +234,8 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.pipeline_errors += 1
             return TransitionCallbackReturn.FAILURE
         self.stats.providers = {k: str(v) for k, v in getattr(self._pipe, "providers", {}).items()}
+        if hasattr(self._pipe, "continue_track_ids"):  # runs a tracker (composed, front-end)
+            self._pipe.continue_track_ids(self._next_track_id)
         self._on_built()
         self._imu = collections.deque(maxlen=int(self._values.get("imu_queue_size", 200)))
         sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -180,33 +244,46 @@ class PipelineNodeBase(LifecycleNode):
         if self._values["sensor_qos_reliability"] == "reliable":
             sensor.reliability = ReliabilityPolicy.RELIABLE
         self._subs = self._create_subscriptions(sensor)
-        self._publisher = PublishQueue(f"{self.get_name()}_publisher", PUBLISH_QUEUE_DEPTH,
-                                       self._on_publish_error)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
-                                        daemon=True)
-        self._worker.start()
+        if self._publisher is None:
+            self._publisher = PublishQueue(f"{self.get_name()}_publisher", PUBLISH_QUEUE_DEPTH,
+                                           self._on_publish_error)
+        with self._cv:
+            self._active = True
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker",
+                                            daemon=True)
+            self._worker.start()
+            # A process that exits without the shutdown transition still ends the threads
+            # before the interpreter (and the native libraries they used) are torn down.
+            node = weakref.ref(self)
+            atexit.register(lambda: node() is not None and node()._stop_worker())
         self._set_state("active")
         self.get_logger().info(f"activated; execution providers: {self.stats.providers}")
         return TransitionCallbackReturn.SUCCESS
 
     @logs_exceptions
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._stop_worker()
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
-        self._pipe = None  # frees the models (and GPU memory with them)
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        self._release()
         self._set_state("inactive")
         self.get_logger().info("deactivated; models released")
         return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Stop the worker and drop subscriptions, models, tracks and buffered inputs."""
+        self._park_worker()
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._next_track_id = getattr(self._pipe, "next_track_id", self._next_track_id)
+        self._pipe = None  # the models, sessions, tracks and WHAM states with it
+        self._imu.clear()
+        self._release_inputs()
+        with self.stats.lock:
+            self.stats.active_tracks = 0
+        release_memory()
+
+    def _release_inputs(self) -> None:
+        """Forget per-stream input state held between frames (subclasses extend)."""
 
     @logs_exceptions
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -222,21 +299,51 @@ class PipelineNodeBase(LifecycleNode):
 
     @logs_exceptions
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self._stop_worker()
-        self._pipe = None
+        if self.finished.done():
+            return TransitionCallbackReturn.SUCCESS
+        self._release()
+        self._set_state("finalized")
+        self._publish_diagnostics()  # the last status: "node is shut down"
+        if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
+            self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        self.get_logger().info("shut down")
+        if self._log_handler is not None:
+            log_bridge.uninstall(self._log_handler)
+            self._log_handler = None
+        self.finished.set_result(True)
         return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "_cv"):  # else construction failed (e.g. a bad parameter override)
+            self._stop_worker()
+        super().destroy_node()
 
     def _set_state(self, name: str) -> None:
         with self.stats.lock:
             self.stats.state = name
 
-    def _stop_worker(self) -> None:
+    def _park_worker(self) -> None:
+        """Stop taking inputs, drop the pending one, wait for the current one to finish and
+        for its outputs to be published."""
         with self._cv:
-            self._running = False
+            self._active = False
             self._slot = None
             self._cv.notify_all()
+            self._cv.wait_for(lambda: not self._busy, timeout=WORKER_STOP_TIMEOUT_S)
+        if self._publisher is not None:
+            self._publisher.join(WORKER_STOP_TIMEOUT_S)
+
+    def _stop_worker(self) -> None:
+        """End the worker thread (shutdown)."""
+        self._park_worker()
+        with self._cv:
+            self._quit = True
+            self._cv.notify_all()
         if self._worker is not None:
-            self._worker.join(timeout=10.0)
+            self._worker.join(timeout=WORKER_STOP_TIMEOUT_S)
             self._worker = None
         if self._publisher is not None:
             self._publisher.stop()
@@ -255,11 +362,11 @@ class PipelineNodeBase(LifecycleNode):
                 self.get_logger().debug("input replaced before processing (worker busy): dropped")
             self._slot = item
             self._slot_received_ns = time.monotonic_ns()
-            self._cv.notify()
+            self._cv.notify_all()  # the worker (and nobody else waits but a deactivate)
 
     def _on_imu(self, msg: Imu) -> None:
         with self.stats.lock:
-            self.stats.rates["imu"].tick()
+            self.stats.stamp_rates["imu"].tick(stamp_ns(msg.header.stamp))
             self.stats.received_imu += 1
         sample = imu_sample(msg, self.warn_once)
         if sample is not None:
@@ -274,11 +381,11 @@ class PipelineNodeBase(LifecycleNode):
     def _work(self) -> None:
         while True:
             with self._cv:
-                while self._running and self._slot is None:
-                    self._cv.wait()
-                if not self._running:
+                self._cv.wait_for(lambda: self._quit or (self._active and self._slot is not None))
+                if self._quit:
                     return
                 item, self._slot = self._slot, None
+                self._busy = True
                 waited_ns = time.monotonic_ns() - self._slot_received_ns
             self.stats.add_timing("input_wait", waited_ns * 1e-6)
             try:
@@ -289,11 +396,17 @@ class PipelineNodeBase(LifecycleNode):
                 self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=5.0)
                 self.get_logger().debug(f"processing failed:\n{traceback.format_exc()}")
+            finally:
+                item = None  # do not hold the last input while idle
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
 
     def _count_processed(self, stamp: int, processing_ms: float, tracks: int,
                          skipped: bool = False) -> None:
         with self.stats.lock:
             self.stats.processed_frames += 1
+            self.stats.rates["processed"].tick()
             if skipped:
                 self.stats.skipped_frames += 1
             else:
@@ -336,9 +449,35 @@ class PipelineNodeBase(LifecycleNode):
                                 throttle_duration_sec=5.0)
 
     def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot()
+        if self.CHECKS_CAMERA_RATE and snap["state"] == "active":
+            self._check_camera_rate(snap)
         if "diagnostics" in self._pubs:
             self._pubs["diagnostics"].publish(diagnostics_msg(
-                self._f, self.stats.snapshot(), self.get_clock().now().nanoseconds, self.get_name()))
+                self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))
+
+    def _check_camera_rate(self, snap: dict) -> None:
+        """Warn once when WHAM gets fewer than ~30 frames/s: a slow camera (its rate from
+        image stamps) or a node that drops frames because processing is slower."""
+        camera_hz, processed_hz = snap["image_rate_hz"], snap["processed_rate_hz"]
+        if snap["image_rate_span_s"] < CAMERA_RATE_MIN_SPAN_S or camera_hz <= 0:
+            return
+        if camera_hz < SLOW_RATE_HZ:
+            key, text = "slow_camera", (
+                f"Camera runs at {camera_hz:.1f} Hz (from image stamps), slower than WHAM's "
+                f"{WHAM_RATE_HZ:.0f} Hz: WHAM steps on every frame and sees larger per-step "
+                "motion than in training")
+        elif 0 < processed_hz < SLOW_RATE_HZ and snap["dropped_frames"] > 0:
+            key, text = "slow_processing", (
+                f"Camera runs at {camera_hz:.1f} Hz (from image stamps) but only "
+                f"{processed_hz:.1f} frames/s are processed ({snap['dropped_frames']} dropped "
+                f"while busy): WHAM steps below its {WHAM_RATE_HZ:.0f} Hz and sees larger "
+                "per-step motion than in training; use a GPU or a lighter front-end")
+        else:
+            return
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
 
 
 class HumanOutputs:
@@ -346,8 +485,9 @@ class HumanOutputs:
 
     ``human_pose`` (HumanArray), ``human_pose/markers`` (skeleton + contacts),
     ``human_pose/mesh`` (SMPL TRIANGLE_LIST, at most ``mesh_rate_hz``, only while subscribed),
-    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, ``/humans/bodies/tracked``.
-    HumanArray, markers, mesh and TF go out as CDR bytes built on the publisher thread.
+    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, the REP-155 body topics
+    (:mod:`wham_ros.ros.hri`). HumanArray, markers, mesh and TF go out as CDR bytes built on
+    the publisher thread; the REP-155 messages are published there too.
     """
 
     def __init__(self, node: PipelineNodeBase) -> None:
@@ -363,14 +503,7 @@ class HumanOutputs:
                                                     QoSProfile(depth=100))
         except (ImportError, AttributeError):
             node.get_logger().warning("tf2_msgs is not installed: no TF will be broadcast")
-        self._hri = None
-        try:
-            from hri_msgs.msg import IdsList
-
-            self._hri = IdsList
-            self.pubs["hri"] = node.create_publisher(IdsList, "/humans/bodies/tracked", RELIABLE)
-        except ImportError:
-            pass
+        self.hri = Rep155Publisher.create(node, RELIABLE, LATCHED)  # None without hri_msgs
         self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
         self.faces: Optional[np.ndarray] = None
         from wham_ros.bag.typestore import make_typestore
@@ -404,9 +537,6 @@ class HumanOutputs:
         for name, payload in data.items():
             if name in self.pubs:
                 self.pubs[name].publish(payload)
-        f = self.node._f
-        if self._hri is not None:
-            ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]
-            self.pubs["hri"].publish(self._hri(
-                header=conversions.header(f, result.stamp_ns, result.frame_id), ids=ids))
+        if self.hri is not None:
+            self.hri.publish(result)
 

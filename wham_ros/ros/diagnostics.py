@@ -13,7 +13,7 @@ from typing import Deque, Dict, Optional
 
 import numpy as np
 
-OK, WARN, ERROR = 0, 1, 2
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
 RATE_WINDOW_S = 5.0
 # Frames over which timing medians and 95th percentiles are reported.
 TIMING_WINDOW_FRAMES = 100
@@ -47,6 +47,38 @@ class RateMeter:
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
 
 
+class StampRateMeter:
+    """Message rate from header stamps: what the sensor produces, whatever the node drops.
+
+    Messages per second of *stamp* time over the last ``window_s`` seconds of stamps; 0 when
+    fewer than two stamps, or when nothing arrived for ``window_s`` of wall time (a stopped
+    stream). A stamp before the previous one (bag loop) starts the window again.
+    """
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_ns = int(window_s * 1e9)
+        self._stamps: Deque[int] = collections.deque()
+        self._last_wall = 0.0
+
+    def tick(self, stamp_ns: int, now: Optional[float] = None) -> None:
+        self._last_wall = time.monotonic() if now is None else now
+        if self._stamps and stamp_ns < self._stamps[-1]:
+            self._stamps.clear()
+        self._stamps.append(int(stamp_ns))
+        while self._stamps[0] < stamp_ns - self.window_ns:
+            self._stamps.popleft()
+
+    def span_s(self) -> float:
+        """Stamp time covered by the window, s."""
+        return (self._stamps[-1] - self._stamps[0]) * 1e-9 if self._stamps else 0.0
+
+    def rate_hz(self, now: Optional[float] = None) -> float:
+        now = time.monotonic() if now is None else now
+        if len(self._stamps) < 2 or now - self._last_wall > self.window_ns * 1e-9:
+            return 0.0
+        return (len(self._stamps) - 1) / max(self.span_s(), 1e-9)
+
+
 class TimingWindow:
     """The last ``size`` values of a duration (ms): median and 95th percentile."""
 
@@ -69,7 +101,9 @@ class NodeStats:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rates = {name: RateMeter() for name in ("image", "camera_info", "imu", "output")}
+        # Input rates from message stamps (the sensors' rates); processed / output: wall time.
+        self.stamp_rates = {name: StampRateMeter() for name in ("image", "camera_info", "imu")}
+        self.rates = {name: RateMeter() for name in ("processed", "output")}
         self.received_frames = 0
         self.processed_frames = 0
         self.dropped_frames = 0  # replaced by a newer frame before processing (stale)
@@ -78,6 +112,7 @@ class NodeStats:
         self.invalid_inputs: Dict[str, int] = collections.Counter()
         self.pipeline_errors = 0
         self.resets = 0
+        self.last_reset_reason = ""
         self.active_tracks = 0
         self.publish_dropped_frames = 0  # processed, but replaced in the publish queue
         self.timings = {name: TimingWindow() for name in TIMINGS}
@@ -100,9 +135,11 @@ class NodeStats:
                 timings[f"{name}_ms"], timings[f"{name}_p95_ms"] = window.median_p95()
             return {
                 "state": self.state,
-                "image_rate_hz": self.rates["image"].rate_hz(),
-                "camera_info_rate_hz": self.rates["camera_info"].rate_hz(),
-                "imu_rate_hz": self.rates["imu"].rate_hz(),
+                "image_rate_hz": self.stamp_rates["image"].rate_hz(),
+                "image_rate_span_s": self.stamp_rates["image"].span_s(),
+                "camera_info_rate_hz": self.stamp_rates["camera_info"].rate_hz(),
+                "imu_rate_hz": self.stamp_rates["imu"].rate_hz(),
+                "processed_rate_hz": self.rates["processed"].rate_hz(),
                 "output_rate_hz": self.rates["output"].rate_hz(),
                 "received_frames": self.received_frames,
                 "processed_frames": self.processed_frames,
@@ -112,6 +149,7 @@ class NodeStats:
                 "invalid_inputs": dict(self.invalid_inputs),
                 "pipeline_errors": self.pipeline_errors,
                 "resets": self.resets,
+                "last_reset_reason": self.last_reset_reason,
                 "active_tracks": self.active_tracks,
                 "publish_dropped_frames": self.publish_dropped_frames,
                 "providers": dict(self.providers),
@@ -121,6 +159,8 @@ class NodeStats:
 
 def level_and_message(snap: dict) -> tuple:
     """(level, summary) of a :meth:`NodeStats.snapshot`."""
+    if snap["state"] == "finalized":
+        return STALE, "node is shut down"
     if snap["state"] != "active":
         return WARN, f"node is {snap['state']}"
     if snap["pipeline_errors"] and not snap["processed_frames"]:
@@ -147,9 +187,10 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
         return f.new("diagnostic_msgs/msg/KeyValue", key=key, value="" if value is None else str(value))
 
     values = [kv(k, snap[k]) for k in ("image_rate_hz", "camera_info_rate_hz", "imu_rate_hz",
-                                       "output_rate_hz", "received_frames", "processed_frames",
-                                       "dropped_frames", "skipped_frames", "publish_dropped_frames",
-                                       "received_imu", "pipeline_errors", "resets", "active_tracks")]
+                                       "processed_rate_hz", "output_rate_hz", "received_frames",
+                                       "processed_frames", "dropped_frames", "skipped_frames",
+                                       "publish_dropped_frames", "received_imu", "pipeline_errors",
+                                       "resets", "last_reset_reason", "active_tracks")]
     values += [kv(f"{name}{suffix}", snap[f"{name}{suffix}"])
                for name in TIMINGS for suffix in ("_ms", "_p95_ms")]
     values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]

@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from wham_ros.body.joint_names import SMPL_PARENTS
-from wham_ros.ros.conversions import header
+from wham_ros.ros.conversions import contact_probability, header
 from wham_ros.types import FrameResult, HumanEstimate
 
 MARKER = "visualization_msgs/msg/Marker"
@@ -72,7 +72,7 @@ def skeleton_markers(f, result: FrameResult, contact_threshold: float = 0.5):
         segments = joints[SMPL_BONES].reshape(-1, 3)  # 23 bones x 2 ends -> 46 x 3
         markers.append(_marker(f, hdr, "skeleton", h.track_id, LINE_LIST, SKELETON_LINE_WIDTH_M,
                                track_colour(h.track_id), f.points(segments)))
-        on = np.asarray(h.contact, dtype=np.float64).reshape(4) >= contact_threshold
+        on = contact_probability(h.contact) >= contact_threshold
         colors = [_colour(f, CONTACT_ON_RGBA, CONTACT_ON_RGBA[3]) if c
                   else _colour(f, CONTACT_OFF_RGBA, CONTACT_OFF_RGBA[3]) for c in on]
         markers.append(_marker(f, hdr, "contacts", h.track_id, SPHERE_LIST,

@@ -8,8 +8,10 @@ Thin adapter over ``wham_ros.pipeline.Pipeline`` (built by ``pipeline_factory``)
 * publications: ``human_pose`` (wham_ros/HumanArray, reliable), ``human_pose/markers``
   (skeleton + contacts), ``human_pose/mesh`` (SMPL TRIANGLE_LIST, throttled, only while
   subscribed), ``human_pose/mesh_faces`` (wham_ros/MeshFaces, transient local),
+  ``human_pose/overlay`` (sensor_msgs/Image: the image with the people drawn, throttled,
+  only while subscribed),
   ``/tf`` (world -> body_<id>, world -> camera), ``/diagnostics`` and, when hri_msgs is
-  installed, ``/humans/bodies/tracked`` (REP-155).
+  installed, the REP-155 ``/humans/bodies/...`` topics (:mod:`wham_ros.ros.hri`).
 
 Latest frame only: callbacks just store the newest image; one worker thread decodes and
 runs the pipeline (see :class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
@@ -32,10 +34,12 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from wham_ros.ros.base_node import Factory, HumanOutputs, PipelineNodeBase
-from wham_ros.ros.frame_input import FrameInput
+from wham_ros.ros.frame_input import FrameInput, stamp_ns
+from wham_ros.ros.overlay import OverlayPublisher
 from wham_ros.ros.params import pipeline_kwargs
 
 NODE_NAME = "wham"
+SHUTDOWN_LINGER_S = 0.3  # spinning after the shutdown transition (its service response)
 
 
 def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
@@ -64,7 +68,12 @@ class ImageInput:
 
     def __init__(self, node: PipelineNodeBase) -> None:
         self.node = node
-        self.frames = FrameInput(node.warn_once)
+        self.frames = FrameInput(node.warn_once, self._camera_info_published)
+        self._info_sub = None
+        self._waiting_noted = False
+
+    def _camera_info_published(self) -> bool:
+        return self._info_sub is not None and self._info_sub.get_publisher_count() > 0
 
     def subscriptions(self, sensor: QoSProfile) -> List[Any]:
         node = self.node
@@ -73,34 +82,47 @@ class ImageInput:
                                              lambda m: self._on_image(m, True), sensor)
         else:
             image = node.create_subscription(Image, "image", lambda m: self._on_image(m, False), sensor)
-        return [image, node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor)]
+        self._info_sub = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                                  sensor)
+        return [image, self._info_sub]
+
+    def release(self) -> None:
+        """Forget the subscription handle (destroyed by the node on deactivate)."""
+        self._info_sub = None
 
     def _on_image(self, msg, compressed: bool) -> None:
         with self.node.stats.lock:
-            self.node.stats.rates["image"].tick()
+            self.node.stats.stamp_rates["image"].tick(stamp_ns(msg.header.stamp))
         self.node._submit((msg, compressed))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self.node.stats.lock:
-            self.node.stats.rates["camera_info"].tick()
+            self.node.stats.stamp_rates["camera_info"].tick(stamp_ns(msg.header.stamp))
         self.frames.set_camera_info(msg)
 
     def frame(self, item, reset: Callable[[], None]):
         """Decode a stored ``(msg, compressed)``; calls ``reset`` first on a backwards time jump.
 
+        Images stamped more than ``max_stamp_ahead_s`` ahead of the node's clock are dropped
+        (counted as ``image_stamp_future``); the first frames wait up to ``camera_info_wait_s``
+        for a CameraInfo while the camera_info topic has a publisher.
+
         Returns:
             the :class:`wham_ros.types.CameraFrame` to process, or None (dropped, warned).
         """
         msg, compressed = item
-        decision = self.frames.image(msg, compressed, self.node._values,
-                                     "image/compressed" if compressed else "image")
+        node = self.node
+        decision = self.frames.image(msg, compressed, node._values,
+                                     "image/compressed" if compressed else "image",
+                                     now_ns=node.get_clock().now().nanoseconds)
         if decision.jumped_back_ns:
-            self.node.get_logger().warning(
-                f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
-                "(bag loop or clock reset): resetting tracks")
+            node.note_reset(f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
+                            "(bag loop or clock reset)")
             reset()
-            with self.node.stats.lock:
-                self.node.stats.resets += 1
+        if decision.waiting_for_camera_info and not self._waiting_noted:
+            self._waiting_noted = True
+            node.get_logger().info(f"waiting up to {node._values['camera_info_wait_s']:g} s for "
+                                   "a CameraInfo before processing images")
         return decision.frame
 
 
@@ -114,11 +136,14 @@ class WhamNode(PipelineNodeBase):
         **kwargs: passed to ``LifecycleNode`` (e.g. ``parameter_overrides``).
     """
 
+    CHECKS_CAMERA_RATE = True
+
     def __init__(self, pipeline_factory: Optional[Factory] = None,
                  node_name: str = NODE_NAME, **kwargs) -> None:
         super().__init__(node_name, "composed", pipeline_factory or default_pipeline_factory, **kwargs)
         self._input = ImageInput(self)
         self._outputs: Optional[HumanOutputs] = None
+        self._overlay: Optional[OverlayPublisher] = None
 
     @property
     def _camera_info(self):
@@ -128,6 +153,8 @@ class WhamNode(PipelineNodeBase):
     def _create_publishers(self) -> None:
         self._outputs = HumanOutputs(self)
         self._pubs.update(self._outputs.pubs)
+        self._overlay = OverlayPublisher(self)
+        self._pubs["overlay"] = self._overlay.pub
 
     def _on_built(self) -> None:
         self._outputs.publish_faces(getattr(self._pipe, "faces", None))
@@ -142,6 +169,9 @@ class WhamNode(PipelineNodeBase):
         self._pipe.reset()
         self._imu.clear()
 
+    def _release_inputs(self) -> None:
+        self._input.release()
+
     def _process(self, item) -> None:
         frame = self._input.frame(item, self._reset)
         if frame is None:
@@ -149,16 +179,25 @@ class WhamNode(PipelineNodeBase):
         self._feed_imu(self._pipe.add_imu)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh = self._outputs.mesh_due(self._values)
+        overlay = self._overlay.due(self._values)
+        full_mesh = (mesh or self._values["publish_vertices"]
+                     or (overlay and self._overlay.wants_mesh(self._values)))
         t0 = time.perf_counter()
-        result = self._pipe.process(frame, full_mesh=mesh or self._values["publish_vertices"])
+        result = self._pipe.process(frame, full_mesh=full_mesh)
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
             self._outputs.publish(result, self._values, mesh)
+            if overlay:
+                self._overlay.publish(frame, result, self._values, self._outputs.faces)
 
 
 def spin_lifecycle_node(node: PipelineNodeBase) -> int:
-    """Configure and activate ``node`` (if ``autostart``), spin until shutdown; exit code."""
+    """Configure and activate ``node`` (if ``autostart``), spin until shutdown; exit code.
+
+    Returns after Ctrl-C, an external rclpy shutdown, or the lifecycle shutdown transition
+    (``ros2 lifecycle set <node> shutdown``), so the process then exits.
+    """
     code = 0
     try:
         if node.get_parameter("autostart").value:
@@ -168,7 +207,12 @@ def spin_lifecycle_node(node: PipelineNodeBase) -> int:
         else:
             node.get_logger().info("autostart is false: waiting for lifecycle transitions "
                                    "(configure, activate)")
-        rclpy.spin(node)
+        rclpy.spin_until_future_complete(node, node.finished)
+        # The shutdown transition completed inside its service call: spin a moment longer so
+        # the caller (``ros2 lifecycle set``, a lifecycle manager) gets the response.
+        end = time.monotonic() + SHUTDOWN_LINGER_S
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     except SystemExit as exc:

@@ -66,6 +66,13 @@ PARAMS: List[ParamSpec] = [
               min_value=1, read_only=True),
     ParamSpec("require_camera_info", False, "Drop frames until a CameraInfo arrives instead of "
               "using WHAM's default intrinsics (f = image diagonal)."),
+    ParamSpec("camera_info_wait_s", 1.0, "When require_camera_info is false but the "
+              "camera_info topic has a publisher, the first frames wait this long (image time, "
+              "s) for a CameraInfo instead of running on WHAM's default intrinsics (0: no wait).",
+              min_value=0.0),
+    ParamSpec("max_stamp_ahead_s", 2.0, "Images stamped more than this ahead of the node's "
+              "clock (s) are dropped and counted as 'image_stamp_future' bad input, so a wrong "
+              "stamp neither reaches WHAM nor resets the tracks (0: no check).", min_value=0.0),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
     # Models and compute.
     ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "
@@ -125,8 +132,10 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="frame_rate_mode", read_only=True),
     ParamSpec("keypoint_backend", "vitpose", "2D keypoints: 'vitpose' (ONNX) or 'mediapipe'.",
               choices=("vitpose", "mediapipe"), pipeline_field="keypoint_backend", read_only=True),
-    ParamSpec("detector_format", "auto", "Detector ONNX output layout.",
-              choices=("auto", "yolov8", "yolox", "yolox_raw"), pipeline_field="detector_format",
+    ParamSpec("detector_format", "auto", "Detector model family: output layout and input "
+              "convention (yolov8/yolov5: RGB [0, 1] centred; yolox/yolox_raw: BGR 0-255 "
+              "top-left).", choices=("auto", "yolov8", "yolov5", "yolox", "yolox_raw"),
+              pipeline_field="detector_format",
               read_only=True),
     ParamSpec("detector_score_threshold", 0.5, "Minimum person detection score.", min_value=0.0,
               pipeline_field="detector_score_threshold", read_only=True),
@@ -150,6 +159,12 @@ PARAMS: List[ParamSpec] = [
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
     ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
               min_value=0.0),
+    ParamSpec("overlay_rate_hz", 2.0, "Maximum rate of human_pose/overlay, the camera image "
+              "with the people drawn over it (0 disables; drawn only while subscribed; composed "
+              "node only).", min_value=0.0),
+    ParamSpec("overlay_mode", "mesh", "What human_pose/overlay draws per person: 'mesh' (shaded "
+              "SMPL mesh; computes the mesh on overlay frames) or 'skeleton'.",
+              choices=("mesh", "skeleton")),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages, s.", min_value=0.05,
               read_only=True),
     ParamSpec("time_jump_tolerance_s", 0.0, "An image stamp this far before the previous one "
@@ -165,7 +180,8 @@ SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 # Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
 FRONTEND_ONLY = frozenset({
-    "image_transport", "require_camera_info", "camera_frame_id", "detector_onnx", "vitpose_onnx",
+    "image_transport", "require_camera_info", "camera_info_wait_s", "max_stamp_ahead_s",
+    "camera_frame_id", "detector_onnx", "vitpose_onnx",
     "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
     "trt_max_workspace_size", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
@@ -175,6 +191,8 @@ WHAM_ONLY = frozenset({
     "imu_to_camera_quat_xyzw",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
+# Parameters of the composed node only (they need both the image and WHAM's output).
+COMPOSED_ONLY = frozenset({"overlay_rate_hz", "overlay_mode"})
 ROLES = ("composed", "frontend", "wham")
 
 
@@ -186,7 +204,8 @@ def params_for(role: str) -> List[ParamSpec]:
     """
     if role not in ROLES:
         raise ValueError(f"Unknown node role '{role}'; expected one of {ROLES}")
-    skip = {"composed": frozenset(), "frontend": WHAM_ONLY, "wham": FRONTEND_ONLY}[role]
+    skip = {"composed": frozenset(), "frontend": WHAM_ONLY | COMPOSED_ONLY,
+            "wham": FRONTEND_ONLY | COMPOSED_ONLY}[role]
     return [p for p in PARAMS if p.name not in skip]
 
 

@@ -59,6 +59,8 @@ class FrontEndNode(PipelineNodeBase):
         **kwargs: passed to ``LifecycleNode``.
     """
 
+    CHECKS_CAMERA_RATE = True
+
     def __init__(self, frontend_factory: Optional[Factory] = None,
                  node_name: str = FRONTEND_NODE_NAME, **kwargs) -> None:
         super().__init__(node_name, "frontend", frontend_factory or default_frontend_factory,
@@ -73,6 +75,10 @@ class FrontEndNode(PipelineNodeBase):
     def _on_built(self) -> None:
         self._input.frames.reset()
         self._policy = FrameRatePolicy(self._values["frame_rate_mode"])
+
+    def _release_inputs(self) -> None:
+        self._input.release()
+        self._policy = None
 
     def _create_subscriptions(self, sensor: QoSProfile) -> List[Any]:
         return self._input.subscriptions(sensor)
@@ -132,7 +138,7 @@ class WhamStageNode(PipelineNodeBase):
 
     def _on_observations(self, msg) -> None:
         with self.stats.lock:
-            self.stats.rates["image"].tick()
+            self.stats.stamp_rates["image"].tick(stamp_ns(msg.header.stamp))
         self._submit((msg, ()))
 
     def _merge_replaced(self, old, new):
@@ -144,13 +150,11 @@ class WhamStageNode(PipelineNodeBase):
         t_ns = stamp_ns(msg.header.stamp)
         if self._last_stamp_ns is not None:
             if t_ns < self._last_stamp_ns - int(self._values["time_jump_tolerance_s"] * 1e9):
-                self.get_logger().warning(
+                self.note_reset(
                     f"observation time jumped back by {(self._last_stamp_ns - t_ns) * 1e-9:.3f} s "
-                    "(bag loop or clock reset): resetting tracks")
+                    "(bag loop or clock reset)")
                 self._pipe.reset()
                 self._imu.clear()
-                with self.stats.lock:
-                    self.stats.resets += 1
             elif t_ns <= self._last_stamp_ns:
                 self.warn_once("observation_stamp_not_increasing",
                                f"dropped {OBSERVATIONS_TOPIC} with stamp {t_ns} ns not after the "

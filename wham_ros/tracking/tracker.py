@@ -17,7 +17,9 @@ Per frame (``MultiPersonTracker.update``):
    (re-identification across short occlusions).
 5. Unmatched high-score detections with ``score >= new_track_score`` (and, with keypoints, at
    least ``min_joints`` confident joints) start tentative tracks; ``min_hits`` consecutive
-   matches confirm a track, which then gets the next id. Ids are never reused.
+   matches confirm a track, which then gets the next id. Ids are never reused, not even
+   after :meth:`MultiPersonTracker.reset` (time jumped back): one id means one person for
+   the tracker's lifetime.
 
 Boxes and keypoints of confirmed tracks are smoothed causally with One-Euro filters
 (``wham_ros.tracking.one_euro``). Units: pixels; time in seconds; counts in frames.
@@ -196,6 +198,22 @@ class MultiPersonTracker:
         self._frame = 0
         self._last_t: Optional[float] = None
         self.num_removed = 0
+
+    def reset(self) -> None:
+        """Forget every track and the time base; the next id continues after the last one."""
+        self._tracks = []
+        self._frame = 0
+        self._last_t = None
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed track will get."""
+        return self._next_id
+
+    def continue_ids(self, next_id: int) -> None:
+        """Give new tracks ids from ``next_id`` on (if higher), e.g. those of an earlier tracker
+        in the same process, so no id is given out twice."""
+        self._next_id = max(self._next_id, int(next_id))
 
     @property
     def tracks(self) -> List[TrackedPerson]:

@@ -4,16 +4,15 @@ One place turns "a path or a state dict" into a validated ``{name: tensor}`` dic
 ready module, so both loaders give the same clear errors: the file, what was found, what
 was expected.
 """
-import collections
 import logging
 import os
-import pickle
 from typing import Callable, Dict, Iterable, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
+from wham_ros.assets.safe_load import ModelFileReadError, load_torch_file
 from wham_ros.ort_session import ModelFileError
 
 LOG = logging.getLogger(__name__)
@@ -33,42 +32,13 @@ def _listing(names: Sequence[str]) -> str:
     return ", ".join(names[:_MAX_LISTED]) + more
 
 
-class _Placeholder:
-    """Stands in for a non-tensor class of a checkpoint (e.g. a pickled config object).
-
-    Instances are empty ``OrderedDict``s that receive the pickled items and attributes, so
-    the tensors load with ``weights_only=True`` and no foreign code ever runs.
-    """
-
-    def __new__(cls, *args, **kwargs):
-        return collections.OrderedDict()
-
-
-def _load_weights_only(path: str, device: Union[str, torch.device], source: str):
-    """``torch.load(weights_only=True)``; foreign classes are read as placeholders.
-
-    Lightning checkpoints pickle their hyper-parameters (e.g. a yacs ``CfgNode``), which
-    ``weights_only`` refuses. Those globals are listed without unpickling and mapped to
-    :class:`_Placeholder`; tensors are unaffected.
-    """
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
-        foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        if not foreign:
-            raise
-    LOG.info("%s: reading non-tensor objects of %s as placeholders", source, _listing(foreign))
-    stubs = [(type(name.rsplit(".", 1)[-1], (_Placeholder,), {}), name) for name in foreign]
-    with torch.serialization.safe_globals(stubs):
-        return torch.load(path, map_location=device, weights_only=True)
-
-
 def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
                     model_name: str) -> Tuple[Dict[str, torch.Tensor], str]:
     """Load a checkpoint file (or take a state dict) and return its flat state dict.
 
-    Files are read with ``torch.load(weights_only=True)``. A top-level ``state_dict`` entry
-    (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
+    Files are read by ``wham_ros.assets.safe_load`` (``weights_only=True`` and its allowlist:
+    mmcv's numpy ``best_score``, Lightning's yacs/omegaconf hyper-parameters are read as
+    data). A top-level ``state_dict`` entry (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
 
     Args:
         checkpoint: path to a ``.pth``/``.ckpt`` file, or a mapping name -> tensor/array.
@@ -88,10 +58,9 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
             raise CheckpointError(f"{source} not found; give the path of the official file "
                                   f"(see README, 'Front-end models')")
         try:
-            obj = _load_weights_only(path, device, source)
-        except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/...
-            raise CheckpointError(f"cannot read {source} (corrupt, truncated or not a torch "
-                                  f"checkpoint): {type(exc).__name__}: {exc}") from exc
+            obj = load_torch_file(path, map_location=device)
+        except ModelFileReadError as exc:
+            raise CheckpointError(f"cannot read {source}: {exc.reason}") from exc
     elif isinstance(checkpoint, Mapping):
         source, obj = f"{model_name} state dict", checkpoint
     else:

@@ -16,7 +16,7 @@ from wham_ros.vitpose.keypoints import COCO17_FLIP_INDEX, COCO17_NAMES
 #: Network input (height, width) in pixels and heatmap (height, width) = input / 4.
 INPUT_HW = (256, 192)
 HEATMAP_HW = (64, 48)
-#: ONNX tensor names (``wham-ros-export vitpose``): (B, 3, 256, 192) → (B, 17, 64, 48).
+#: ONNX tensor names (``wham-ros export vitpose``): (B, 3, 256, 192) → (B, 17, 64, 48).
 ONNX_INPUT = "input_tensor"
 ONNX_OUTPUT = "heatmaps"
 

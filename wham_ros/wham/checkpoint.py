@@ -13,6 +13,7 @@ from typing import Dict, Mapping, Union
 
 import torch
 
+from wham_ros.assets.safe_load import ModelFileReadError, load_torch_file
 from wham_ros.body.smpl import SMPLBody, read_body_model_dir
 from wham_ros.wham.network import WHAMNetwork
 
@@ -32,7 +33,10 @@ class CheckpointError(RuntimeError):
 
 
 def read_checkpoint(path: str, device="cpu") -> Dict[str, torch.Tensor]:
-    """Read the state dict from an official checkpoint file (``weights_only`` unpickling).
+    """Read the state dict from an official checkpoint file (``wham_ros.assets.safe_load``).
+
+    The trainer's other entries (``epoch``, numpy ``performance``, ``optimizer``) are read
+    as data and dropped; tensors saved on ``cuda:0`` are mapped to ``device``.
 
     Raises:
         CheckpointError: naming the file and what is wrong.
@@ -42,10 +46,9 @@ def read_checkpoint(path: str, device="cpu") -> Dict[str, torch.Tensor]:
             f"WHAM checkpoint not found: '{path}'. Download wham_vit_bedlam_w_3dpw.pth.tar "
             "(see README, 'Model files').")
     try:
-        ckpt = torch.load(path, weights_only=True, map_location=device)
-    except Exception as exc:
-        raise CheckpointError(f"Cannot read WHAM checkpoint '{path}' (truncated or not a "
-                              f"PyTorch file?): {exc}") from exc
+        ckpt = load_torch_file(path, map_location=device)
+    except ModelFileReadError as exc:
+        raise CheckpointError(f"Cannot read WHAM checkpoint '{path}': {exc.reason}") from exc
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
         found = sorted(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise CheckpointError(f"WHAM checkpoint '{path}' has no 'model' entry (found {found}); "

@@ -1,0 +1,146 @@
+"""The WHAM node's lifecycle with the real Pipeline and the synthetic model set, over DDS.
+
+Run by test_node_lifecycle.py inside a loopback-only network namespace:
+``python scenario_lifecycle.py <models.json> <cycles>``. The node is spun by
+``spin_lifecycle_node`` (as ``ros2 run`` does, autostart off) and driven through
+``cycles`` activate / two frames / deactivate cycles, recording the resident memory after
+each deactivate; then the probe asks for the shutdown transition over the lifecycle service.
+Prints one line ``RESULT <json>``: RSS per cycle, the node's /rosout lines, the /diagnostics
+statuses, whether spinning ended.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ros_env  # noqa: E402
+
+ros_env.activate()
+
+import rclpy  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
+from rcl_interfaces.msg import Log  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from scenario_node import wait_for  # noqa: E402
+from wham_ros.msg import HumanArray  # noqa: E402
+from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
+from scenario_real import SIZE, model_parameters, raw_image  # noqa: E402
+from wham_ros.ros.node import WhamNode, spin_lifecycle_node  # noqa: E402
+from wham_ros.testing.scenes import make_scene  # noqa: E402
+
+
+FRAMES_PER_CYCLE = 2
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, MiB (Linux /proc)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class SlimProbe:
+    """Publishes images; keeps only small summaries of what it receives (its memory must not
+    grow with the node's outputs: the resident size is measured in this process)."""
+
+    def __init__(self, node):
+        rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.lock = threading.Lock()
+        self.humans, self.diag, self.rosout = [], [], []  # (stamp, ids), (level, text), (name, text)
+        self.image_pub = node.create_publisher(Image, "/cam/image_raw", rel)
+        node.create_subscription(HumanArray, "/human_pose", self._on_humans, rel)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, rel)
+        node.create_subscription(Log, "/rosout", self._on_log,
+                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+
+    def _on_humans(self, m):
+        with self.lock:
+            self.humans.append((stamp_ns(m.header.stamp), [h.track_id for h in m.humans]))
+
+    def _on_diag(self, m):
+        with self.lock:
+            self.diag.append((int.from_bytes(m.status[0].level, "little"), m.status[0].message))
+
+    def _on_log(self, m):
+        with self.lock:
+            self.rosout.append((m.name, m.msg))
+
+    def send_image(self, msg):
+        t_ns = stamp_ns(msg.header.stamp)
+        self.image_pub.publish(msg)
+        wait_for(lambda: any(t == t_ns for t, _ in self.humans), timeout=30,
+                 what=f"HumanArray for {t_ns}")
+
+
+def scenario(models: dict, cycles: int) -> dict:
+    node = WhamNode(parameter_overrides=model_parameters(
+        models, autostart=False, diagnostics_period_s=0.1, camera_info_wait_s=0.0))
+    # The probe has its own context: spin_lifecycle_node shuts the node's context down.
+    probe_ctx = rclpy.Context()
+    rclpy.init(context=probe_ctx)
+    probe_node = rclpy.create_node("probe", context=probe_ctx)
+    probe = SlimProbe(probe_node)
+    change_state = probe_node.create_client(ChangeState, "/wham/change_state")
+    executor = SingleThreadedExecutor(context=probe_ctx)
+    executor.add_node(probe_node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    code = []
+    spinner = threading.Thread(target=lambda: code.append(spin_lifecycle_node(node)), daemon=True)
+    spinner.start()
+
+    out = {"rss_mb": []}
+    scene = make_scene(2 * cycles, size=SIZE)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    for cycle in range(cycles):
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        wait_for(lambda: probe.image_pub.get_subscription_count() > 0, what="node subscriptions")
+        for frame in scene.frames[2 * cycle: 2 * cycle + FRAMES_PER_CYCLE]:
+            probe.send_image(raw_image(frame.image, frame.stamp_ns, "rgb8"))
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        out["rss_mb"].append(rss_mb())
+    out["ids"] = sorted({i for _, ids in probe.humans for i in ids})
+
+    assert change_state.wait_for_service(timeout_sec=10.0)
+    future = change_state.call_async(ChangeState.Request(
+        transition=Transition(id=Transition.TRANSITION_INACTIVE_SHUTDOWN)))
+    wait_for(future.done, timeout=30, what="shutdown transition")
+    out["shutdown_success"] = future.result().success
+    spinner.join(timeout=10.0)
+    out["spin_returned"] = not spinner.is_alive()
+    out["exit_code"] = code[0] if code else None
+    executor.shutdown(timeout_sec=1.0)
+    with probe.lock:
+        out["diagnostics"] = list(probe.diag)
+        out["rosout"] = list(probe.rosout)
+    probe_node.destroy_node()
+    rclpy.shutdown(context=probe_ctx)
+    return out
+
+
+def main():
+    rclpy.init(args=["--ros-args", "-r", "image:=/cam/image_raw",
+                     "-r", "camera_info:=/cam/camera_info", "-r", "imu:=/cam/imu"])
+    models = json.loads(Path(sys.argv[1]).read_text())
+    t0 = time.monotonic()
+    result = scenario(models, int(sys.argv[2]))
+    result["wall_s"] = time.monotonic() - t0
+    print("RESULT " + json.dumps(result), flush=True)
+    if rclpy.ok():
+        rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
