@@ -15,6 +15,22 @@ def run_bench(*args):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def test_bench_pipeline_json_splits_host_and_network():
+    res = run_bench("bench/bench_pipeline.py", "--size", "tiny", "--frames", "1")
+    assert set(res["people"]) == {"1", "4"}
+    for people in ("1", "4"):
+        row = res["people"][people]
+        assert row["total_ms"] > row["network_ms"] > 0
+        assert abs(row["host_ms"] - (row["total_ms"] - row["network_ms"])) < 1e-9
+        assert set(row["stages"]) == {"detect", "keypoints", "track", "encode", "wham"}
+        for name, stage in row["stages"].items():
+            assert set(stage) == {"total_ms", "network_ms", "host_ms"}
+            assert stage["total_ms"] >= 0 and stage["network_ms"] >= 0
+        # every ONNX model and WHAM's layers ran inside the timed networks
+        assert all(row["stages"][s]["network_ms"] > 0 for s in ("detect", "keypoints", "encode", "wham"))
+        assert row["stages"]["track"]["network_ms"] == 0
+
+
 def test_bench_ros_json_times_every_builder():
     res = run_bench("bench/bench_ros.py", "--iters", "1")
     assert {"human_array", "human_array_vertices", "skeleton_markers", "mesh_markers", "tf",
