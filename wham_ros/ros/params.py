@@ -111,8 +111,8 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
     ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
-              "(about 2x faster on CPU, trajectory drift ~0.1 m over 20 s) or 'int8' (CPU only, "
-              "drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
+              "(about 2x faster on CPU; world trajectory drift vs fp32 ~7 cm over 20 s) or 'int8' "
+              "(CPU only; drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
               choices=("fp32", "fp16", "int8"), pipeline_field="wham_precision", read_only=True),
     ParamSpec("wham_cuda_graph", False, "Replay the WHAM step as a CUDA graph per batch-size "
               "bucket (device 'cuda' only; not with flip_eval).",
