@@ -344,8 +344,9 @@ def pipeline_rows(check: Check, args, files, models, device: str, root: str) -> 
         people = ", ".join(f"{result[n][3]:.1f}" for n in args.people if n in result)
         note = (f"people found per frame: {people}; WHAM fp32, front-end {precision}; "
                 f"detector: synthetic ONNX on ORT CPU; frames back to back: latency = "
-                f"processing time (the node's stamp-to-publish latency while it keeps up "
-                f"with the camera; slower, a frame also waits up to one frame's processing); "
+                f"Pipeline.process time (stamp-to-publish in the node adds image "
+                f"conversion and publishing, and, when slower than the camera, a wait of up "
+                f"to one frame's processing); "
                 f"8 people: scenes draw at most {SCENE_MAX_PEOPLE}")
         fps.note = note
         check.rows += [lat, p95]
