@@ -384,7 +384,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     smoke = args.cpu_smoke
     device = "cuda" if torch.cuda.is_available() and not smoke else "cpu"
-    args.warmup = 1 if smoke else 3
+    args.warmup = 0 if smoke else 3
     args.iters = args.iters or (1 if smoke else 10)
     args.frames = 6 if smoke else 40
     args.image_size = (320, 240) if smoke else (1280, 720)
