@@ -13,6 +13,7 @@ setup(
     description="Live, world-grounded 3D humans (WHAM) for ROS 2",
     license="MIT",
     packages=find_packages(include=["wham_ros", "wham_ros.*"]),
+    package_data={"wham_ros.bag": ["hri_msgs/msg/*.msg", "hri_msgs/README.md"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",

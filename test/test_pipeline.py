@@ -248,6 +248,34 @@ def test_flip_eval_pipeline(models):
     assert pipe.wham.engine.age(other) == ages[other] + 1
 
 
+def test_root_velocity_and_heading_rate_match_the_trajectory(models):
+    """root_velocity_world integrates to trans_world; heading_rate differentiates the world root."""
+    from wham_ros.geometry.heading import heading
+
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    scene = make_scene(8)
+    res = run(pipe, scene)
+    H, W = scene.frames[0].image.shape[:2]
+    assert res[-1].K.shape == (3, 3) and res[-1].image_size == (W, H)
+    by_track = {}
+    for r in res:
+        for h in r.humans:
+            by_track.setdefault(h.track_id, []).append(h)
+    assert set(by_track) == {1, 2}
+    for hs in by_track.values():
+        assert hs[0].heading_rate == 0.0  # no previous step
+        moved = 0.0
+        for prev, now in zip(hs, hs[1:]):
+            # p_t - p_{t-1} = WHAM's refined root displacement of this step = v / 30
+            np.testing.assert_allclose(now.trans_world - prev.trans_world,
+                                       now.root_velocity_world / 30.0, atol=1e-5)
+            d = heading(now.global_orient_world) - heading(prev.global_orient_world)
+            d = (d + np.pi) % (2 * np.pi) - np.pi
+            assert now.heading_rate == pytest.approx(d * 30.0, abs=1e-3)
+            moved += np.linalg.norm(now.root_velocity_world)
+        assert moved > 0.0
+
+
 def test_wham_engine_options_reach_the_engine(models):
     from wham_ros.ros.params import ParameterError, SPECS, pipeline_kwargs
     kw = pipeline_kwargs({"wham_precision": "fp16", "wham_cuda_graph": False})

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the wham_ros ROS 2 package (messages + Python nodes) with plain CMake against
 # the ROS 2 PyPI wheels installed in .venv, into build/ros_install (never into .venv:
-# pip must not own files that a ROS build installed). Builds a test-only tf2_msgs first
-# when the environment has none. Idempotent and incremental.
+# pip must not own files that a ROS build installed). Builds a test-only tf2_msgs and
+# hri_msgs first when the environment has none. Idempotent and incremental.
 #
 # Usage: bash tools/build_ros.sh            (after tools/setup_env.sh)
 # Result: build/ros_install/{lib,share,lib/pythonX.Y/site-packages/wham_ros/msg}
@@ -39,6 +39,10 @@ mkdir -p build
 if ! "$PY" -c "import tf2_msgs.msg" 2>/dev/null && [ ! -d "$PREFIX/share/tf2_msgs" ]; then
   echo "build_ros: no tf2_msgs in this environment; building the test-only one"
   build_one test/ros/tf2_msgs_shim build/ros_tf2_msgs
+fi
+if ! "$PY" -c "import hri_msgs.msg" 2>/dev/null && [ ! -d "$PREFIX/share/hri_msgs" ]; then
+  echo "build_ros: no hri_msgs in this environment; building the test-only one (REP-155 messages)"
+  build_one test/ros/hri_msgs_shim build/ros_hri_msgs
 fi
 build_one . build/ros
 echo "build_ros: installed to $PREFIX"

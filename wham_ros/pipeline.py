@@ -26,7 +26,8 @@ from wham_ros.frontend.wham_inputs import (
     keypoint_mask,
     normalize_keypoints,
 )
-from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel
+from wham_ros.geometry.camera_motion import WHAM_FPS, relative_rotation_to_cam_angvel
+from wham_ros.geometry.heading import heading_rate
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
@@ -281,7 +282,8 @@ class WhamStage:
         """
         t0 = time.perf_counter()
         step = step if step is not None else self.decide(fe.stamp_ns)
-        result = FrameResult(fe.stamp_ns, fe.frame_id, self.world_frame_id)
+        result = FrameResult(fe.stamp_ns, fe.frame_id, self.world_frame_id,
+                             K=np.asarray(fe.K, np.float64), image_size=tuple(fe.res))
         for tid in fe.ended_track_ids:
             self.engine.end_track(tid)
             self.grounding.end_track(tid)
@@ -350,9 +352,10 @@ class WhamStage:
         joints_w = o["joints_cam"] @ to_w.T + o["trans_world"]  # WHAM y-down world of the track
         smpl_w = o["smpl_joints_cam"] @ to_w.T + o["trans_world"]
         feet_w = o["feet_cam"] @ to_w.T + o["trans_world"]
+        R_world = g.rotation_to_world(tid, R_w)
         return HumanEstimate(
             track_id=tid, age=self.engine.age(tid),
-            global_orient_cam=R_cam, global_orient_world=g.rotation_to_world(tid, R_w),
+            global_orient_cam=R_cam, global_orient_world=R_world,
             body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
             trans_world=g.to_world(tid, o["trans_world"]),
             smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
@@ -361,7 +364,10 @@ class WhamStage:
             coco_joints_world=g.to_world(tid, joints_w[:17]),
             contact=o["contact"], feet_world=g.to_world(tid, feet_w),
             keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
-            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None)
+            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None,
+            root_velocity_world=g.vector_to_world(tid, o["vel_world_refined"]) * WHAM_FPS,
+            heading_rate=0.0 if self.engine.age(tid) == 1 else heading_rate(
+                g.rotation_to_world(tid, o["poses_root_world_prev"]), R_world, WHAM_FPS))
 
     def reset(self) -> None:
         """Forget all tracks and the world (e.g. when time jumps backwards)."""

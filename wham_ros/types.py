@@ -116,6 +116,10 @@ class HumanEstimate:
         keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``.
         bbox_xyxy: (4,) input box, pixels.
         vertices_cam: (6890, 3) mesh in the camera frame, or None when not requested.
+        root_velocity_world: (3,) hip-centre velocity in the world frame, m/s: WHAM's refined
+            root velocity (its per-step root displacement x 30 steps/s).
+        heading_rate: rate of change of the heading (yaw of the body's forward axis, SMPL +z,
+            about world z), rad/s, counter-clockwise positive; 0 on the track's first step.
     """
 
     track_id: int
@@ -135,11 +139,16 @@ class HumanEstimate:
     keypoints2d: np.ndarray
     bbox_xyxy: np.ndarray
     vertices_cam: Optional[np.ndarray] = None
+    root_velocity_world: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    heading_rate: float = 0.0
 
 
 @dataclass
 class FrameResult:
-    """Everything the pipeline produced for one camera frame."""
+    """Everything the pipeline produced for one camera frame.
+
+    ``K`` (3, 3) intrinsics and ``image_size`` (W, H) pixels of the frame, when known.
+    """
 
     stamp_ns: int
     frame_id: str
@@ -150,6 +159,8 @@ class FrameResult:
     skipped_reason: str = ""
     T_world_camera: Optional[np.ndarray] = None
     camera_motion_valid: bool = True
+    K: Optional[np.ndarray] = None
+    image_size: Optional[tuple] = None
 
 
 @dataclass

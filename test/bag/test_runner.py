@@ -10,7 +10,9 @@ from bag_helpers import FRAME, H, W, make_input_bag
 from fake_pipeline import FakeConfig, FakePipeline
 from wham_ros.cli.run import load_parameters, main, run
 
-OUT_TOPICS = {"/human_pose", "/human_pose/markers", "/human_pose/mesh", "/human_pose/mesh_faces", "/tf"}
+OUT_TOPICS = {"/human_pose", "/human_pose/markers", "/human_pose/mesh", "/human_pose/mesh_faces", "/tf",
+              "/humans/bodies/tracked"} | {f"/humans/bodies/{b}/{t}" for b in ("b1", "b2") for t in (
+                  "roi", "skeleton2d", "velocity", "joint_states", "urdf")}
 
 
 def read_back(path: Path, typestore):
@@ -56,7 +58,8 @@ def test_bag_in_mcap_out(tmp_path, typestore, storage):
     assert pipe.frames[0].K[0, 0] == 50.0 and pipe.frames[0].image.shape == (H, W, 3)
     assert len(pipe.imu) == counts_in["/imu/data"]
     tf = bag["/tf"][0][1].transforms
-    assert [(t.header.frame_id, t.child_frame_id) for t in tf] == [("map", "body_1"), ("map", "body_2")]
+    assert [(t.header.frame_id, t.child_frame_id) for t in tf] == [
+        ("map", "body_b1"), ("body_b1", "body_b1_smpl"), ("map", "body_b2"), ("body_b2", "body_b2_smpl")]
     faces = bag["/human_pose/mesh_faces"][0][1]
     np.testing.assert_array_equal(np.asarray(faces.triangles).reshape(-1, 3), pipe.faces)
 
@@ -76,9 +79,9 @@ def test_output_decodes_with_mcap_ros2(tmp_path, typestore):
             seen.setdefault(channel.topic, []).append(msg)
     assert len(seen["/human_pose"]) == 3 and len(seen["/cam/image_raw/compressed"]) == 3
     human = seen["/human_pose"][0].humans[1]
-    assert human.track_id == 2 and human.body_id == "2"
+    assert human.track_id == 2 and human.body_id == "b2"
     assert len(human.smpl_joints_world) == 24 and len(human.body_pose) == 69
-    assert seen["/tf"][0].transforms[0].child_frame_id == "body_1"
+    assert seen["/tf"][0].transforms[0].child_frame_id == "body_b1"
 
 
 def test_bad_image_in_bag_is_skipped(tmp_path, typestore, caplog):
@@ -133,3 +136,39 @@ def test_shipped_config_loads(tmp_path):
     text = cfg.read_text()
     for p in PARAMS:  # every parameter is in the YAML with a comment line above it
         assert f"    {p.name}:" in text
+
+
+def test_rep155_topics_in_the_bag(tmp_path, typestore):
+    """REP-155 bodies: ids, per-body roi / skeleton2d / velocity / joint_states, one latched URDF."""
+    import xml.etree.ElementTree as ET
+
+    from wham_ros.body import rep155
+    from wham_ros.body.kinematics import rest_offsets
+
+    make_input_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, n_frames=3)
+    pipes = []
+    run(str(tmp_path / "in"), str(tmp_path / "out"), load_parameters(None, {"world_frame_id": "map"}),
+        progress=False, pipeline_factory=fake_factory(pipes))
+    bag = read_back(tmp_path / "out", typestore)
+    assert [list(m.ids) for _, m in bag["/humans/bodies/tracked"]] == [["b1", "b2"]] * 3
+    assert len(bag["/humans/bodies/b1/urdf"]) == 1  # latched, once per body
+    with AnyReader([tmp_path / "out"], default_typestore=typestore) as reader:
+        conn = next(c for c in reader.connections if c.topic == "/humans/bodies/b1/urdf")
+        assert "transient_local" in str(conn.ext.offered_qos_profiles).lower()
+    robot = ET.fromstring(bag["/humans/bodies/b2/urdf"][0][1].data)
+    assert robot.find("link").get("name") == "body_b2"
+    h = pipes[0].process  # the fake's humans are deterministic per (track, stamp)
+    t0, msg = bag["/humans/bodies/b2/joint_states"][0]
+    est = next(x for x in h(pipes[0].frames[0]).humans if x.track_id == 2)
+    assert list(msg.name) == [f"{n}_b2" for n in rep155.JOINT_NAMES]
+    np.testing.assert_allclose(msg.position, rep155.joint_angles(
+        est.body_pose, rest_offsets(est.smpl_joints_cam, est.global_orient_cam, est.body_pose)))
+    _, vel = bag["/humans/bodies/b1/velocity"][0]
+    assert vel.header.frame_id == "map"
+    assert (vel.twist.linear.x, vel.twist.angular.z) == pytest.approx((0.1, 0.2))
+    _, roi = bag["/humans/bodies/b1/roi"][0]
+    assert roi.header.frame_id == FRAME
+    assert (roi.xmin, roi.ymin, roi.xmax, roi.ymax) == pytest.approx(
+        tuple(rep155.normalized_roi(est.bbox_xyxy, W, H)))
+    _, sk = bag["/humans/bodies/b1/skeleton2d"][0]
+    assert len(sk.skeleton) == 18 and 0.0 <= min(p.x for p in sk.skeleton) <= 1.0

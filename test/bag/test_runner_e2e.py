@@ -13,13 +13,12 @@ from rosbags.rosbag2 import StoragePlugin
 
 from bag_helpers import write_scene_bag
 from synthetic_set import load_paths
-from test_runner import read_back
+from test_runner import OUT_TOPICS, read_back
 from wham_ros.cli.run import default_pipeline_factory, load_parameters, main, run
 from wham_ros.testing.scenes import make_scene
 
 FRAME = "scene_cam_optical"
 N_FRAMES = 7
-OUT_TOPICS = {"/human_pose", "/human_pose/markers", "/human_pose/mesh", "/human_pose/mesh_faces", "/tf"}
 
 
 def write_config(path: Path, models: dict, **extra) -> Path:
@@ -54,6 +53,29 @@ def check_humans(msgs, stamps):
         assert len(h.contact) == 4 and np.all(np.isfinite(h.body_pose))
 
 
+def check_export(folder: Path, human_arrays):
+    """track_<id>.npz holds the HumanArray's values; track_<id>.bvh has a frame per 30 Hz step."""
+    from scipy.spatial.transform import Rotation
+
+    from wham_ros.export.bvh import read_bvh
+
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "track_1.bvh", "track_1.npz", "track_2.bvh", "track_2.npz"]
+    for tid in (1, 2):
+        humans = [(t, h) for t, m in human_arrays for h in m.humans if h.track_id == tid]
+        with np.load(folder / f"track_{tid}.npz") as z:
+            np.testing.assert_array_equal(z["stamps_ns"], [t for t, _ in humans])
+            pos = [[h.root_pose_world.position.x, h.root_pose_world.position.y,
+                    h.root_pose_world.position.z] for _, h in humans]
+            np.testing.assert_allclose(z["trans_world"], pos, atol=1e-6)
+            np.testing.assert_allclose(z["body_pose"], [h.body_pose for _, h in humans], atol=1e-5)
+            q = [[h.root_pose_world.orientation.x, h.root_pose_world.orientation.y,
+                  h.root_pose_world.orientation.z, h.root_pose_world.orientation.w] for _, h in humans]
+            np.testing.assert_allclose(Rotation.from_rotvec(z["global_orient_world"]).as_matrix(),
+                                       Rotation.from_quat(q).as_matrix(), atol=1e-6)
+        assert len(read_bvh(folder / f"track_{tid}.bvh").motion) == len(humans)  # 30 Hz scene
+
+
 @pytest.mark.parametrize("storage,image_format", [(StoragePlugin.MCAP, "bgr8"),
                                                   (StoragePlugin.SQLITE3, "jpeg")],
                          ids=["mcap-bgr8", "sqlite3-jpeg"])
@@ -62,9 +84,10 @@ def test_bag_through_the_real_pipeline(tmp_path, typestore, synthetic_models, sc
     stamps = write_scene_bag(tmp_path / "in", typestore, storage, scene, FRAME, image_format)
     config = write_config(tmp_path / "wham.yaml", load_paths(synthetic_models), mesh_rate_hz=10.0)
     rc = main([str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--config", str(config),
-               "--no-progress"])
+               "--no-progress", "--export", str(tmp_path / "tracks"), "--bvh-up", "y"])
     assert rc == 0
     bag = read_back(tmp_path / "out", typestore)
+    check_export(tmp_path / "tracks", bag["/human_pose"])
     image_topic = "/scene/image_raw/compressed" if image_format == "jpeg" else "/scene/image_raw"
     assert set(bag) == OUT_TOPICS | {image_topic, "/scene/camera_info", "/scene/imu"}
     assert len(bag[image_topic]) == N_FRAMES and len(bag["/scene/imu"]) == len(scene.imu)
@@ -72,7 +95,8 @@ def test_bag_through_the_real_pipeline(tmp_path, typestore, synthetic_models, sc
     assert [t for t, _ in bag["/human_pose/markers"]] == stamps
     # TF: the camera on every frame, the bodies once tracked
     children = [sorted(tr.child_frame_id for tr in m.transforms) for _, m in bag["/tf"]]
-    assert children == [[FRAME]] + [["body_1", "body_2", FRAME]] * (N_FRAMES - 1)
+    assert children == [[FRAME]] + [["body_b1", "body_b1_smpl", "body_b2", "body_b2_smpl", FRAME]] * (
+        N_FRAMES - 1)
     faces = bag["/human_pose/mesh_faces"]
     assert len(faces) == 1 and len(faces[0][1].triangles) == 13776 * 3
     # mesh at 10 Hz of message time on a 30 Hz scene: frames 0, 3, 6
@@ -96,8 +120,13 @@ def test_output_decodes_with_mcap_ros2(tmp_path, typestore, synthetic_models, sc
         for _, channel, message, msg in make_reader(
                 fh, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
             seen.setdefault(channel.topic, []).append((message.log_time, msg))
-    assert set(seen) == {"/human_pose", "/human_pose/markers", "/human_pose/mesh_faces", "/tf"}
+    assert set(seen) == OUT_TOPICS - {"/human_pose/mesh"}
     check_humans(seen["/human_pose"], stamps)
+    # REP-155 from the real pipeline, decoded by mcap-ros2 from the bag's own schemas
+    assert [list(m.ids) for _, m in seen["/humans/bodies/tracked"]] == [[]] + [["b1", "b2"]] * (N_FRAMES - 1)
+    for _, m in seen["/humans/bodies/b1/joint_states"]:
+        assert len(m.name) == 20 and np.all(np.isfinite(m.position))
+    assert all(len(m.skeleton) == 18 for _, m in seen["/humans/bodies/b2/skeleton2d"])
     for _, m in seen["/human_pose"][1:]:  # publish_vertices: the 6890-vertex mesh in every Human
         assert [len(h.vertices_cam) for h in m.humans] == [6890 * 3, 6890 * 3]
 

@@ -60,7 +60,8 @@ def make_human(track_id: int, age: int, t: float, with_vertices: bool = True) ->
         coco_joints_cam=coco_cam, coco_joints_world=to_world(coco_cam),
         contact=np.array([0.9, 0.2, 0.1, 0.6]), feet_world=feet_world,
         keypoints2d=kp, bbox_xyxy=np.array([10.0, 20.0, 110.0, 220.0]),
-        vertices_cam=verts_cam if with_vertices else None)
+        vertices_cam=verts_cam if with_vertices else None,
+        root_velocity_world=R_WORLD_CAM @ np.array([0.0, 0.0, 0.1]), heading_rate=0.2 * track_id)
 
 
 @dataclass
@@ -113,4 +114,5 @@ class FakePipeline:
                     self.cfg.publish_vertices if full_mesh is None else full_mesh)))
             return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                                world_frame_id=self.cfg.world_frame_id, humans=humans,
-                               timings_ms={"total": 1.0})
+                               timings_ms={"total": 1.0}, K=frame.K,
+                               image_size=(frame.image.shape[1], frame.image.shape[0]))

@@ -54,6 +54,9 @@ def test_human_fields_units_and_frames(typestore, result):
         np.testing.assert_allclose(_quat_matrix(h.root_pose_world.orientation), est.global_orient_world, atol=1e-9)
         p = h.root_pose_world.position
         np.testing.assert_allclose([p.x, p.y, p.z], est.trans_world)
+        v = h.root_velocity_world
+        np.testing.assert_allclose([v.x, v.y, v.z], [0.1, 0.0, 0.0], atol=1e-12)  # world x, m/s
+        assert h.heading_rate == pytest.approx(0.2 * est.track_id)
         body = axis_angle_to_matrix(torch.from_numpy(h.body_pose.reshape(23, 3).astype(np.float64))).numpy()
         np.testing.assert_allclose(body, est.body_pose, atol=1e-5)
         np.testing.assert_allclose([[q.x, q.y, q.z] for q in h.smpl_joints_world], est.smpl_joints_world)
@@ -63,7 +66,7 @@ def test_human_fields_units_and_frames(typestore, result):
         np.testing.assert_allclose(h.keypoints_2d.reshape(17, 2), est.keypoints2d[:, :2], rtol=1e-6)
         np.testing.assert_allclose(h.keypoint_scores, est.keypoints2d[:, 2], rtol=1e-6)
         np.testing.assert_allclose(h.vertices_cam.reshape(-1, 3), est.vertices_cam, rtol=1e-6)
-        assert h.body_id == str(est.track_id) and h.state == C.STATE_NEW
+        assert h.body_id == f"b{est.track_id}" and h.state == C.STATE_NEW
     high = C.result_to_msg(f, result, contact_threshold=0.95, include_vertices=False)
     assert not high.humans[0].left_foot_contact and len(high.humans[0].vertices_cam) == 0
 
@@ -107,7 +110,18 @@ def test_skeleton_segments_follow_smpl_tree(typestore, result):
 def test_tf_children_and_observation_round_trip(typestore, result):
     f = RosbagsFactory(typestore)
     tf = C.tf_msg(f, result)
-    assert [t.child_frame_id for t in tf.transforms] == ["body_1", "body_2", "body_3"]
+    assert [t.child_frame_id for t in tf.transforms] == [
+        "body_b1", "body_b1_smpl", "body_b2", "body_b2_smpl", "body_b3", "body_b3_smpl"]
+    for est, (body, smpl) in zip(result.humans, zip(tf.transforms[::2], tf.transforms[1::2])):
+        R_body = _quat_matrix(body.transform.rotation)  # world <- body_<id> (REP-155 axes)
+        assert body.header.frame_id == "odom" and smpl.header.frame_id == body.child_frame_id
+        # x forward = SMPL +z, y left = SMPL +x, z up = SMPL +y
+        np.testing.assert_allclose(R_body, est.global_orient_world[:, [2, 0, 1]], atol=1e-9)
+        # body_<id>_smpl composes back to the SMPL root orientation at the same origin
+        np.testing.assert_allclose(R_body @ _quat_matrix(smpl.transform.rotation),
+                                   est.global_orient_world, atol=1e-9)
+        t = smpl.transform.translation
+        assert (t.x, t.y, t.z) == (0.0, 0.0, 0.0)
     rng = np.random.default_rng(3)
     obs = PersonObservation(
         track_id=4, bbox_xyxy=rng.random(4), keypoints=rng.random((17, 3)), bbox_cxcys=rng.random(3),
@@ -180,3 +194,21 @@ def test_front_end_result_rclpy_equals_rosbags(ros, rclpy_factory, typestore):
     assert deserialize_message(from_rosbags, cls) == deserialize_message(from_rclpy, cls)
     back = C.msg_to_frontend_result(deserialize_message(from_rclpy, cls))  # rclpy message in
     assert back.ended_track_ids == [2, 5] and back.res == (640, 480)
+
+
+def test_rep155_messages_rclpy_equal_rosbags(ros, rclpy_factory, typestore, result):
+    """The REP-155 messages are the same bytes from both factories (hri_msgs generated from its .msg)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from wham_ros.ros.hri import Rep155Bodies
+
+    pytest.importorskip("hri_msgs.msg", reason="no hri_msgs build (run bash tools/build_ros.sh)")
+    ours, started, ended = Rep155Bodies().update(rclpy_factory, result)
+    theirs, _, _ = Rep155Bodies().update(RosbagsFactory(typestore), result)
+    assert started == ["b1", "b2", "b3"] and ended == []
+    assert [m.topic for m in ours] == [m.topic for m in theirs]
+    assert sum(m.latched for m in ours) == 3  # one URDF per body
+    for a, b in zip(ours, theirs):  # both decode (rclpy) to the same message
+        cls = rclpy_factory.cls(a.msgtype)
+        raw = bytes(typestore.serialize_cdr(b.msg, b.msgtype))
+        assert deserialize_message(raw, cls) == deserialize_message(serialize_message(a.msg), cls), a.topic

@@ -30,7 +30,7 @@ def test_human_array_stamps_frames_and_ids(scenario):
     for m in out["humans"]:
         assert m["frame_id"] == "test_cam_optical" and m["world_frame_id"] == "test_world"
         assert [p["track_id"] for p in m["people"]] == [1, 2]
-        assert [p["body_id"] for p in m["people"]] == ["1", "2"]
+        assert [p["body_id"] for p in m["people"]] == ["b1", "b2"]
         for p in m["people"]:
             assert p["frame_id"] == "test_cam_optical"
             assert p["n_vertices"] == 30 * 3  # publish_vertices=true: V x 3 floats
@@ -47,10 +47,10 @@ def test_tf_world_to_body_frames(scenario):
     out, _ = scenario
     by_stamp = {}
     for stamp, parent, child, x, y, z in out["tf"]:
-        assert parent == "test_world"
+        assert parent == ("test_world" if not child.endswith("_smpl") else child[:-len("_smpl")])
         by_stamp.setdefault(stamp, {})[child] = (x, y, z)
-    assert set(by_stamp[T0]) == {"body_1", "body_2"}
-    assert by_stamp[T0]["body_1"] == pytest.approx((4.0, 0.0, 1.3))
+    assert set(by_stamp[T0]) == {"body_b1", "body_b2", "body_b1_smpl", "body_b2_smpl"}
+    assert by_stamp[T0]["body_b1"] == pytest.approx((4.0, 0.0, 1.3))
     assert {m["stamp"] for m in out["humans"] if m["people"]} == set(by_stamp)
 
 

@@ -45,7 +45,7 @@ def test_two_people_with_stable_ids_and_image_stamps(scenario, case):
     for i, m in enumerate(out["humans"]):
         assert m["frame_id"] == CAMERA_FRAME and m["world_frame_id"] == "wham_world"
         for p in m["people"]:
-            assert p["body_id"] == str(p["track_id"]) and p["age"] == i
+            assert p["body_id"] == f"b{p['track_id']}" and p["age"] == i
             assert p["frame_id"] == CAMERA_FRAME and p["world_frame_id"] == "wham_world"
     last = {p["track_id"]: p for p in out["humans"][-1]["people"]}
     assert last[ids[0]]["bbox"][0] < 160 < last[ids[1]]["bbox"][0]  # red left, green right
@@ -69,14 +69,15 @@ def test_tf_bodies_and_camera(scenario, case):
     out = scenario[0][case]
     by_stamp = {}
     for stamp, parent, child, quat in out["tf"]:
-        assert parent == "wham_world"
+        assert parent == (child[:-len("_smpl")] if child.endswith("_smpl") else "wham_world")
         assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-6)
         by_stamp.setdefault(stamp, set()).add(child)
     stamps = out["stamps"]
     assert by_stamp[stamps[0]] == {CAMERA_FRAME}  # nobody yet, but the camera is placed
     ids = (1, 2) if case == "raw" else (3, 4)  # ids continue after the reactivation
     for t in stamps[1:]:
-        assert by_stamp[t] == {f"body_{ids[0]}", f"body_{ids[1]}", CAMERA_FRAME}
+        assert by_stamp[t] == {f"body_b{ids[0]}", f"body_b{ids[1]}", f"body_b{ids[0]}_smpl",
+                               f"body_b{ids[1]}_smpl", CAMERA_FRAME}
 
 
 def test_camera_tf_follows_the_pan(scenario):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from wham_ros.ros.params import FRONTEND_ONLY, PARAMS, WHAM_ONLY, params_for
+from wham_ros.ros.params import COMPOSED_ONLY, FRONTEND_ONLY, PARAMS, WHAM_ONLY, params_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,8 @@ def test_parameter_roles_partition_the_parameters():
     assert FRONTEND_ONLY <= names and WHAM_ONLY <= names and not FRONTEND_ONLY & WHAM_ONLY
     fe = {p.name for p in params_for("frontend")}
     stage = {p.name for p in params_for("wham")}
-    assert fe | stage == names == {p.name for p in params_for("composed")}
+    assert fe | stage | COMPOSED_ONLY == names == {p.name for p in params_for("composed")}
+    assert not COMPOSED_ONLY & (fe | stage)  # the overlay needs the image and WHAM's output
     assert "detector_onnx" in fe - stage and "wham_checkpoint" in stage - fe
     assert {"frame_rate_mode", "time_jump_tolerance_s", "autostart"} <= fe & stage
     with pytest.raises(ValueError, match="Unknown node role 'both'"):

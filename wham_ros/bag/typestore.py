@@ -1,4 +1,5 @@
-"""A ``rosbags`` typestore with the standard ROS 2 types plus wham_ros' own messages."""
+"""A ``rosbags`` typestore with the standard ROS 2 types, wham_ros' own messages and the
+REP-155 ``hri_msgs`` messages the node publishes (definitions shipped in ``hri_msgs/msg``)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from typing import List, Optional
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 PACKAGE = "wham_ros"
+HRI_MSG_DIR = Path(__file__).resolve().parent / "hri_msgs" / "msg"
 # The distribution whose standard message definitions are written into output bags.
 DEFAULT_STORE = Stores.ROS2_JAZZY
 
@@ -51,12 +53,20 @@ def make_typestore(store: Stores = DEFAULT_STORE, msg_dir: Optional[Path] = None
     """
     typestore = get_typestore(store)
     folder = Path(msg_dir) if msg_dir is not None else find_msg_dir()
+    types = _types_in(folder, PACKAGE)
+    if "hri_msgs/msg/IdsList" not in typestore.types:
+        types.update(_types_in(HRI_MSG_DIR, "hri_msgs"))
+    typestore.register(types)
+    return typestore
+
+
+def _types_in(folder: Path, package: str) -> dict:
+    """rosbags type definitions of every ``folder/*.msg`` as ``package/msg/<stem>``."""
     types = {}
     for path in sorted(folder.glob("*.msg")):
-        name = f"{PACKAGE}/msg/{path.stem}"
+        name = f"{package}/msg/{path.stem}"
         try:
             types.update(get_types_from_msg(path.read_text(), name))
         except Exception as exc:  # rosbags raises its own parser errors
             raise MessageDefinitionError(f"cannot parse {path}: {exc}") from exc
-    typestore.register(types)
-    return typestore
+    return types

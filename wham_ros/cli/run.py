@@ -1,7 +1,8 @@
 """``wham-ros``: run the pipeline offline on a rosbag2 or a video, write an MCAP rosbag2.
 
 The output bag has the live node's topics (``/human_pose``, ``/human_pose/markers``,
-``/human_pose/mesh``, ``/human_pose/mesh_faces``, ``/tf``) plus the input images,
+``/human_pose/mesh``, ``/human_pose/mesh_faces``, ``/tf``, the REP-155 ``/humans/bodies/...``
+topics of :mod:`wham_ros.ros.hri`) plus the input images,
 CameraInfo and IMU, so it replays into RViz like a recording of the node. No ROS
 installation is needed: messages are serialised by ``rosbags`` from msg/*.msg.
 
@@ -17,7 +18,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from wham_ros.wham.checkpoint import CheckpointError
 from wham_ros.ros import conversions, markers
 from wham_ros.ros.factory import RosbagsFactory
 from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
+from wham_ros.ros.hri import Rep155Bodies
 from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
 from wham_ros.ros.serialization import CdrFactory
@@ -37,6 +39,7 @@ from wham_ros.ros.serialization import CdrFactory
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 VIDEO_IMAGE_TOPIC = "/camera/image_raw"
+VIDEO_WRITE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")  # --render (wham_ros.render.video.FOURCC)
 OUT_TOPICS = {
     "humans": ("/human_pose", conversions.HUMAN_ARRAY),
     "markers": ("/human_pose/markers", markers.MARKER_ARRAY),
@@ -176,6 +179,9 @@ class OfflineRunner:
         self.warn = _Warnings()
         self.input = FrameInput(self.warn)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
+        self.rep155 = Rep155Bodies()
+        # Outputs besides the bag (--render, --export): add(frame, result), close(), needs_mesh.
+        self.sinks: List[Any] = []
         self.frames = 0
         self.skipped = 0
         self.resets = 0
@@ -209,12 +215,15 @@ class OfflineRunner:
             return False
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh_due = self.mesh_rate.due(frame.stamp_ns, self.values["mesh_rate_hz"])
-        result = self.pipe.process(frame, full_mesh=mesh_due or self.values["publish_vertices"])
+        sink_mesh = any(s.needs_mesh for s in self.sinks)
+        result = self.pipe.process(frame, full_mesh=mesh_due or sink_mesh or self.values["publish_vertices"])
         self.frames += 1
         if result.dropped:  # WHAM's 30 Hz policy skipped it: no output
             self.skipped += 1
             return False
         self.write_result(result, mesh_due)
+        for sink in self.sinks:
+            sink.add(frame, result)
         return True
 
     def write_result(self, result, mesh: bool) -> None:
@@ -226,13 +235,16 @@ class OfflineRunner:
         for name, payload in data.items():
             topic, msgtype = OUT_TOPICS[name]
             self.out.write_raw(topic, msgtype, payload, result.stamp_ns)
+        for m in self.rep155.update(self.f, result)[0]:
+            self.out.write(m.topic, m.msgtype, m.msg, result.stamp_ns, latched=m.latched)
 
 
 def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,
         camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None,
         video_fps: Optional[float] = None, frame_id: str = "camera_optical_frame",
         max_frames: Optional[int] = None, copy_inputs: bool = True, progress: bool = True,
-        pipeline_factory: Optional[PipelineFactory] = None) -> Dict[str, int]:
+        pipeline_factory: Optional[PipelineFactory] = None, render: Optional[str] = None,
+        export_dir: Optional[str] = None, bvh_up: str = "z") -> Dict[str, int]:
     """Process a bag or a video into an MCAP rosbag2.
 
     Args:
@@ -246,6 +258,10 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
         copy_inputs: also write the input images, CameraInfo and IMU.
         progress: show a progress bar.
         pipeline_factory: ``values -> pipeline`` (default: the real Pipeline).
+        render: also write this video: the overlay beside the world view
+            (:class:`wham_ros.render.video.VideoRenderer`; every frame computes the mesh).
+        export_dir: also write ``track_<id>.npz`` / ``.bvh`` here (:mod:`wham_ros.export.tracks`).
+        bvh_up: up axis of the BVH files, 'z' or 'y'.
 
     Returns:
         Messages written per topic.
@@ -260,6 +276,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
     pipe = (pipeline_factory or default_pipeline_factory)(values)
     out = OutputBag(output, make_typestore())
     runner = OfflineRunner(pipe, values, out)
+    runner.sinks = _sinks(pipe, values, render, export_dir, bvh_up, video_fps)
     try:
         if is_video:
             frames, total = _video_frames(path, video_fps)
@@ -295,12 +312,30 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
                     runner.image(rec.msg, rec.kind == "compressed", rec.topic)
                     bar.update()
         bar.close()
+        for sink in runner.sinks:
+            sink.close()
     finally:
         out.close()
         if source is not None:
             source.close()
     LOG.info("wrote %s: %s", output, out.counts)
     return dict(out.counts)
+
+
+def _sinks(pipe, values: Dict[str, Any], render: Optional[str], export_dir: Optional[str],
+           bvh_up: str, video_fps: Optional[float]) -> List[Any]:
+    """The runner's outputs besides the bag (--render video, --export tracks)."""
+    sinks: List[Any] = []
+    if render:
+        from wham_ros.render.video import VideoRenderer
+
+        sinks.append(VideoRenderer(render, video_fps or 30.0, getattr(pipe, "faces", None),
+                                   values["contact_threshold"]))
+    if export_dir:
+        from wham_ros.export.tracks import TrackExporter
+
+        sinks.append(TrackExporter(export_dir, bvh_up))
+    return sinks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,12 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-inputs", action="store_true", help="do not copy the input topics")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--render", metavar="VIDEO", help="also write a video (.mp4/.avi): the camera "
+                   "overlay beside a world view (ground, meshes, trails, camera)")
+    p.add_argument("--export", metavar="DIR", help="also write track_<id>.npz (SMPL parameters) "
+                   "and track_<id>.bvh (animation) per track into DIR")
+    p.add_argument("--bvh-up", choices=("z", "y"), default="z",
+                   help="up axis of the exported BVH files (default: z, the ROS world's)")
     return p
 
 
 def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     """Entry point of ``wham-ros``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.render and Path(args.render).suffix.lower() not in VIDEO_WRITE_SUFFIXES:
+        parser.error(f"--render {args.render}: the video must end in one of "
+                     f"{', '.join(VIDEO_WRITE_SUFFIXES)}")
     if pipeline_factory is None and args.config:  # fix commands name the same config
         pipeline_factory = functools.partial(default_pipeline_factory,
                                              command_args=["--config", args.config])
@@ -342,7 +387,8 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
             "mesh_rate_hz": args.mesh_rate_hz})
         counts = run(args.input, args.output, values, args.image_topic, args.camera_info_topic,
                      args.imu_topic, args.fps, args.frame_id, args.max_frames,
-                     not args.no_inputs, not args.no_progress, pipeline_factory)
+                     not args.no_inputs, not args.no_progress, pipeline_factory,
+                     args.render, args.export, args.bvh_up)
     except (BagError, ParameterError, OSError) as exc:
         LOG.error("%s", exc)
         return 2

@@ -174,6 +174,10 @@ class WorldGrounding:
         """WHAM y-down world orientations (..., 3, 3) of a track -> shared world (..., 3, 3)."""
         return self.anchors[track_id].rotation_to_world(rotations_wham)
 
+    def vector_to_world(self, track_id: int, vectors_wham: np.ndarray) -> np.ndarray:
+        """WHAM y-down world free vectors (velocities) (..., 3) of a track -> shared world (..., 3)."""
+        return np.asarray(vectors_wham, dtype=np.float64) @ self.anchors[track_id].R_world_wham.T
+
     def end_track(self, track_id: int) -> None:
         """Forget a track's anchor."""
         self.anchors.pop(track_id, None)

@@ -38,6 +38,7 @@ from wham_ros.ros import conversions, log_bridge, markers
 from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
 from wham_ros.ros.frame_input import RateLimiter, imu_sample, stamp_ns
+from wham_ros.ros.hri import Rep155Publisher
 from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import SPECS, ParameterError, params_for
 from wham_ros.ros.publish_queue import PublishQueue
@@ -484,8 +485,9 @@ class HumanOutputs:
 
     ``human_pose`` (HumanArray), ``human_pose/markers`` (skeleton + contacts),
     ``human_pose/mesh`` (SMPL TRIANGLE_LIST, at most ``mesh_rate_hz``, only while subscribed),
-    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, ``/humans/bodies/tracked``.
-    HumanArray, markers, mesh and TF go out as CDR bytes built on the publisher thread.
+    ``human_pose/mesh_faces`` (latched), ``/tf`` and, with hri_msgs, the REP-155 body topics
+    (:mod:`wham_ros.ros.hri`). HumanArray, markers, mesh and TF go out as CDR bytes built on
+    the publisher thread; the REP-155 messages are published there too.
     """
 
     def __init__(self, node: PipelineNodeBase) -> None:
@@ -501,14 +503,7 @@ class HumanOutputs:
                                                     QoSProfile(depth=100))
         except (ImportError, AttributeError):
             node.get_logger().warning("tf2_msgs is not installed: no TF will be broadcast")
-        self._hri = None
-        try:
-            from hri_msgs.msg import IdsList
-
-            self._hri = IdsList
-            self.pubs["hri"] = node.create_publisher(IdsList, "/humans/bodies/tracked", RELIABLE)
-        except ImportError:
-            pass
+        self.hri = Rep155Publisher.create(node, RELIABLE, LATCHED)  # None without hri_msgs
         self._mesh_rate = RateLimiter()  # mesh markers, wall time (monotonic)
         self.faces: Optional[np.ndarray] = None
         from wham_ros.bag.typestore import make_typestore
@@ -542,9 +537,6 @@ class HumanOutputs:
         for name, payload in data.items():
             if name in self.pubs:
                 self.pubs[name].publish(payload)
-        f = self.node._f
-        if self._hri is not None:
-            ids = [conversions.body_id(h.track_id) for h in sorted(result.humans, key=lambda h: h.track_id)]
-            self.pubs["hri"].publish(self._hri(
-                header=conversions.header(f, result.stamp_ns, result.frame_id), ids=ids))
+        if self.hri is not None:
+            self.hri.publish(result)
 

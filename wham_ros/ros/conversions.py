@@ -11,7 +11,9 @@ from typing import List, Sequence
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
+from wham_ros.body.rep155 import A_REP_SMPL
 from wham_ros.geometry.contacts import CONTACT_POINT_NAMES
 from wham_ros.geometry.rotations import matrix_to_axis_angle, matrix_to_quaternion
 from wham_ros.types import FrameResult, FrontEndResult, HumanEstimate, PersonObservation
@@ -31,13 +33,19 @@ RIGHT_FOOT = tuple(i for i, n in enumerate(CONTACT_POINT_NAMES) if n.startswith(
 
 
 def body_id(track_id: int) -> str:
-    """REP-155 body id for a track; its TF frame is ``body_<id>``."""
-    return f"{int(track_id)}"
+    """REP-155 body id for a track: ``b<track id>`` (a ROS name token must not start with a
+    digit, and the id is one in ``/humans/bodies/<id>/...``); its TF frame is ``body_<id>``."""
+    return f"b{int(track_id)}"
 
 
 def body_frame(track_id: int) -> str:
     """REP-155 TF frame of a tracked body (``body_<id>``)."""
     return f"body_{body_id(track_id)}"
+
+
+def smpl_frame(track_id: int) -> str:
+    """TF frame of a body's SMPL pelvis axes (``body_<id>_smpl``, child of ``body_<id>``)."""
+    return f"{body_frame(track_id)}_smpl"
 
 
 def stamp(f, stamp_ns: int):
@@ -68,6 +76,12 @@ def human_rotations(humans: Sequence[HumanEstimate]):
     quat_xyzw = quat_wxyz[..., [1, 2, 3, 0]]
     body_aa = matrix_to_axis_angle(mats_t[:, 2:]).numpy().reshape(len(humans), 69)  # N x 69
     return quat_xyzw[:, 0], quat_xyzw[:, 1], body_aa
+
+
+def vector3(f, v):
+    """``geometry_msgs/Vector3`` of a (3,) array."""
+    x, y, z = (float(c) for c in np.asarray(v).reshape(3))
+    return f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z)
 
 
 def _pose(f, position: np.ndarray, quat_xyzw: np.ndarray):
@@ -113,6 +127,7 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         state=STATE_NEW if h.age <= 1 else STATE_TRACKED,
         root_pose_cam=_pose(f, h.trans_cam, quat_cam),
         root_pose_world=_pose(f, h.trans_world, quat_world),
+        root_velocity_world=vector3(f, h.root_velocity_world), heading_rate=float(h.heading_rate),
         body_pose=body_aa.astype(np.float32), betas=np.asarray(h.betas, np.float32).reshape(10),
         smpl_joints_cam=f.points(h.smpl_joints_cam), smpl_joints_world=f.points(h.smpl_joints_world),
         coco_joints_cam=f.points(h.coco_joints_cam), coco_joints_world=f.points(h.coco_joints_world),
@@ -166,21 +181,40 @@ def _transform(f, stamp_ns: int, parent: str, child: str, translation, quat_xyzw
                                                 x=qx, y=qy, z=qz, w=qw)))
 
 
+# Constant rotations between the REP-155 body axes and the SMPL pelvis axes, (x, y, z, w).
+_Q_REP_SMPL = Rotation.from_matrix(A_REP_SMPL).as_quat()  # body_<id> <- body_<id>_smpl
+_Q_SMPL_REP = Rotation.from_matrix(A_REP_SMPL.T).as_quat()
+
+
+def _quat_mul_xyzw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of (x, y, z, w) quaternions (the rotation ``R_a R_b``)."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
+
+
 def tf_msg(f, result: FrameResult, include_bodies: bool = True, include_camera: bool = False,
            rotations=None):
-    """``tf2_msgs/TFMessage`` with ``world -> body_<id>`` per human (REP-155) and ``world -> camera``.
+    """``tf2_msgs/TFMessage`` with the body frames of every human and ``world -> camera``.
 
-    The body frame sits at the hip centre with the SMPL root orientation in the world frame.
-    The camera transform (``result.T_world_camera``, world <- camera optical frame, child
-    ``result.frame_id``) is included when ``include_camera`` and the frame has one.
+    Per human: ``world -> body_<id>`` (REP-155: origin at the hip centre, x forward out of the
+    body, y left, z up, following the pelvis) and ``body_<id> -> body_<id>_smpl`` (the SMPL
+    pelvis axes: x left, y up, z forward; a constant rotation). The camera transform
+    (``result.T_world_camera``, world <- camera optical frame, child ``result.frame_id``) is
+    included when ``include_camera`` and the frame has one.
     ``rotations``: :func:`human_rotations` of :func:`sorted_humans` when already computed.
     """
     humans = sorted_humans(result) if include_bodies else []
     transforms = []
     if humans:
         _, quat_world, _ = rotations or human_rotations(humans)
-        transforms = [_transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
-                                 h.trans_world, q) for h, q in zip(humans, quat_world)]
+        for h, q in zip(humans, quat_world):  # R_world_rep = R_world_smpl A^T
+            transforms += [
+                _transform(f, result.stamp_ns, result.world_frame_id, body_frame(h.track_id),
+                           h.trans_world, _quat_mul_xyzw(q, _Q_SMPL_REP)),
+                _transform(f, result.stamp_ns, body_frame(h.track_id), smpl_frame(h.track_id),
+                           np.zeros(3), _Q_REP_SMPL)]
     if include_camera and result.T_world_camera is not None:
         T = np.asarray(result.T_world_camera, dtype=np.float64)  # 4 x 4, world <- camera
         q_wxyz = matrix_to_quaternion(torch.from_numpy(T[:3, :3].copy())).numpy()

@@ -8,8 +8,10 @@ Thin adapter over ``wham_ros.pipeline.Pipeline`` (built by ``pipeline_factory``)
 * publications: ``human_pose`` (wham_ros/HumanArray, reliable), ``human_pose/markers``
   (skeleton + contacts), ``human_pose/mesh`` (SMPL TRIANGLE_LIST, throttled, only while
   subscribed), ``human_pose/mesh_faces`` (wham_ros/MeshFaces, transient local),
+  ``human_pose/overlay`` (sensor_msgs/Image: the image with the people drawn, throttled,
+  only while subscribed),
   ``/tf`` (world -> body_<id>, world -> camera), ``/diagnostics`` and, when hri_msgs is
-  installed, ``/humans/bodies/tracked`` (REP-155).
+  installed, the REP-155 ``/humans/bodies/...`` topics (:mod:`wham_ros.ros.hri`).
 
 Latest frame only: callbacks just store the newest image; one worker thread decodes and
 runs the pipeline (see :class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
@@ -33,6 +35,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from wham_ros.ros.base_node import Factory, HumanOutputs, PipelineNodeBase
 from wham_ros.ros.frame_input import FrameInput, stamp_ns
+from wham_ros.ros.overlay import OverlayPublisher
 from wham_ros.ros.params import pipeline_kwargs
 
 NODE_NAME = "wham"
@@ -140,6 +143,7 @@ class WhamNode(PipelineNodeBase):
         super().__init__(node_name, "composed", pipeline_factory or default_pipeline_factory, **kwargs)
         self._input = ImageInput(self)
         self._outputs: Optional[HumanOutputs] = None
+        self._overlay: Optional[OverlayPublisher] = None
 
     @property
     def _camera_info(self):
@@ -149,6 +153,8 @@ class WhamNode(PipelineNodeBase):
     def _create_publishers(self) -> None:
         self._outputs = HumanOutputs(self)
         self._pubs.update(self._outputs.pubs)
+        self._overlay = OverlayPublisher(self)
+        self._pubs["overlay"] = self._overlay.pub
 
     def _on_built(self) -> None:
         self._outputs.publish_faces(getattr(self._pipe, "faces", None))
@@ -173,12 +179,17 @@ class WhamNode(PipelineNodeBase):
         self._feed_imu(self._pipe.add_imu)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh = self._outputs.mesh_due(self._values)
+        overlay = self._overlay.due(self._values)
+        full_mesh = (mesh or self._values["publish_vertices"]
+                     or (overlay and self._overlay.wants_mesh(self._values)))
         t0 = time.perf_counter()
-        result = self._pipe.process(frame, full_mesh=mesh or self._values["publish_vertices"])
+        result = self._pipe.process(frame, full_mesh=full_mesh)
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
             self._outputs.publish(result, self._values, mesh)
+            if overlay:
+                self._overlay.publish(frame, result, self._values, self._outputs.faces)
 
 
 def spin_lifecycle_node(node: PipelineNodeBase) -> int:

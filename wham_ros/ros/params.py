@@ -159,6 +159,12 @@ PARAMS: List[ParamSpec] = [
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
     ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
               min_value=0.0),
+    ParamSpec("overlay_rate_hz", 5.0, "Maximum rate of human_pose/overlay, the camera image "
+              "with the people drawn over it (0 disables; drawn only while subscribed; composed "
+              "node only).", min_value=0.0),
+    ParamSpec("overlay_mode", "mesh", "What human_pose/overlay draws per person: 'mesh' (shaded "
+              "SMPL mesh; computes the mesh on overlay frames) or 'skeleton'.",
+              choices=("mesh", "skeleton")),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages, s.", min_value=0.05,
               read_only=True),
     ParamSpec("time_jump_tolerance_s", 0.0, "An image stamp this far before the previous one "
@@ -185,6 +191,8 @@ WHAM_ONLY = frozenset({
     "imu_to_camera_quat_xyzw",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
+# Parameters of the composed node only (they need both the image and WHAM's output).
+COMPOSED_ONLY = frozenset({"overlay_rate_hz", "overlay_mode"})
 ROLES = ("composed", "frontend", "wham")
 
 
@@ -196,7 +204,8 @@ def params_for(role: str) -> List[ParamSpec]:
     """
     if role not in ROLES:
         raise ValueError(f"Unknown node role '{role}'; expected one of {ROLES}")
-    skip = {"composed": frozenset(), "frontend": WHAM_ONLY, "wham": FRONTEND_ONLY}[role]
+    skip = {"composed": frozenset(), "frontend": WHAM_ONLY | COMPOSED_ONLY,
+            "wham": FRONTEND_ONLY | COMPOSED_ONLY}[role]
     return [p for p in PARAMS if p.name not in skip]
 
 

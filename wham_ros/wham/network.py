@@ -182,7 +182,10 @@ class WHAMNetwork(nn.Module):
             full_mesh: also return ``verts_cam`` (B, 6890, 3).
 
         Returns:
-            (per-frame outputs, each with leading B; new state). World outputs are y-down.
+            (per-frame outputs, each with leading B; new state). World outputs are y-down;
+            ``vel_world_refined`` (B, 3) is this step's root displacement in the WHAM world
+            (``trans_world - previous trans_world``, m per 1/30 s step) and
+            ``poses_root_world_prev`` (B, 3, 3) the previous step's refined world root.
         """
         m, motion_state = self.motion_step(state, x, mask, features, cam_angvel)
         out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh)
@@ -304,14 +307,16 @@ class WHAMNetwork(nn.Module):
         root6_ref = root6 + d_root
         vel_ref = update_vel + d_vel
         root_ref = rotation_6d_to_matrix(root6_ref)
-        trans_world = state.trans_world + (state.prev_root_ref @ vel_ref[..., None])[..., 0]
+        step_world = (state.prev_root_ref @ vel_ref[..., None])[..., 0]  # m per step, WHAM world
+        trans_world = state.trans_world + step_world
 
         out = {
             "pose": pose, "betas": betas, "cam": cam, "contact": contact,
             "feet": feet_world, "poses_root_cam": rot[:, :1], "poses_body": rot[:, 1:],
             "poses_root_r6d": root6, "vel_root": vel,
             "poses_root_r6d_refined": root6_ref, "vel_root_refined": vel_ref,
-            "poses_root_world": root_ref, "trans_world": trans_world, "trans_cam": trans_cam,
+            "poses_root_world": root_ref, "poses_root_world_prev": state.prev_root_ref,
+            "vel_world_refined": step_world, "trans_world": trans_world, "trans_cam": trans_cam,
             "joints_cam": body.joints, "feet_cam": body.feet, "offset": body.offset,
             "smpl_joints_cam": body.smpl_joints, "kp3d": m["kp3d"].reshape(B, N_JOINTS, 3),
             "motion_context": context, "integrator_out": m["integrator_out"],

@@ -1,0 +1,5 @@
+"""Export/render tests: make test/ros (pipeline double) importable."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ros"))
