@@ -122,3 +122,30 @@ def test_skeleton2d_order_and_neck():
     assert rep155.SKELETON2D_NAMES[2] == "right_shoulder" and rep155.SKELETON2D_NAMES[11] == "left_hip"
     assert rep155.SKELETON2D_NAMES[17] == "right_ear"
     np.testing.assert_allclose(rep155.normalized_roi([-5, 10, 100, 120], 200, 100), [0, 0.1, 0.5, 1.0])
+
+
+def test_rest_offsets_and_link_lengths_from_the_smpl_model(smpl_arrays):
+    """The person's skeleton recovered from one posed SMPL output (as the node does) equals the
+    body model's own rest joints for those betas, whatever the pose."""
+    import torch
+
+    from wham_ros.body.joint_names import SMPL_PARENTS
+    from wham_ros.body.lbs import blend_shapes
+    from wham_ros.body.smpl import SMPLBody
+
+    body = SMPLBody(smpl_arrays, dtype=torch.float64)
+    rng = np.random.default_rng(2)
+    betas = torch.from_numpy(rng.normal(0, 1, (1, 10)))
+    root = Rotation.from_rotvec(rng.normal(0, 1, 3)).as_matrix()
+    pose = Rotation.from_rotvec(rng.normal(0, 0.4, (23, 3))).as_matrix()
+    out = body(torch.from_numpy(root)[None, None], torch.from_numpy(pose)[None], betas)
+    offsets = offsets_from_pose(out.smpl_joints[0].numpy(), root, pose)
+    rest = (body.J_template + blend_shapes(betas, body.J_shapedirs))[0].numpy()  # 24 x 3
+    expected = np.zeros((24, 3))
+    for j, p in enumerate(SMPL_PARENTS):
+        if p >= 0:
+            expected[j] = rest[j] - rest[p]
+    np.testing.assert_allclose(offsets, expected, atol=1e-9)
+    lengths = rep155.link_lengths(offsets)
+    assert lengths["tight_length"] == pytest.approx(np.mean(
+        [np.linalg.norm(rest[J[f"{s}_knee"]] - rest[J[f"{s}_hip"]]) for s in ("left", "right")]))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
@@ -18,6 +20,8 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMU = "sensor_msgs/msg/Imu"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+TF_STATIC_TOPIC = "/tf_static"
 
 
 class BagError(RuntimeError):
@@ -37,13 +41,16 @@ class BagRecord:
 
 
 def _pick(connections, msgtypes, wanted: Optional[str], what: str) -> Optional[str]:
+    """The topic asked for (checked), else the first topic of the type, preferring topics
+    that have messages (a recorder may leave empty connections)."""
     topics = {c.topic: c.msgtype for c in connections if c.msgtype in msgtypes}
     if wanted:
         if wanted not in topics:
             raise BagError(f"{what} topic '{wanted}' not in the bag; its {what} topics are "
                            f"{sorted(topics) or 'none'}")
         return wanted
-    return sorted(topics)[0] if topics else None
+    filled = sorted({c.topic for c in connections if c.msgtype in msgtypes and c.msgcount})
+    return (filled or sorted(topics) or [None])[0]
 
 
 class InputBag:
@@ -62,12 +69,13 @@ class InputBag:
         self.path = Path(path)
         if not self.path.exists():
             raise BagError(f"input bag '{self.path}' does not exist")
+        self._all_conns = []
         try:
             self.reader = AnyReader([self.path], default_typestore=make_typestore())
             self.reader.open()
         except Exception as exc:  # rosbags raises several reader error types
             raise BagError(f"cannot open '{self.path}' as a rosbag2 (MCAP or sqlite3): {exc}") from exc
-        conns = self.reader.connections
+        conns = self._all_conns = self.reader.connections
         self.image_topic = _pick(conns, (IMAGE, COMPRESSED), image_topic, "image")
         if self.image_topic is None:
             raise BagError(f"no sensor_msgs/Image or CompressedImage topic in '{self.path}'; "
@@ -78,11 +86,34 @@ class InputBag:
         self._conns = [c for c in conns if c.topic in
                        (self.image_topic, self.camera_info_topic, self.imu_topic)]
         self.num_images = sum(c.msgcount for c in conns if c.topic == self.image_topic)
+        self.has_camera_info = any(c.msgcount for c in conns if c.topic == self.camera_info_topic)
 
     def msgdef(self, topic: str) -> tuple:
         """(message definition text, rihs01 hash or '') of ``topic`` as stored in the bag."""
         conn = next(c for c in self._conns if c.topic == topic)
         return conn.msgdef.data, getattr(conn.msgdef, "rihs01", "") or ""
+
+    def first_frame_id(self, topic: Optional[str]) -> Optional[str]:
+        """``header.frame_id`` of the first message on ``topic`` (None: no such topic/message)."""
+        conns = [c for c in self._conns if c.topic == topic]
+        if not conns:  # (an empty list would mean every connection to the reader)
+            return None
+        for conn, _, raw in self.reader.messages(connections=conns):
+            return self.reader.deserialize(raw, conn.msgtype).header.frame_id
+        return None
+
+    def static_rotations(self) -> List[Tuple[str, str, np.ndarray]]:
+        """``(parent, child, quat_xyzw)`` of every transform on ``/tf_static`` (empty: none)."""
+        conns = [c for c in self._all_conns if c.topic == TF_STATIC_TOPIC and c.msgtype == TF_MESSAGE]
+        out = []
+        if not conns:  # (an empty list would mean every connection to the reader)
+            return out
+        for conn, _, raw in self.reader.messages(connections=conns):
+            for tf in self.reader.deserialize(raw, conn.msgtype).transforms:
+                q = tf.transform.rotation
+                out.append((tf.header.frame_id, tf.child_frame_id,
+                            np.array([q.x, q.y, q.z, q.w], dtype=np.float64)))
+        return out
 
     def __iter__(self) -> Iterator[BagRecord]:
         for conn, log_time, raw in self.reader.messages(connections=self._conns):

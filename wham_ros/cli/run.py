@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from wham_ros.bag.calibration import (CalibrationError, CameraCalibration, load_camera_yaml,
+                                      rotation_between)
 from wham_ros.bag.io import BagError, InputBag, OutputBag
 from wham_ros.bag.typestore import make_typestore
 from wham_ros.image_conversion import rgb_to_image_fields
@@ -39,6 +42,11 @@ from wham_ros.ros.serialization import CdrFactory
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 VIDEO_IMAGE_TOPIC = "/camera/image_raw"
+VIDEO_CAMERA_INFO_TOPIC = "/camera/camera_info"
+IDENTITY_QUAT_XYZW = [0.0, 0.0, 0.0, 1.0]
+# A video may announce a frame more than it decodes (estimated counts); fewer is truncation.
+VIDEO_COUNT_TOLERANCE = 1
+EXIT_INPUT_ENDED_EARLY = 4
 VIDEO_WRITE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")  # --render (wham_ros.render.video.FOURCC)
 OUT_TOPICS = {
     "humans": ("/human_pose", conversions.HUMAN_ARRAY),
@@ -48,6 +56,22 @@ OUT_TOPICS = {
     "tf": ("/tf", conversions.TF_MESSAGE),
 }
 PipelineFactory = Callable[[Dict[str, Any]], Any]
+
+
+class InputEndedEarly(RuntimeError):
+    """The input ended before its announced length (truncated video); the output was written.
+
+    Attributes:
+        counts: messages written per topic.
+        read: frames read.
+        expected: frames the input announced.
+    """
+
+    def __init__(self, path, read: int, expected: int, counts: Dict[str, int]) -> None:
+        super().__init__(f"video '{path}' ended after {read} of the {expected} frames its "
+                         "container announces (truncated or unreadable); the output holds the "
+                         f"{read} frames read")
+        self.read, self.expected, self.counts = read, expected, counts
 
 
 def default_pipeline_factory(values: Dict[str, Any], command_args: Sequence[str] = ()):
@@ -170,14 +194,15 @@ class OfflineRunner:
         out: the output bag.
     """
 
-    def __init__(self, pipeline, values: Dict[str, Any], out: OutputBag) -> None:
+    def __init__(self, pipeline, values: Dict[str, Any], out: OutputBag,
+                 camera_info_expected: bool = False) -> None:
         self.pipe = pipeline
         self.values = values
         self.out = out
         self.f = RosbagsFactory(out.typestore)
         self.cdr = CdrFactory(out.typestore)
         self.warn = _Warnings()
-        self.input = FrameInput(self.warn)
+        self.input = FrameInput(self.warn, lambda: camera_info_expected)
         self.mesh_rate = RateLimiter()  # mesh markers, in message time
         self.rep155 = Rep155Bodies()
         # Outputs besides the bag (--render, --export): add(frame, result), close(), needs_mesh.
@@ -201,9 +226,13 @@ class OfflineRunner:
         if sample is not None and not self.pipe.add_imu(sample):
             self.warn("imu_rejected", "the pipeline rejected an IMU sample")
 
-    def image(self, msg, compressed: bool, topic: str) -> bool:
-        """Process one Image / CompressedImage and write its outputs; False when skipped."""
-        decision = self.input.image(msg, compressed, self.values, topic)
+    def image(self, msg, compressed: bool, topic: str, log_time_ns: Optional[int] = None) -> bool:
+        """Process one Image / CompressedImage and write its outputs; False when skipped.
+
+        ``log_time_ns`` (a bag's recording time) is the clock an image stamp may not be far
+        ahead of (``max_stamp_ahead_s``); None: not checked (video stamps are generated).
+        """
+        decision = self.input.image(msg, compressed, self.values, topic, now_ns=log_time_ns)
         if decision.jumped_back_ns:
             LOG.warning("image time jumped back by %.3f s: resetting tracks",
                         decision.jumped_back_ns * 1e-9)
@@ -239,13 +268,66 @@ class OfflineRunner:
             self.out.write(m.topic, m.msgtype, m.msg, result.stamp_ns, latched=m.latched)
 
 
+def camera_info_msg(f, calib: CameraCalibration, stamp_ns: int, frame_id: str, width: int,
+                    height: int):
+    """``sensor_msgs/CameraInfo`` of ``calib`` for images of ``width`` x ``height`` px."""
+    calib = calib.for_image(width, height)
+    P = np.zeros((3, 4))
+    P[:, :3] = calib.K
+    return f.new("sensor_msgs/msg/CameraInfo", header=conversions.header(f, stamp_ns, frame_id),
+                 width=calib.width, height=calib.height,
+                 distortion_model=calib.distortion_model, d=np.asarray(calib.D, np.float64),
+                 k=calib.K.reshape(-1), r=np.eye(3).reshape(-1), p=P.reshape(-1))
+
+
+def imu_to_camera_from_tf(source: InputBag, values: Dict[str, Any]) -> Dict[str, Any]:
+    """``values`` with ``imu_to_camera_quat_xyzw`` from the bag's ``/tf_static`` when it has the
+    IMU -> camera chain and the parameter is left at identity; warns when the IMU frame
+    differs from the camera frame and neither gives the rotation."""
+    if source.imu_topic is None or values["camera_motion"] == "static":
+        return values
+    camera = values["camera_frame_id"] or source.first_frame_id(source.image_topic)
+    imu = source.first_frame_id(source.imu_topic)
+    if camera is None or imu is None:
+        return values
+    q = rotation_between(source.static_rotations(), camera, imu) if imu != camera else None
+    given = [float(v) for v in values["imu_to_camera_quat_xyzw"]] != IDENTITY_QUAT_XYZW
+    if q is not None and not given:
+        LOG.info("IMU -> camera rotation from the bag's /tf_static (%s -> %s): quaternion "
+                 "xyzw %s", imu, camera, np.round(q, 6).tolist())
+        return {**values, "imu_to_camera_quat_xyzw": q.tolist()}
+    if q is not None:
+        LOG.warning("imu_to_camera_quat_xyzw %s is used, not the bag's /tf_static rotation %s "
+                    "(%s -> %s)", list(values["imu_to_camera_quat_xyzw"]),
+                    np.round(q, 6).tolist(), imu, camera)
+    elif imu != camera and not given:
+        LOG.warning("IMU frame '%s' differs from camera frame '%s', but the bag's /tf_static "
+                    "has no rotation between them and imu_to_camera_quat_xyzw is not set: "
+                    "assuming they are aligned (identity); set imu_to_camera_quat_xyzw in "
+                    "--config if they are not", imu, camera)
+    return values
+
+
+def _discard(out: OutputBag) -> None:
+    """Close and delete a partly written output (a rerun may then use the same name)."""
+    try:
+        out.close()
+    except Exception as exc:  # a half-written bag may refuse to close; it is deleted anyway
+        LOG.debug("closing the discarded output failed: %s", exc)
+    shutil.rmtree(out.path, ignore_errors=True)
+
+
 def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optional[str] = None,
         camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None,
         video_fps: Optional[float] = None, frame_id: str = "camera_optical_frame",
         max_frames: Optional[int] = None, copy_inputs: bool = True, progress: bool = True,
         pipeline_factory: Optional[PipelineFactory] = None, render: Optional[str] = None,
-        export_dir: Optional[str] = None, bvh_up: str = "z") -> Dict[str, int]:
+        export_dir: Optional[str] = None, bvh_up: str = "z",
+        camera_calibration: Optional[CameraCalibration] = None) -> Dict[str, int]:
     """Process a bag or a video into an MCAP rosbag2.
+
+    Inputs and the output name are checked before the models load; on an error the output
+    directory is removed, so the same command can be rerun.
 
     Args:
         input_path: rosbag2 directory / .mcap file, or a video file.
@@ -262,64 +344,120 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
             (:class:`wham_ros.render.video.VideoRenderer`; every frame computes the mesh).
         export_dir: also write ``track_<id>.npz`` / ``.bvh`` here (:mod:`wham_ros.export.tracks`).
         bvh_up: up axis of the BVH files, 'z' or 'y'.
+        camera_calibration: intrinsics for an input without CameraInfo (a video, or a bag
+            without a CameraInfo topic); None: WHAM's default (f = image diagonal).
 
     Returns:
         Messages written per topic.
+
+    Raises:
+        BagError: a missing or unreadable input, an existing output.
+        InputEndedEarly: a video ended before its announced frame count (output written).
     """
     path = Path(input_path)
+    if not path.exists():
+        what = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "bag"
+        raise BagError(f"input {what} '{path}' does not exist")
+    if Path(output).exists():
+        raise BagError(f"output '{output}' already exists; choose a new directory")
     is_video = path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
     if is_video and values["camera_motion"] != "static":
         LOG.warning("a video has no IMU or camera orientations: camera_motion '%s' -> 'static' "
                     "(WHAM then assumes a camera that does not rotate)", values["camera_motion"])
         values = {**values, "camera_motion": "static"}
     source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic)
-    pipe = (pipeline_factory or default_pipeline_factory)(values)
-    out = OutputBag(output, make_typestore())
-    runner = OfflineRunner(pipe, values, out)
-    runner.sinks = _sinks(pipe, values, render, export_dir, bvh_up, video_fps)
     try:
-        if is_video:
-            frames, total = _video_frames(path, video_fps)
-            bar = _Progress(min(total, max_frames or total), progress)
-            for i, (t, rgb) in enumerate(frames):
-                if max_frames is not None and runner.frames >= max_frames:
-                    break
-                if i == 0:
-                    runner.write_faces(t)
-                img = runner.f.new("sensor_msgs/msg/Image", header=conversions.header(runner.f, t, frame_id),
-                                   **rgb_to_image_fields(rgb))
-                if copy_inputs:
-                    out.write(VIDEO_IMAGE_TOPIC, "sensor_msgs/msg/Image", img, t)
-                runner.image(img, False, str(path))
-                bar.update()
-        else:
-            bar = _Progress(min(source.num_images, max_frames or source.num_images), progress)
-            first = True
-            for rec in source:
-                if max_frames is not None and runner.frames >= max_frames:
-                    break
-                if first:
-                    runner.write_faces(rec.log_time_ns)
-                    first = False
-                if copy_inputs:
-                    out.write_raw(rec.topic, rec.msgtype, rec.raw, rec.log_time_ns,
-                                  msgdef=source.msgdef(rec.topic))
-                if rec.kind == "camera_info":
-                    runner.camera_info(rec.msg)
-                elif rec.kind == "imu":
-                    runner.imu(rec.msg)
-                else:
-                    runner.image(rec.msg, rec.kind == "compressed", rec.topic)
-                    bar.update()
-        bar.close()
-        for sink in runner.sinks:
-            sink.close()
+        if source is not None and camera_calibration is not None and source.has_camera_info:
+            raise BagError(f"the bag has CameraInfo on '{source.camera_info_topic}'; "
+                           "--camera-info / --fx are for inputs without one")
+        if source is not None:
+            values = imu_to_camera_from_tf(source, values)
+        frames, total = _video_frames(path, video_fps) if is_video else (None, 0)
+        pipe = (pipeline_factory or default_pipeline_factory)(values)
+        out = OutputBag(output, make_typestore())
+        try:
+            runner = OfflineRunner(pipe, values, out, camera_info_expected=bool(
+                source is not None and source.has_camera_info))
+            runner.sinks = _sinks(pipe, values, render, export_dir, bvh_up, video_fps)
+            if is_video:
+                read, stopped = _run_video(runner, out, frames, total, path, frame_id, max_frames,
+                                           copy_inputs, progress, camera_calibration)
+            else:
+                _run_bag(runner, out, source, max_frames, copy_inputs, progress,
+                         camera_calibration)
+            for sink in runner.sinks:
+                sink.close()
+        except Exception:
+            _discard(out)
+            raise
     finally:
-        out.close()
         if source is not None:
             source.close()
+    out.close()
     LOG.info("wrote %s: %s", output, out.counts)
+    if is_video and not stopped and total > 0 and read < total - VIDEO_COUNT_TOLERANCE:
+        raise InputEndedEarly(path, read, total, dict(out.counts))
     return dict(out.counts)
+
+
+def _run_video(runner: OfflineRunner, out: OutputBag, frames, total: int, path: Path,
+               frame_id: str, max_frames: Optional[int], copy_inputs: bool, progress: bool,
+               calib: Optional[CameraCalibration]) -> Tuple[int, bool]:
+    """Feed a video's frames; returns (frames read, stopped at max_frames)."""
+    bar = _Progress(min(total, max_frames or total), progress)
+    read, stopped = 0, False
+    for t, rgb in frames:
+        if max_frames is not None and runner.frames >= max_frames:
+            stopped = True
+            break
+        if read == 0:
+            runner.write_faces(t)
+        read += 1
+        if calib is not None:
+            info = camera_info_msg(runner.f, calib, t, frame_id, rgb.shape[1], rgb.shape[0])
+            runner.camera_info(info)
+            if copy_inputs:
+                out.write(VIDEO_CAMERA_INFO_TOPIC, "sensor_msgs/msg/CameraInfo", info, t)
+        img = runner.f.new("sensor_msgs/msg/Image", header=conversions.header(runner.f, t, frame_id),
+                           **rgb_to_image_fields(rgb))
+        if copy_inputs:
+            out.write(VIDEO_IMAGE_TOPIC, "sensor_msgs/msg/Image", img, t)
+        runner.image(img, False, str(path))
+        bar.update()
+    bar.close()
+    return read, stopped
+
+
+def _run_bag(runner: OfflineRunner, out: OutputBag, source: InputBag, max_frames: Optional[int],
+             copy_inputs: bool, progress: bool, calib: Optional[CameraCalibration]) -> None:
+    """Feed a bag's images, CameraInfo and IMU in log-time order."""
+    bar = _Progress(min(source.num_images, max_frames or source.num_images), progress)
+    first = True
+    for rec in source:
+        if max_frames is not None and runner.frames >= max_frames:
+            break
+        if first:
+            runner.write_faces(rec.log_time_ns)
+            first = False
+        if copy_inputs:
+            out.write_raw(rec.topic, rec.msgtype, rec.raw, rec.log_time_ns,
+                          msgdef=source.msgdef(rec.topic))
+        if rec.kind == "camera_info":
+            runner.camera_info(rec.msg)
+        elif rec.kind == "imu":
+            runner.imu(rec.msg)
+        else:
+            if calib is not None and runner.input.camera_info is None:
+                if rec.kind == "compressed" and calib.width is None:
+                    raise BagError("--fx/--fy for a CompressedImage bag need --camera-info "
+                                   "(with the image size) instead")
+                size = ((rec.msg.width, rec.msg.height) if rec.kind == "image"
+                        else (calib.width, calib.height))
+                runner.camera_info(camera_info_msg(runner.f, calib, rec.log_time_ns,
+                                                   rec.msg.header.frame_id, *size))
+            runner.image(rec.msg, rec.kind == "compressed", rec.topic, rec.log_time_ns)
+            bar.update()
+    bar.close()
 
 
 def _sinks(pipe, values: Dict[str, Any], render: Optional[str], export_dir: Optional[str],
@@ -350,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imu-topic", help="Imu topic (default: first Imu topic)")
     p.add_argument("--fps", type=float, help="video frame rate for stamps (default: from the file)")
     p.add_argument("--frame-id", default="camera_optical_frame", help="camera frame for video input")
+    p.add_argument("--camera-info", metavar="YAML",
+                   help="camera intrinsics (ROS camera_calibration YAML) for a video or a bag "
+                        "without CameraInfo (default: WHAM's f = image diagonal)")
+    p.add_argument("--fx", type=float, help="focal length x, px (instead of --camera-info)")
+    p.add_argument("--fy", type=float, help="focal length y, px (default: --fx)")
+    p.add_argument("--cx", type=float, help="principal point x, px (default: image centre)")
+    p.add_argument("--cy", type=float, help="principal point y, px (default: image centre)")
     p.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"),
                    help="ONNX Runtime execution provider (overrides the config)")
     p.add_argument("--device", help="torch device of WHAM, e.g. cpu or cuda (overrides the config)")
@@ -369,6 +514,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def calibration_from_args(args) -> Optional[CameraCalibration]:
+    """``--camera-info`` or ``--fx/--fy/--cx/--cy`` -> intrinsics (None when neither is given).
+
+    Raises:
+        CalibrationError: both given, ``--fy/--cx/--cy`` without ``--fx``, a bad YAML file.
+    """
+    focal = [args.fx, args.fy, args.cx, args.cy]
+    if args.camera_info and any(v is not None for v in focal):
+        raise CalibrationError("give either --camera-info or --fx/--fy/--cx/--cy, not both")
+    if args.camera_info:
+        return load_camera_yaml(args.camera_info)
+    if args.fx is None:
+        if any(v is not None for v in focal):
+            raise CalibrationError("--fy, --cx and --cy need --fx")
+        return None
+    return CameraCalibration.from_focal(args.fx, args.fy, args.cx, args.cy)
+
+
 def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
     """Entry point of ``wham-ros``; returns the process exit code."""
     parser = build_parser()
@@ -381,6 +544,7 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
                                              command_args=["--config", args.config])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        calibration = calibration_from_args(args)
         values = load_parameters(args.config, {
             "providers": args.providers, "device": args.device,
             "world_frame_id": args.world_frame_id, "publish_vertices": args.publish_vertices,
@@ -388,8 +552,13 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
         counts = run(args.input, args.output, values, args.image_topic, args.camera_info_topic,
                      args.imu_topic, args.fps, args.frame_id, args.max_frames,
                      not args.no_inputs, not args.no_progress, pipeline_factory,
-                     args.render, args.export, args.bvh_up)
-    except (BagError, ParameterError, OSError) as exc:
+                     args.render, args.export, args.bvh_up, camera_calibration=calibration)
+    except InputEndedEarly as exc:
+        LOG.warning("%s", exc)
+        print(f"wham-ros: wrote {args.output} (incomplete input: {exc.read} of {exc.expected} "
+              "frames): " + ", ".join(f"{t} {n}" for t, n in sorted(exc.counts.items())))
+        return EXIT_INPUT_ENDED_EARLY
+    except (BagError, ParameterError, CalibrationError, OSError) as exc:
         LOG.error("%s", exc)
         return 2
     except (ModelFileError, CheckpointError, BodyModelError) as exc:

@@ -68,8 +68,10 @@ def draw_mesh(img: np.ndarray, vertices: np.ndarray, faces: np.ndarray, K: np.nd
     uv, _ = project(tri.reshape(-1, 3), K)
     pts = np.round(uv * 16).astype(np.int32).reshape(-1, 3, 2)  # 4 fractional bits
     cols = np.clip(np.asarray(color, np.float64)[None] * shade[:, None], 0, 255).astype(np.int32)
-    for i in np.argsort(-centre[:, 2]):  # far to near
-        cv2.fillConvexPoly(img, pts[i], tuple(int(c) for c in cols[i]), cv2.LINE_8, 4)
+    order = np.argsort(-centre[:, 2])  # far to near
+    fill = cv2.fillConvexPoly
+    for p, c in zip(pts[order], cols[order].tolist()):
+        fill(img, p, c, cv2.LINE_8, 4)
 
 
 def draw_skeleton(img: np.ndarray, uv: np.ndarray, color: Sequence[int], radius: int = 3,
