@@ -1,23 +1,34 @@
-"""Per-stage time of the whole pipeline for 1 and 4 people (synthetic scenes, CPU).
+"""Per-frame time of the whole pipeline for 1 and 4 people, split into networks and host.
 
 ``--size tiny`` (default) runs the synthetic model set (tiny ViTPose/HMR2 ONNX, colour-blob
 detector ONNX, full-size WHAM): it measures the pipeline around the networks. ``--size real``
 swaps in real-size ViTPose-H and HMR2.0 (ViT-H, synthetic weights, PyTorch runners) to show
 what the front-end costs on this CPU; expect seconds per frame without a GPU.
 
-Run: ``.venv/bin/python bench/bench_pipeline.py [--size tiny|real] [--frames N]``
+Network time, per frame: the wall time inside every ONNX Runtime session run (``run`` or
+``run_with_iobinding``; detector, ViTPose, HMR2.0; with ``--size real`` inside the PyTorch
+estimators' ``run_network``) plus the time inside WHAM's LSTM and linear layers
+(``StreamingWHAM.network_time()``). Host time is
+``total - network``: everything else the pipeline does for the frame (pre/post-processing,
+crops, decode, tracking, WHAM's other tensor work, SMPL, world grounding, packing).
+
+Run: ``.venv/bin/python bench/bench_pipeline.py [--size tiny|real] [--frames N] [--json]``
+(``--json`` prints ``{"people": {"1": {"total_ms", "network_ms", "host_ms", "stages": {stage:
+{"total_ms", "network_ms", "host_ms"}}}, "4": ...}}``, medians per frame).
 """
 import argparse
+import json
 import statistics
 import tempfile
+import time
 from collections import defaultdict
-
 
 from wham_ros.pipeline import Pipeline, build_frontend, build_wham_stage
 from wham_ros.testing.scenes import make_scene
 from wham_ros.testing.synthetic_models import make_synthetic_model_dir, synthetic_pipeline_config
 
 STAGES = ("detect", "keypoints", "track", "encode", "wham")
+WARMUP_FRAMES = 3  # track birth and first runs
 
 
 def real_size_frontend(cfg):
@@ -34,20 +45,81 @@ def real_size_frontend(cfg):
     return fe
 
 
+class NetworkClock:
+    """Seconds spent inside the front-end networks, per stage, since the last :meth:`reset`.
+
+    Wraps each model's ONNX Runtime ``session.run`` and ``session.run_with_iobinding`` (or
+    ``run_network`` for a PyTorch runner) with a wall-clock timer.
+    """
+
+    def __init__(self, frontend) -> None:
+        self.seconds = defaultdict(float)
+        for stage, model in (("detect", frontend.detector), ("keypoints", frontend.keypoints),
+                             ("encode", frontend.encoder)):
+            session = getattr(model, "session", None)
+            if session is None:  # a PyTorch runner
+                model.run_network = self._timed(stage, model.run_network)
+                continue
+            for name in ("run", "run_with_iobinding"):  # plain and I/O-bound runs
+                setattr(session, name, self._timed(stage, getattr(session, name)))
+
+    def _timed(self, stage, fn):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - t0
+        return run
+
+    def reset(self) -> None:
+        self.seconds.clear()
+
+
 def measure(pipe, people, frames):
-    scene = make_scene(frames + 3, people=people, size=(640 * max(1, people // 2), 480))
-    k, times = 0, defaultdict(list)
+    """Medians per frame: {"total_ms", "network_ms", "host_ms", "stages": {...}}."""
+    scene = make_scene(frames + WARMUP_FRAMES, people=people, size=(640 * max(1, people // 2), 480))
+    clock = NetworkClock(pipe.frontend)
+    engine = pipe.wham.engine
+    k, rows = 0, defaultdict(list)
     for i, fr in enumerate(scene.frames):
         while k < len(scene.imu) and scene.imu[k].stamp_ns <= fr.stamp_ns:
             pipe.add_imu(scene.imu[k])
             k += 1
-        r = pipe.process(fr)
-        if i >= 3:  # after track birth and warm-up
-            assert len(r.humans) == people, f"expected {people} humans, got {len(r.humans)}"
-            for s in STAGES:
-                times[s].append(r.timings_ms.get(s, 0.0))
-            times["total"].append(sum(r.timings_ms.get(s, 0.0) for s in STAGES))
-    return {s: statistics.median(v) for s, v in times.items()}
+        clock.reset()
+        with engine.network_time() as wham_net:
+            t0 = time.perf_counter()
+            r = pipe.process(fr)
+            total_ms = (time.perf_counter() - t0) * 1e3
+        if i < WARMUP_FRAMES:
+            continue
+        if len(r.humans) != people:
+            raise RuntimeError(f"expected {people} humans, got {len(r.humans)}")
+        net = {s: clock.seconds.get(s, 0.0) * 1e3 for s in STAGES}
+        net["wham"] = wham_net.ms
+        rows["total"].append(total_ms)
+        rows["network"].append(sum(net.values()))
+        for s in STAGES:
+            rows[f"{s}.total"].append(r.timings_ms.get(s, 0.0))
+            rows[f"{s}.network"].append(net[s])
+    med = {key: statistics.median(v) for key, v in rows.items()}
+    stages = {s: {"total_ms": med[f"{s}.total"], "network_ms": med[f"{s}.network"],
+                  "host_ms": med[f"{s}.total"] - med[f"{s}.network"]} for s in STAGES}
+    return {"total_ms": med["total"], "network_ms": med["network"],
+            "host_ms": med["total"] - med["network"], "stages": stages}
+
+
+def run(size: str, frames: int, threads: int) -> dict:
+    """{"people": {"1": ..., "4": ...}, "providers": ..., "size": ..., "frames": ...}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = synthetic_pipeline_config(make_synthetic_model_dir(tmp), torch_threads=threads)
+        out = {}
+        for people in (1, 4):
+            fe = real_size_frontend(cfg) if size == "real" else build_frontend(cfg)
+            pipe = Pipeline(cfg, frontend=fe, wham=build_wham_stage(cfg))
+            out[str(people)] = measure(pipe, people, frames)
+    return {"people": out, "providers": {k: str(v) for k, v in pipe.providers.items()},
+            "size": size, "frames": frames, "torch_threads": threads}
 
 
 def main():
@@ -55,20 +127,22 @@ def main():
     ap.add_argument("--size", choices=("tiny", "real"), default="tiny")
     ap.add_argument("--frames", type=int, default=10, help="timed frames per configuration")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (PipelineConfig.torch_threads)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = synthetic_pipeline_config(make_synthetic_model_dir(tmp), torch_threads=args.threads)
-        cols = {}
-        for people in (1, 4):
-            fe = real_size_frontend(cfg) if args.size == "real" else build_frontend(cfg)
-            pipe = Pipeline(cfg, frontend=fe, wham=build_wham_stage(cfg))
-            cols[people] = measure(pipe, people, args.frames)
-        prov = pipe.providers
-    print(f"front-end models: {args.size}; providers: {prov}; torch threads {args.threads}")
-    print("| stage | 1 person ms | 4 people ms |")
-    print("|---|---|---|")
-    for s in STAGES + ("total",):
-        print(f"| {s} | {cols[1][s]:.1f} | {cols[4][s]:.1f} |")
+    res = run(args.size, args.frames, args.threads)
+    if args.json:
+        print(json.dumps(res))
+        return
+    one, four = res["people"]["1"], res["people"]["4"]
+    print(f"front-end models: {args.size}; providers: {res['providers']}; torch threads {args.threads}")
+    print("| stage | 1 person total | network | host | 4 people total | network | host |")
+    print("|---|---|---|---|---|---|---|")
+    for s in STAGES:
+        a, b = one["stages"][s], four["stages"][s]
+        print(f"| {s} | {a['total_ms']:.1f} | {a['network_ms']:.1f} | {a['host_ms']:.1f} "
+              f"| {b['total_ms']:.1f} | {b['network_ms']:.1f} | {b['host_ms']:.1f} |")
+    print(f"| **frame** | {one['total_ms']:.1f} | {one['network_ms']:.1f} | {one['host_ms']:.1f} "
+          f"| {four['total_ms']:.1f} | {four['network_ms']:.1f} | {four['host_ms']:.1f} |")
 
 
 if __name__ == "__main__":

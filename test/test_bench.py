@@ -15,6 +15,22 @@ def run_bench(*args):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def test_bench_pipeline_json_splits_host_and_network():
+    res = run_bench("bench/bench_pipeline.py", "--size", "tiny", "--frames", "1")
+    assert set(res["people"]) == {"1", "4"}
+    for people in ("1", "4"):
+        row = res["people"][people]
+        assert row["total_ms"] > row["network_ms"] > 0
+        assert abs(row["host_ms"] - (row["total_ms"] - row["network_ms"])) < 1e-9
+        assert set(row["stages"]) == {"detect", "keypoints", "track", "encode", "wham"}
+        for name, stage in row["stages"].items():
+            assert set(stage) == {"total_ms", "network_ms", "host_ms"}
+            assert stage["total_ms"] >= 0 and stage["network_ms"] >= 0
+        # every ONNX model and WHAM's layers ran inside the timed networks
+        assert all(row["stages"][s]["network_ms"] > 0 for s in ("detect", "keypoints", "encode", "wham"))
+        assert row["stages"]["track"]["network_ms"] == 0
+
+
 def test_bench_ros_json_times_every_builder():
     res = run_bench("bench/bench_ros.py", "--iters", "1")
     assert {"human_array", "human_array_vertices", "skeleton_markers", "mesh_markers", "tf",
@@ -22,3 +38,14 @@ def test_bench_ros_json_times_every_builder():
     for name, ms in res.items():
         assert set(ms) == {"1", "4"} and all(v >= 0 for v in ms.values()), name
     assert res["mesh_markers"]["4"] < res["mesh_markers_objects"]["4"]
+
+
+def test_bench_wham_prints_every_engine_row():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "bench/bench_wham.py", "--iters", "1", "--tracks", "1",
+                          "--no-errors"], cwd=ROOT, env=env, check=True, capture_output=True,
+                         text=True, timeout=600).stdout
+    rows = [r.split("|")[2].strip() for r in out.splitlines() if r.startswith("| cpu")]
+    assert rows == ["stream fp32", "stream fp32", "stream fp16", "stream int8",
+                    "stream fp32 static", "reference step (unfused)",
+                    "batch forward T=60 (per frame)"]

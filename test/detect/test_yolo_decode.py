@@ -23,6 +23,14 @@ def test_letterbox_geometry_and_tensor():
     np.testing.assert_array_equal(tensor[0, 1:, 16:48], 0.0)              # G = B = 0
 
 
+def test_letterbox_tensor_is_the_converted_image_divided_by_255():
+    img = np.random.default_rng(0).integers(0, 256, size=(48, 80, 3), dtype=np.uint8)
+    tensor, lb = letterbox(img, (80, 80))  # scale 1, 16 px of padding above and below
+    expected = img.transpose(2, 0, 1).astype(np.float32) / 255.0  # same float32 bits
+    np.testing.assert_array_equal(tensor[0, :, 16:64], expected)
+    assert tensor.flags.c_contiguous
+
+
 def test_unletterbox_inverts_the_transform_and_clips():
     _, lb = letterbox(np.zeros((100, 200, 3), np.uint8), (64, 64))
     net = np.array([[0, 16, 64, 48], [16, 24, 32, 40], [-10, 0, 70, 60]], np.float32)

@@ -138,7 +138,8 @@ class YoloOnnxDetector:
         """
         img = check_image(image_rgb)
         tensor, lb = letterbox(img, self.input_hw, self.convention)   # 1 x 3 x h x w
-        output = self.session.run(None, {self._input_name: tensor.astype(self._input_dtype)})[0]
+        output = self.session.run(None, {self._input_name: tensor.astype(self._input_dtype,
+                                                                          copy=False)})[0]
         return postprocess(output.astype(np.float32), self.output_format, lb, self.person_class,
                            self.score_threshold, self.nms_iou_threshold, self.max_detections)
 

@@ -81,11 +81,16 @@ def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int],
     resized = image_rgb if (new_w, new_h) == (w, h) else cv2.resize(
         image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized
-    channels = canvas[..., ::-1] if convention.bgr else canvas
-    tensor = channels.transpose(2, 0, 1)[None].astype(np.float32)          # 1 x 3 x h x w
+    # Each uint8 level v becomes float32(v) / divisor: one table look-up per channel plane
+    # gives the same bits as converting the whole image and dividing it.
+    levels = np.arange(256, dtype=np.float32)
     if convention.value_divisor != 1.0:
-        tensor /= np.float32(convention.value_divisor)
-    return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
+        levels /= np.float32(convention.value_divisor)
+    planes = cv2.split(canvas)  # R, G, B
+    tensor = np.empty((1, 3, net_h, net_w), dtype=np.float32)  # 1 x 3 x h x w
+    for c, plane in enumerate(planes[::-1] if convention.bgr else planes):
+        cv2.LUT(plane, levels, dst=tensor[0, c])
+    return tensor, Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
 
 
 def unletterbox_boxes(boxes_xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:

@@ -282,17 +282,21 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
     ul, br = hmr2_crop_windows(boxes)
     img_h, img_w = image_rgb.shape[:2]
     out_h, out_w = HMR2_INPUT_HW
-    crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.float32)
+    if np.any(br <= ul):
+        bad = boxes[np.any(br <= ul, axis=1)][0]
+        raise ValueError(f"box {bad.tolist()} gives an empty crop window")
+    crops = np.empty((len(boxes), out_h, out_w, 3), dtype=np.float32)
     for i, ((x0, y0), (x1, y1)) in enumerate(zip(ul, br)):  # canvases differ in size per person
-        if x1 <= x0 or y1 <= y0:
-            raise ValueError(f"box {boxes[i].tolist()} gives an empty crop window")
         if (x1 - x0) * (y1 - y0) > MAX_CANVAS_PX:
             crops[i] = _sampled_crop(image_rgb, ul[i], br[i], HMR2_INPUT_HW)
             continue
-        canvas = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
-        sx0, sx1 = max(0, x0), min(img_w, x1)
-        sy0, sy1 = max(0, y0), min(img_h, y1)
-        if sx1 > sx0 and sy1 > sy0:
-            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image_rgb[sy0:sy1, sx0:sx1]
-        crops[i] = cv2.resize(canvas, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        sx0, sx1 = min(max(0, x0), img_w), max(min(img_w, x1), 0)
+        sy0, sy1 = min(max(0, y0), img_h), max(min(img_h, y1), 0)
+        if sx1 > sx0 and sy1 > sy0:  # the image part, zero-padded to the window (uint8)
+            window = cv2.copyMakeBorder(image_rgb[sy0:sy1, sx0:sx1], sy0 - y0, y1 - sy1,
+                                        sx0 - x0, x1 - sx1, cv2.BORDER_CONSTANT, value=0)
+        else:
+            window = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
+        canvas = window.astype(np.float32)  # (y1 - y0) x (x1 - x0) x 3, WHAM's float canvas
+        cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
     return normalise_float(crops), crops

@@ -55,7 +55,9 @@ def merge_flipped_heatmaps(heatmaps: np.ndarray, heatmaps_flipped: np.ndarray) -
         np.ndarray: (B, 17, H, W), same dtype.
     """
     back = heatmaps_flipped[:, COCO17_FLIP_INDEX, :, ::-1]  # swap left/right, un-mirror width
-    return (heatmaps + back) * heatmaps.dtype.type(0.5)
+    merged = np.add(heatmaps, back)
+    merged *= heatmaps.dtype.type(0.5)
+    return merged
 
 
 def _argmax_points(heatmaps: np.ndarray):
@@ -161,14 +163,8 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
     a, b, d = hess[..., 0, 0], hess[..., 0, 1], hess[..., 1, 1]
     largest_eig = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)  # N x K
     curved = np.isfinite(largest_eig) & (largest_eig < -MIN_CURVATURE)
-    det = a * d - b * b  # > 0 where curved (both eigenvalues negative)
-    safe_det = np.where(curved, det, 1.0)
-    # (H + eps I)^-1 g written out for 2 x 2; where curved it is the reference's inverse.
-    hess_inv = np.stack([d, -b, -b, a], axis=-1).reshape(hess.shape) / safe_det[..., None, None]
-    if curved.all():
-        hess_inv = np.linalg.inv(hess)  # the reference's exact arithmetic
-    else:
-        hess_inv[curved] = np.linalg.inv(hess[curved])
+    # The reference's inverse where curved (both eigenvalues < 0: invertible), identity elsewhere.
+    hess_inv = np.linalg.inv(np.where(curved[..., None, None], hess, np.eye(2)))
     step = np.einsum("ijmn,ijnk->ijmk", hess_inv, grad)[..., 0]  # N x K x 2, float64
     length = np.hypot(step[..., 0], step[..., 1])
     ok = curved & np.isfinite(length) & (length < MAX_STEP_PX) & (points[..., 0] >= 0)
