@@ -297,9 +297,10 @@ class PipelineNodeBase(LifecycleNode):
             return TransitionCallbackReturn.SUCCESS
         self._release()
         self._set_state("finalized")
-        self._publish_diagnostics()  # the last status: "node is shut down"
-        if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
-            self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
+        if self.context.ok():  # (after Ctrl-C the context is already shut down)
+            self._publish_diagnostics()  # the last status: "node is shut down"
+            if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
+                self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
