@@ -71,6 +71,11 @@ class StampRateMeter:
         while self._stamps[0] < stamp_ns - self.window_ns:
             self._stamps.popleft()
 
+    @property
+    def last_stamp_ns(self) -> Optional[int]:
+        """The newest stamp (None before the first message)."""
+        return self._stamps[-1] if self._stamps else None
+
     def span_s(self) -> float:
         """Stamp time covered by the window, s."""
         return (self._stamps[-1] - self._stamps[0]) * 1e-9 if self._stamps else 0.0
