@@ -39,19 +39,21 @@ class NetworkClock:
     """Opt-in accumulator of the time spent inside the LSTM and linear layers.
 
     Off (``active`` False) it costs one attribute test per layer call. Times are host
-    wall-clock around the calls: meaningful on CPU; on CUDA they measure launches only.
+    ``timer`` readings around the calls (default wall-clock; e.g. ``time.process_time`` for
+    CPU time): meaningful on CPU; on CUDA they measure launches only.
     """
 
     def __init__(self):
         self.active = False
         self.seconds = 0.0
+        self.timer: Callable[[], float] = time.perf_counter
 
     def run(self, fn: Callable, *args):
         if not self.active:
             return fn(*args)
-        t0 = time.perf_counter()
+        t0 = self.timer()
         out = fn(*args)
-        self.seconds += time.perf_counter() - t0
+        self.seconds += self.timer() - t0
         return out
 
 

@@ -26,8 +26,9 @@ API (engine options)::
   (any device; what the CPU tests compare with the eager step).
 """
 import contextlib
+import time
 from dataclasses import dataclass
-from typing import Dict, Hashable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Dict, Hashable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -152,11 +153,12 @@ class StreamingWHAM:
         return dict(self._slot)
 
     @contextlib.contextmanager
-    def network_time(self) -> Iterator[NetworkTime]:
-        """Time spent inside WHAM's LSTM and linear layers (host wall-clock around each
-        call; CPU) during the ``with`` block. Off outside it (no cost)."""
+    def network_time(self, timer: Callable[[], float] = time.perf_counter) -> Iterator[NetworkTime]:
+        """Time spent inside WHAM's LSTM and linear layers (``timer`` readings around each
+        call: wall-clock by default, ``time.process_time`` for CPU time; CPU) during the
+        ``with`` block. Off outside it (no cost)."""
         clock, result = self.step_net.clock, NetworkTime()
-        start, clock.active = clock.seconds, True
+        start, clock.active, clock.timer = clock.seconds, True, timer
         try:
             yield result
         finally:
