@@ -2,10 +2,11 @@
 reference step, the batch forward, and each precision's error (synthetic weights).
 
 Prints two tables: milliseconds per step for all tracks together (median and minimum over
-``--iters`` steps; the minimum is the least disturbed by other processes) on CPU, and on
-CUDA when available (CUDA rows include the CUDA-graph engine); then each precision's error
+``--iters`` steps; CPU: the thread's CPU time, so other processes on a shared machine do not
+count; CUDA: synchronised wall-clock) on CPU, and on CUDA when available (CUDA rows include the CUDA-graph engine); then each precision's error
 on the parity fixture and its drift against fp32 over a 600-frame sequence.
-Run: ``.venv/bin/python bench/bench_wham.py [--threads N] [--iters N] [--no-errors]``.
+Run: ``.venv/bin/python bench/bench_wham.py [--threads N] [--iters N] [--tracks N ...]
+[--no-errors]``.
 """
 import argparse
 import tempfile
@@ -19,9 +20,6 @@ from wham_ros.testing.synthetic_wham import (synthetic_smpl_arrays, wham_state_d
 from wham_ros.testing.wham_error import precision_report
 from wham_ros.wham import StreamingWHAM, WHAMFrame, load_network
 from wham_ros.wham.network import WHAMNetwork
-
-TRACKS = (1, 4, 16)
-
 
 def learned_shapes(body_dir):
     from wham_ros.body import SMPLBody
@@ -43,17 +41,23 @@ def random_frame(rng, W=1920, H=1080):
                      bbox=np.array([960, 540, 3.0], np.float32), res=np.array([W, H], np.float32))
 
 
+def clock(device):
+    """CPU: this thread's CPU time (a shared machine's other processes do not count);
+    CUDA: wall-clock (after synchronising)."""
+    return time.perf_counter if device.startswith("cuda") else time.thread_time
+
+
 def timed(fn, iters, device):
     """(median ms, min ms) of ``fn()`` after 3 warm-up calls."""
     for _ in range(3):
         fn()
-    ts = []
+    ts, now = [], clock(device)
     for _ in range(iters):
         sync(device)
-        t = time.perf_counter()
+        t = now()
         fn()
         sync(device)
-        ts.append((time.perf_counter() - t) * 1e3)
+        ts.append((now() - t) * 1e3)
     return float(np.median(ts)), float(np.min(ts))
 
 
@@ -65,7 +69,7 @@ def bench_stream(net, n_tracks, mesh, iters, device, **engine):
                         [1, 0, 0, 0, -1, 0], residual=True)
     frames = {i: random_frame(rng) for i in range(n_tracks)}
     med, best = timed(lambda: eng.step(frames, full_mesh=mesh), iters, device)
-    with eng.network_time() as nt:
+    with eng.network_time(clock(device)) as nt:
         eng.step(frames, full_mesh=mesh)
     return med, best, nt.ms
 
@@ -101,13 +105,14 @@ def bench_batch(net, T, device):
                 bbox=tt([f.bbox for f in fr]), res=torch.tensor([[1920., 1080.]]))
     inits = (torch.randn(1, 1, 88), torch.tensor([1., 0, 0, 0, -1, 0]).repeat(1, 1, 24, 1))
     feats = tt([f.features for f in fr])
+    now = clock(device)
     with torch.no_grad():
         net(x, inits, feats, **args)
         sync(device)
-        t = time.perf_counter()
+        t = now()
         net(x, inits, feats, **args)
         sync(device)
-    return (time.perf_counter() - t) / T * 1e3
+    return (now() - t) / T * 1e3
 
 
 def engine_modes(device):
@@ -125,6 +130,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--iters", type=int, default=50, help="timed steps per configuration")
+    ap.add_argument("--tracks", type=int, nargs="+", default=[1, 4, 16],
+                    help="track counts of the streaming rows")
     ap.add_argument("--no-errors", action="store_true", help="skip the precision error table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -137,12 +144,12 @@ def main():
             net = load_network(sd, body, device=dev)
             name = torch.cuda.get_device_name() if dev == "cuda" else f"cpu x{args.threads} thr"
             for label, kw in engine_modes(dev):
-                for n in TRACKS:
+                for n in args.tracks:
                     for mesh in ((False, True) if label == "fp32" else (False,)):
                         med, best, net_ms = bench_stream(net, n, mesh, args.iters, dev, **kw)
                         rows.append((name, f"stream {label}", n, "yes" if mesh else "no",
                                      med, best, net_ms))
-            for n in (1, 4):
+            for n in sorted({1, 4} & set(args.tracks)) or args.tracks[:1]:
                 med, best = bench_reference_step(net, n, args.iters, dev)
                 rows.append((name, "reference step (unfused)", n, "no", med, best, None))
             ms = bench_batch(net, 60, dev)

@@ -38,3 +38,14 @@ def test_bench_ros_json_times_every_builder():
     for name, ms in res.items():
         assert set(ms) == {"1", "4"} and all(v >= 0 for v in ms.values()), name
     assert res["mesh_markers"]["4"] < res["mesh_markers_objects"]["4"]
+
+
+def test_bench_wham_prints_every_engine_row():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "bench/bench_wham.py", "--iters", "1", "--tracks", "1",
+                          "--no-errors"], cwd=ROOT, env=env, check=True, capture_output=True,
+                         text=True, timeout=600).stdout
+    rows = [r.split("|")[2].strip() for r in out.splitlines() if r.startswith("| cpu")]
+    assert rows == ["stream fp32", "stream fp32", "stream fp16", "stream int8",
+                    "stream fp32 static", "reference step (unfused)",
+                    "batch forward T=60 (per frame)"]

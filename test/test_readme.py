@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,7 @@ def test_by_hand_ros_recipe_and_python_m_node(tmp_path):
     for line in node.stdout:  # the node's own log line once it is up and spinning
         lines.append(line)
         if "waiting for lifecycle transitions" in line:
+            time.sleep(2.0)  # Ctrl-C once it spins, as a user would (not inside rclpy's start-up)
             break
     alive = node.poll() is None
     os.killpg(node.pid, signal.SIGINT)

@@ -84,6 +84,9 @@ class PipelineConfig:
         frame_rate_mode: 'resample' (step WHAM at 30 Hz) or 'every_frame'.
         camera_imu_quat_xyzw: rotation camera_optical <- imu as a quaternion (x, y, z, w).
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
+        gyro_bias_random_walk: how fast the gyro bias may wander, rad/s/sqrt(s) (the bias
+            estimator's process noise; also widens the at-rest rate test between rests).
+        imu_history_s: IMU history kept for integration and gravity (a time window, s).
         full_mesh: compute the 6890-vertex mesh for every person by default (a call to
             ``process(..., full_mesh=...)`` overrides it per frame).
         flip_eval: WHAM demo's FLIP_EVAL: also run HMR2.0 and WHAM's recurrent part on the
@@ -116,6 +119,8 @@ class PipelineConfig:
     frame_rate_mode: str = "resample"
     camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
     gyro_bias: Optional[Sequence[float]] = None
+    gyro_bias_random_walk: float = 5e-5
+    imu_history_s: float = 10.0
     full_mesh: bool = False
     flip_eval: bool = False
     torch_threads: int = 1
@@ -125,7 +130,9 @@ class PipelineConfig:
         imu = ImuConfig(R_cam_imu=quat_xyzw_to_matrix(np.asarray(self.camera_imu_quat_xyzw, float)),
                         fixed_bias_rad_s=None if self.gyro_bias is None
                         else np.asarray(self.gyro_bias, dtype=float),
-                        estimate_bias=self.gyro_bias is None)
+                        estimate_bias=self.gyro_bias is None,
+                        bias_random_walk=float(self.gyro_bias_random_walk),
+                        buffer_ns=int(self.imu_history_s * 1e9))
         return GroundingConfig(world_frame_id=self.world_frame_id, camera_motion=self.camera_motion,
                                frame_rate_mode=self.frame_rate_mode, imu=imu)
 
@@ -262,8 +269,12 @@ class WhamStage:
         return self.grounding.config.world_frame_id
 
     def add_imu(self, sample: ImuSample) -> bool:
-        """Feed one IMU sample; False (with a rate-limited warning) if rejected."""
+        """Feed one IMU sample as it arrives (any thread); False (warned) if rejected."""
         return self.grounding.add_imu(sample)
+
+    def grounding_status(self) -> Dict:
+        """Gyro bias, rest state, gravity and drift (see :meth:`WorldGrounding.status`)."""
+        return self.grounding.status()
 
     def decide(self, stamp_ns: int) -> GroundingStep:
         """Frame-rate policy and camera motion for a frame (call once per frame)."""
@@ -370,10 +381,10 @@ class WhamStage:
                 g.rotation_to_world(tid, o["poses_root_world_prev"]), R_world, WHAM_FPS))
 
     def reset(self) -> None:
-        """Forget all tracks and the world (e.g. when time jumps backwards)."""
+        """Forget all tracks and the world (e.g. when time jumps backwards); the IMU model stays."""
         self.engine.reset()
         self._pending_rotation.clear()
-        self.grounding = WorldGrounding(self.grounding.config)
+        self.grounding.reset()
 
 
 def build_frontend(cfg: PipelineConfig) -> FrontEnd:
@@ -454,8 +465,12 @@ class Pipeline:
         return {"wham": str(self.wham.engine.net.device), **self.frontend.providers}
 
     def add_imu(self, sample: ImuSample) -> bool:
-        """Feed one IMU sample (validated)."""
+        """Feed one IMU sample as it arrives (validated; thread-safe against ``process``)."""
         return self.wham.add_imu(sample)
+
+    def grounding_status(self) -> Dict:
+        """Gyro bias, rest state, gravity and drift of the world model."""
+        return self.wham.grounding_status()
 
     def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).

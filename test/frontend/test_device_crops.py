@@ -162,3 +162,28 @@ def test_torch_runners_device_crops(tiny_vitpose_and_hmr2, scene):
 @pytest.fixture(scope="module")
 def tiny_vitpose_and_hmr2():
     return tiny_vitpose(), tiny_hmr2()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_fp16_export_with_device_crops(tmp_path, scene):
+    """--fp16 --device-crops: uint8/float64/bool inputs, fp16 network, as the fp16 host graph."""
+    from wham_ros.cli.export_onnx import export_vitpose
+    from wham_ros.frontend.crops import vitpose_crops
+
+    img, boxes = scene
+    model = tiny_vitpose()
+    export_vitpose(model, str(tmp_path / "dev.onnx"), fp16=True, device_crops=True)
+    export_vitpose(model, str(tmp_path / "host.onnx"), fp16=True)
+    dev = VitPoseOnnx(str(tmp_path / "dev.onnx"), providers="cpu", crop_backend="device")
+    host = VitPoseOnnx(str(tmp_path / "host.onnx"), providers="cpu")
+    types = {i.name: i.type for i in dev.session.get_inputs()}
+    assert types == {"image": "tensor(uint8)", "crop_to_image": "tensor(double)",
+                     "mirror": "tensor(bool)"}
+    assert dev.session.get_outputs()[0].type == "tensor(float16)"
+    _, _, geometry = dc.vitpose_geometry(boxes)
+    geometry, mirror = dc.with_mirrored(geometry, True)
+    got = dev.run_with_crops(img, geometry, mirror)
+    crops = vitpose_crops(img, boxes).input_tensor
+    ref = host.run_network(np.concatenate([crops, crops[..., ::-1]]))
+    assert got.dtype == np.float32  # the runner casts fp16 outputs
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2 * np.spacing(np.float16(np.abs(ref).max())))

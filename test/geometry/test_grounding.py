@@ -24,11 +24,11 @@ DOWN = np.array([0.0, 0.0, -1.0])
 
 
 def test_imu_stream_end_to_end():
-    rig = Rig(rest_s=1.2)
+    rig = Rig(rest_s=2.0)  # bias: a rest of one window + half a window (the first half is skipped)
     imu = ImuModel(rate_hz=400.0, seed=33)
-    samples = imu.samples(rig, 3.0)
+    samples = imu.samples(rig, 3.8)
     g = WorldGrounding(GroundingConfig(imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
-    frames = np.round(np.arange(1.1, 2.8, 1 / 60) * NS).astype(np.int64)
+    frames = np.round(np.arange(1.9, 3.6, 1 / 60) * NS).astype(np.int64)
     # Interleave: each frame is processed once the IMU has covered its stamp.
     i, steps = 0, []
     for stamp in frames:
@@ -90,3 +90,36 @@ def test_orientation_mode_uses_tf_orientations():
     C = rig.orientations(frames / NS)
     truth = relative_rotation_to_cam_angvel(np.swapaxes(C[:-1], -1, -2) @ C[1:])
     np.testing.assert_allclose(np.array(rows[1:]), truth, atol=5e-3)
+
+
+
+def test_frames_ahead_of_the_imu_are_measured_later():
+    """Frames processed before their IMU samples arrived (a lagging IMU callback) are flagged
+    invalid and shown extrapolated; once the samples are in, the world is the same as if they had
+    been on time (nothing lost or doubled; tolerance: gravity noise of the start, 2e-3 rad)."""
+    rig = Rig(rest_s=2.0)
+    imu = ImuModel(rate_hz=400.0, seed=34)
+    samples = imu.samples(rig, 4.2)
+    frames = np.round(np.arange(1.9, 3.9, 1 / 30) * NS).astype(np.int64)
+    final = int(frames[-1]) + 33_333_334
+
+    def run(lag_ns):
+        g = WorldGrounding(GroundingConfig(imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
+        i, invalid = 0, 0
+        for stamp in list(frames) + [final]:
+            if stamp == final:
+                lag_ns = -5_000_000  # the IMU has caught up
+            while i < len(samples) and samples[i].stamp_ns <= stamp - lag_ns:
+                g.add_imu(samples[i])
+                i += 1
+            out = g.on_frame(int(stamp))
+            assert out.step
+            invalid += not out.valid
+        return g.world.camera_pose()[0], invalid, out.valid
+
+    R_on_time, invalid_on_time, _ = run(0)
+    R_late, invalid_late, last_valid = run(150_000_000)
+    assert invalid_on_time == 0 and invalid_late >= len(frames) - 2 and last_valid
+    C = rig.orientations(np.array([frames[0], final]) / NS)
+    assert angle_between(C[0], C[1]) > 0.3  # the rig turns meanwhile
+    assert angle_between(R_on_time, R_late) < 2e-3

@@ -168,7 +168,7 @@ def scenario_main():
     probe.imu_pub.publish(imu_msg(t0 + 90_000_000, (math.nan, 0.0, 0.0)))
     probe.imu_pub.publish(imu_msg(t0 + 95_000_000, (0.0, math.inf, 0.0)))
     wait_for(lambda: node.stats.snapshot()["invalid_inputs"].get("imu_non_finite", 0) >= 2
-             and len(node._imu) >= 5, what="imu samples")
+             and len(fake.imu) >= 5, what="imu samples at the pipeline")
     t2 = t0 + 100_000_000
     probe.send_image(image_msg(t2, encoding="mono8", pad=3))
     # 3. Bad images, each twice: depth, two unknown encodings, truncated, wrong step, zero

@@ -52,6 +52,7 @@ def test_graph_shaped_step_equals_eager_step(net):
                 assert rel(b[tid][k], a[tid][k]) <= 1e-5, (t, tid, k, rel(b[tid][k], a[tid][k]))
     assert static.slots.capacity == 8 and {1, 2, 3, 4, 5} <= sizes
     assert static.age("c") == 26 - 3 and "b" not in static
+    assert not static.slots.state.requires_grad  # no autograd history kept in the slots
 
 
 def test_graph_shaped_flip_eval_step_equals_eager(net):

@@ -30,7 +30,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from wham_ros.geometry.gravity import init_root_6d, level_rotation
-from wham_ros.geometry.so3 import is_rotation, project_to_so3
+from wham_ros.geometry.so3 import is_rotation, orthonormalize
 
 LOGGER = logging.getLogger(__name__)
 
@@ -114,10 +114,11 @@ def invert_transform(T: np.ndarray) -> np.ndarray:
 
 
 def _rotation(R, name: str) -> np.ndarray:
+    """Validated rotation (tolerance 1e-4), made orthonormal to ~1e-16 (two Newton-Schulz steps)."""
     R = np.asarray(R, dtype=np.float64)
     if not is_rotation(R, tol=1e-4):
         raise FrameError(f"{name} must be a 3x3 proper rotation, got {R!r}")
-    return project_to_so3(R)
+    return orthonormalize(R, iterations=2)
 
 
 class WorldFrame:
@@ -149,6 +150,7 @@ class WorldFrame:
         self.gravity_known = R_gc0 is not None
         R_gc0 = np.eye(3) if R_gc0 is None else _rotation(R_gc0, "R_gc0")
         self._R_wc = R_ZUP_YDOWN @ R_gc0
+        self._R_ahead = np.eye(3)  # part of _R_wc not yet measured (see apply_relative_rotation)
         self._p_wc = np.zeros(3)
         self.parent_frame_id = parent_frame_id
         self._T_parent_world = None
@@ -172,13 +174,27 @@ class WorldFrame:
         """(4, 4) static parent -> world transform, or None if not attached to a parent."""
         return None if self._T_parent_world is None else self._T_parent_world.copy()
 
-    def apply_relative_rotation(self, delta_R: np.ndarray) -> None:
+    def apply_relative_rotation(self, delta_R: np.ndarray, ahead_R: Optional[np.ndarray] = None) -> None:
         """Advance the camera orientation by one step's ``R_{t-1} R_t^T`` (= ``C_{t-1}^T C_t``).
 
+        The orientation has a measured part and an optional part ahead of the measurements
+        (e.g. extrapolated past the newest IMU sample): ``delta_R`` continues the measured
+        part (the previous call's ``ahead_R`` is dropped), ``ahead_R`` is shown on top of it
+        until the next call.
+
         Args:
-            delta_R (np.ndarray): (3, 3) from a camera motion source (optical frame).
+            delta_R (np.ndarray): (3, 3) measured rotation since the previous measured time
+                (optical frame).
+            ahead_R (np.ndarray | None): (3, 3) rotation from there to the current frame;
+                None = identity.
         """
-        self._R_wc = project_to_so3(self._R_wc @ _rotation(delta_R, "delta_R"))
+        R = self._R_wc
+        if not np.array_equal(self._R_ahead, np.eye(3)):
+            R = R @ self._R_ahead.T
+        # Factors orthonormal to ~1e-16: one Newton-Schulz step keeps the product so (no SVD).
+        R = orthonormalize(R @ _rotation(delta_R, "delta_R"))
+        self._R_ahead = np.eye(3) if ahead_R is None else _rotation(ahead_R, "ahead_R")
+        self._R_wc = R if ahead_R is None else orthonormalize(R @ self._R_ahead)
 
     def set_camera_pose(self, R_world_cam: np.ndarray, p_world_cam: Optional[np.ndarray] = None) -> None:
         """Set the camera pose directly in world coordinates.
@@ -188,6 +204,7 @@ class WorldFrame:
             p_world_cam (np.ndarray | None): (3,) metres; None keeps the position.
         """
         self._R_wc = _rotation(R_world_cam, "R_world_cam")
+        self._R_ahead = np.eye(3)
         if p_world_cam is not None:
             self._p_wc = np.asarray(p_world_cam, dtype=np.float64).reshape(3)
 

@@ -8,19 +8,26 @@ runs WHAM on that frame with the returned ``cam_angvel``. A new track calls
 
 The shared world is created on the first WHAM step: gravity from the IMU if available
 (orientation field, else accelerometer while quasi-static), else WHAM's default (the first
-camera frame; a warning says so). While the IMU reports rest, the camera tilt is re-levelled
-from gravity (gyro drift in roll/pitch is removed; heading drift is not observable).
+camera frame; a warning says so). While the IMU reports confirmed rest, the camera tilt is
+re-levelled from gravity (gyro drift in roll/pitch is removed; heading drift is not observable).
+
+Threads: IMU samples may be pushed from one thread (a sensor callback, as they arrive) while
+another processes frames; the IMU model is guarded by a lock, so the bias, rest and gravity
+estimates see the whole stream, whichever frames are dropped. Tracks and the world are only
+touched by the frame thread.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from wham_ros.geometry.camera_motion import (CameraMotionSource, ImuCameraMotion, OrientationCameraMotion,
-                                             StaticCameraMotion)
+from wham_ros.geometry.camera_motion import (CameraMotion, CameraMotionSource, ImuCameraMotion,
+                                             OrientationCameraMotion, StaticCameraMotion,
+                                             relative_rotation_to_cam_angvel)
 from wham_ros.geometry.frame_rate import FrameRatePolicy
 from wham_ros.geometry.frames import TrackAnchor, WorldFrame
 from wham_ros.geometry.gravity import GravityEstimate, estimate_gravity, level_rotation
@@ -92,27 +99,65 @@ class WorldGrounding:
         if self.config.camera_motion not in CAMERA_MOTION_MODES:
             raise ValueError(f"Unknown camera_motion {self.config.camera_motion!r}; "
                              f"expected one of {CAMERA_MOTION_MODES}")
-        self.policy = FrameRatePolicy(self.config.frame_rate_mode)
+        self._lock = threading.RLock()  # IMU model: sensor thread vs frame thread
         self.imu = ImuIntegrator(self.config.imu)
-        self.orientations = OrientationCameraMotion()
-        self.motion: CameraMotionSource = {"imu": ImuCameraMotion(self.imu), "static": StaticCameraMotion(),
-                                           "orientation": self.orientations}[self.config.camera_motion]
-        self.world: Optional[WorldFrame] = None
-        self.anchors: Dict[int, TrackAnchor] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the world, the tracks, the frame-rate history and camera orientations.
+
+        The IMU model (samples, bias, rest state) is kept: it follows the IMU clock, which
+        handles its own jumps (see :class:`ImuIntegrator`).
+        """
+        with self._lock:
+            self.policy = FrameRatePolicy(self.config.frame_rate_mode)
+            self.orientations = OrientationCameraMotion()
+            self.motion: CameraMotionSource = {"imu": ImuCameraMotion(self.imu), "static": StaticCameraMotion(),
+                                               "orientation": self.orientations}[self.config.camera_motion]
+            self.world: Optional[WorldFrame] = None
+            self.anchors: Dict[int, TrackAnchor] = {}
+            # imu mode: camera-clock time up to which the world is integrated from IMU samples,
+            # and the rotation shown beyond it (extrapolated until the samples arrive).
+            self._measured_ns: Optional[int] = None
+            self._ahead = np.eye(3)
 
     def add_imu(self, sample: ImuSample) -> bool:
-        """Feed one IMU sample (validated; see :class:`ImuIntegrator`)."""
-        return self.imu.add(sample)
+        """Feed one IMU sample (validated; see :class:`ImuIntegrator`); any thread."""
+        with self._lock:
+            return self.imu.add(sample)
 
     def add_camera_orientation(self, stamp_ns: int, orientation: np.ndarray) -> bool:
         """Feed one camera orientation ``R_parent_cam`` ((3, 3) or (4,) xyzw) for ``orientation`` mode."""
-        return self.orientations.add(stamp_ns, orientation)
+        with self._lock:
+            return self.orientations.add(stamp_ns, orientation)
 
     def gravity(self, stamp_ns: int) -> Optional[GravityEstimate]:
         """Gravity in the camera optical frame around a camera stamp, or None."""
-        gyro, accel, _, orient = self.imu.recent(stamp_ns + self.config.imu.time_offset_ns,
-                                                 self.config.gravity_window_ns)
-        return estimate_gravity(accel, gyro, orient, self.imu.R_cam_imu, self.config.orientation_reference)
+        with self._lock:
+            gyro, accel, _, orient = self.imu.recent(stamp_ns + self.config.imu.time_offset_ns,
+                                                     self.config.gravity_window_ns)
+            R_cam_imu = self.imu.R_cam_imu
+        return estimate_gravity(accel, gyro, orient, R_cam_imu, self.config.orientation_reference)
+
+    def status(self) -> Dict[str, Any]:
+        """What the world model knows, for diagnostics (angles in degrees, rates in rad/s).
+
+        Returns:
+            dict: ``gravity_known`` (bool; False before the world exists), ``camera_motion``,
+            ``imu_samples`` (in the history window), ``gyro_bias`` ((3,) rad/s, IMU frame), ``gyro_bias_source``
+            (fixed / estimated / unknown), ``gyro_bias_std``, ``at_rest``,
+            ``time_since_rest_s``, ``drift_since_rest_deg`` (1-sigma per axis since the last
+            confirmed rest) and ``heading_drift_deg`` (1-sigma, accumulated since the world was fixed).
+        """
+        with self._lock:
+            st = self.imu.status()
+            return {"camera_motion": self.config.camera_motion,
+                    "gravity_known": self.world is not None and self.world.gravity_known,
+                    "imu_samples": st.samples, "gyro_bias": st.bias_rad_s.tolist(),
+                    "gyro_bias_source": st.bias_source, "gyro_bias_std": st.bias_std_rad_s,
+                    "at_rest": st.at_rest, "time_since_rest_s": st.time_since_rest_s,
+                    "drift_since_rest_deg": float(np.degrees(st.drift_since_rest_rad)),
+                    "heading_drift_deg": float(np.degrees(st.heading_drift_rad))}
 
     def on_frame(self, stamp_ns: int) -> GroundingStep:
         """Decide whether WHAM steps on this frame; if so, give its ``cam_angvel``.
@@ -126,17 +171,52 @@ class WorldGrounding:
         decision = self.policy.decide(stamp_ns)
         if not decision.step:
             return GroundingStep(False, np.zeros(6), True, decision.reason)
-        if self.world is None:
-            self.world = self._create_world(stamp_ns)
-        motion = self.motion.step(decision.prev_step_ns, stamp_ns)
-        self.world.apply_relative_rotation(motion.delta_R)
-        if self.config.relevel_at_rest and self.imu.at_rest:
-            g = self.gravity(stamp_ns)
-            if g is not None:
-                self.world.correct_tilt(g.down)
+        with self._lock:
+            if self.world is None:
+                self.world = self._create_world(stamp_ns)
+            if self.config.camera_motion == "imu":
+                motion = self._imu_step(decision.prev_step_ns, stamp_ns)
+            else:
+                motion = self.motion.step(decision.prev_step_ns, stamp_ns)
+                self.world.apply_relative_rotation(motion.delta_R)
+            measured = self.config.camera_motion != "imu" or self._measured_ns == stamp_ns
+            if self.config.relevel_at_rest and self.imu.at_rest and measured:  # not on a guess
+                g = self.gravity(stamp_ns)
+                if g is not None:
+                    self.world.correct_tilt(g.down)
         return GroundingStep(True, motion.cam_angvel, motion.valid, motion.reason, motion.delta_R)
 
+    def _imu_step(self, prev_stamp_ns: Optional[int], stamp_ns: int) -> CameraMotion:
+        """Advance the world with the gyro up to the newest sample, extrapolate the rest.
+
+        A frame may be processed before the IMU samples up to its stamp arrived (a lagging
+        IMU callback, a loaded machine): the rotation beyond the newest sample is extrapolated
+        with the last rate (at most ``max_extrapolation_ns``) for this frame only, and measured
+        by the next step once the samples are in, so the world never keeps a guess.
+        """
+        if prev_stamp_ns is None or self._measured_ns is None:
+            self._measured_ns, self._ahead = stamp_ns, np.eye(3)
+            return CameraMotion(np.zeros(6), np.eye(3))
+        cfg = self.config.imu
+        newest = self.imu.newest_stamp_ns
+        end = self._measured_ns if newest is None else max(self._measured_ns,
+                                                           min(stamp_ns, newest - cfg.time_offset_ns))
+        measured = self.imu.relative_rotation(self._measured_ns, end)
+        valid, reason = measured.valid, measured.reason
+        ahead = np.eye(3)
+        if stamp_ns > end:
+            ahead = self.imu.relative_rotation(end, min(stamp_ns, end + cfg.max_extrapolation_ns)).delta_R
+            if stamp_ns - end > cfg.max_extrapolation_ns and newest is not None:
+                valid, reason = False, (f"IMU data end {(stamp_ns - end) / 1e6:.0f} ms before the frame "
+                                        f"(max_extrapolation_ns={cfg.max_extrapolation_ns / 1e6:.0f} ms)")
+        # This step's rotation, R_{t-1} R_t^T: back out the previous guess, measured, new guess.
+        delta = self._ahead.T @ measured.delta_R @ ahead
+        self.world.apply_relative_rotation(measured.delta_R, ahead)
+        self._measured_ns, self._ahead = end, ahead
+        return CameraMotion(relative_rotation_to_cam_angvel(delta), delta, valid, reason)
+
     def _create_world(self, stamp_ns: int) -> WorldFrame:
+        self.imu.mark_heading_reference()
         g = self.gravity(stamp_ns)
         if g is None:
             LOGGER.warning("No gravity direction at start (no IMU orientation and no quasi-static "

@@ -26,11 +26,30 @@ samples are inserted in time order (results already returned are not changed). I
 back (e.g. a looping bag): the buffer is cleared with a warning and filled again.
 Invalid accelerations / orientations (NaN, spikes, zero quaternion) are dropped from the sample
 (``bad_accel`` / ``bad_orientation``) while its valid gyro reading is kept.
+Memory is bounded: samples older than ``buffer_ns`` before the newest, and beyond
+``max_samples``, are dropped.
+
+Rest and bias (see :meth:`ImuIntegrator._update_rest`): every quarter window, the newest
+``rest_window_ns`` of samples is tested. The camera is at rest when the gyro spread is at the
+noise level, the gyro means of the window's two halves agree within ``rest_rate_sigmas``
+standard errors (a motion fading out does not), the accelerometer's magnitude is steady and its
+direction does not turn between the two halves, and the mean rate is the bias: once a bias is
+known, the window mean minus the bias must be within ``rest_rate_sigmas`` standard errors
+(sample noise / sqrt(N) and the bias uncertainty; not for a fixed bias) on every axis, and the
+angle it integrates to over the window within ``rest_max_angle_rad``; a steady pan of 0.01 rad/s
+fails both. Before
+any bias is known, the mean must be below ``max_bias_rad_s``. The bias is a Kalman estimate of
+a random walk (``bias_random_walk``): only samples of confirmed rest update it (the older half
+of each rest window except the first of a rest, each sample once), so each update moves it by
+at most a few standard errors, and its norm stays below ``max_bias_rad_s``.
+:meth:`ImuIntegrator.status` reports the bias, its uncertainty and the orientation uncertainty
+the gyro has accumulated since the last rest.
 """
 from __future__ import annotations
 
 import bisect
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -59,16 +78,22 @@ class ImuConfig:
         max_accel_m_s2: |a| above this drops the acceleration of the sample (default 16 g).
         max_gap_ns: sample spacing above this inside an integrated interval -> result invalid.
         max_extrapolation_ns: longest hold of the first / last rate beyond the data.
-        buffer_ns: samples older than newest - buffer_ns are discarded.
+        buffer_ns: samples older than newest - buffer_ns are discarded (the history window).
+        max_samples: at most this many samples are kept (the oldest go first).
         clock_reset_samples: this many consecutive ``late`` samples clear the buffer.
         fixed_bias_rad_s: (3,) gyro bias in the IMU frame; when set, the estimator is not used.
         estimate_bias: estimate the bias while at rest (ignored when fixed_bias_rad_s is set).
         rest_window_ns: window of the at-rest test.
-        rest_gyro_std_rad_s: max per-axis gyro std over the window to count as at rest.
+        rest_gyro_std_rad_s: max per-axis gyro std over the window to count as at rest; a sample
+            more than 3x this from the last quiet window's mean ends a rest at once.
         rest_accel_std_m_s2: max std of |a| over the window to count as at rest (if accel given).
-        rest_max_rate_rad_s: max |mean w| at rest (a bias larger than this is not believed).
+        rest_max_tilt_rad: max angle between the mean accelerations of the window's two halves.
+        rest_rate_sigmas: max |window mean - bias| per axis, in standard errors.
+        rest_max_angle_rad: max angle the bias-corrected gyro integrates to over the window.
         rest_min_samples: fewest samples in a window to judge rest.
-        bias_memory_samples: at-rest samples the bias average remembers (older ones fade).
+        max_bias_rad_s: largest believable bias norm (a larger window mean is motion).
+        bias_random_walk: rate random walk of the bias, rad/s/sqrt(s) (Kalman process noise).
+        gyro_noise_density: prior white-noise density, rad/s/sqrt(Hz), until a rest measures it.
     """
 
     R_cam_imu: np.ndarray = field(default_factory=lambda: np.eye(3))
@@ -78,15 +103,49 @@ class ImuConfig:
     max_gap_ns: int = 50_000_000
     max_extrapolation_ns: int = 20_000_000
     buffer_ns: int = 10 * NS_PER_S
+    max_samples: int = 20_000
     clock_reset_samples: int = 50
     fixed_bias_rad_s: Optional[np.ndarray] = None
     estimate_bias: bool = True
     rest_window_ns: int = NS_PER_S
     rest_gyro_std_rad_s: float = 0.02
     rest_accel_std_m_s2: float = 0.2
-    rest_max_rate_rad_s: float = 0.1
+    rest_max_tilt_rad: float = 0.003
+    rest_rate_sigmas: float = 5.0
+    rest_max_angle_rad: float = 0.005
     rest_min_samples: int = 20
-    bias_memory_samples: int = 4000
+    max_bias_rad_s: float = 0.1
+    bias_random_walk: float = 5e-5
+    gyro_noise_density: float = 3e-4
+
+
+@dataclass
+class ImuStatus:
+    """What the gyro model knows (for diagnostics); rad, rad/s, s.
+
+    Attributes:
+        bias_rad_s: (3,) current bias (IMU frame).
+        bias_source: ``fixed``, ``estimated`` or ``unknown`` (no rest seen yet).
+        bias_std_rad_s: 1-sigma uncertainty of each bias component now.
+        at_rest: the last window test confirmed rest (and no sample moved since).
+        time_since_rest_s: IMU time since the last confirmed rest (or the first sample).
+        drift_since_rest_rad: 1-sigma orientation error per axis the gyro integrated since the
+            last confirmed rest (bias uncertainty x time, white-noise random walk, bias walk).
+        heading_drift_rad: the same accumulated since :meth:`mark_heading_reference` (heading
+            is not re-levelled by gravity, so its error adds up over the segments).
+        noise_density: gyro white-noise density used, rad/s/sqrt(Hz).
+        samples: samples in the history window.
+    """
+
+    bias_rad_s: np.ndarray
+    bias_source: str
+    bias_std_rad_s: float
+    at_rest: bool
+    time_since_rest_s: float
+    drift_since_rest_rad: float
+    heading_drift_rad: float
+    noise_density: float
+    samples: int
 
 
 @dataclass
@@ -160,10 +219,21 @@ class ImuIntegrator:
         self._accel: List[Optional[np.ndarray]] = []
         self._orient: List[Optional[np.ndarray]] = []
         self._late_in_row = 0
-        self._bias_sum = np.zeros(3)
-        self._bias_count = 0.0
+        # Bias: Kalman estimate (isotropic variance) of a random walk, updated at rest only.
+        self._bias = np.zeros(3)
+        self._bias_var = self.config.max_bias_rad_s ** 2  # prior: anything up to max_bias
+        self._bias_var_ns: Optional[int] = None  # IMU time of _bias_var
+        self._bias_count = 0
         self._bias_until_ns = -1
+        self._noise_density = self.config.gyro_noise_density
         self._last_rest_eval_ns: Optional[int] = None
+        self._rest_mean = np.zeros(3)  # gyro mean of the last quiet window
+        # Orientation uncertainty: segment since the last confirmed rest, and the sum of the
+        # finished segments' variances (heading).
+        self._segment_start_ns: Optional[int] = None
+        self._segment_bias_var = self._bias_var_at(0)
+        self._heading_var = 0.0
+        self._heading_ref_var = 0.0  # heading variance when the world was fixed
         self.at_rest = False
         self.rejected = RejectCounter(LOGGER, "IMU sample")
 
@@ -192,7 +262,7 @@ class ImuIntegrator:
         """(3,) gyro bias in the IMU frame (rad/s) subtracted before integration."""
         if self._fixed_bias is not None:
             return self._fixed_bias.copy()
-        return self._bias_sum / self._bias_count if self._bias_count else np.zeros(3)
+        return self._bias.copy()
 
     @property
     def bias_estimated(self) -> bool:
@@ -226,7 +296,7 @@ class ImuIntegrator:
         w = self._vector3(sample.angular_velocity, "angular_velocity")
         if w is None:
             return False
-        rate = float(np.linalg.norm(w))
+        rate = math.sqrt(w @ w)
         if rate > self.config.max_rate_rad_s:
             self.rejected.reject("spike", f"|angular_velocity|={rate:.3g} rad/s at {stamp} ns; "
                                           f"expected <= max_rate_rad_s={self.config.max_rate_rad_s}")
@@ -250,19 +320,31 @@ class ImuIntegrator:
         self._late_in_row = 0
         accel = self._optional_accel(sample.linear_acceleration, stamp)
         orient = self._optional_orientation(sample.orientation_xyzw, stamp)
+        newest = i == len(self._stamps)  # decided before pruning shifts the indices
         self._stamps.insert(i, stamp)
         self._gyro.insert(i, w)
         self._accel.insert(i, accel)
         self._orient.insert(i, orient)
         self._prune()
-        if i == len(self._stamps) - 1:
-            if np.linalg.norm(w - self.bias) > self.config.rest_max_rate_rad_s:
+        if self._segment_start_ns is None:  # first sample (of this clock)
+            self._segment_start_ns = stamp
+            self._segment_bias_var = self._bias_var_at(stamp)
+            if self._bias_count:
+                self._bias_var_ns = stamp
+        if newest:
+            if self.at_rest and np.linalg.norm(w - self._rest_mean) > 3.0 * self.config.rest_gyro_std_rad_s:
                 self.at_rest = False  # motion ends "at rest" at once; rest needs a full quiet window
             self._update_rest(stamp)
         return True
 
     def reset(self) -> None:
         """Forget all samples (bias estimate, extrinsic and reject counts are kept)."""
+        if self._stamps:  # carry the uncertainties over to the new clock
+            last = self._stamps[-1]
+            self._heading_var += self._segment_var(last)
+            self._bias_var = self._bias_var_at(last)
+        self._bias_var_ns = self._segment_start_ns = None
+        self._bias_until_ns = -1
         self._stamps, self._gyro, self._accel, self._orient = [], [], [], []
         self._late_in_row = 0
         self._last_rest_eval_ns = None
@@ -277,7 +359,7 @@ class ImuIntegrator:
         if v.shape != (3,):
             self.rejected.reject("bad_shape", f"{name} has shape {v.shape}; expected (3,)")
             return None
-        if not np.all(np.isfinite(v)):
+        if not np.isfinite(v).all():
             self.rejected.reject("non_finite", f"{name}={v.tolist()}; expected finite values")
             return None
         return v
@@ -289,7 +371,7 @@ class ImuIntegrator:
             a = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             a = np.full(1, np.nan)
-        if a.shape != (3,) or not np.all(np.isfinite(a)) or np.linalg.norm(a) > self.config.max_accel_m_s2:
+        if a.shape != (3,) or not np.isfinite(a).all() or math.sqrt(a @ a) > self.config.max_accel_m_s2:
             self.rejected.reject("bad_accel", f"linear_acceleration={value!r} at {stamp} ns; expected 3 "
                                               f"finite values with norm <= {self.config.max_accel_m_s2} "
                                               "m/s^2 (gyro kept)")
@@ -311,39 +393,132 @@ class ImuIntegrator:
 
     def _prune(self) -> None:
         cutoff = self._stamps[-1] - self.config.buffer_ns
-        n = bisect.bisect_left(self._stamps, cutoff)
+        n = max(bisect.bisect_left(self._stamps, cutoff), len(self._stamps) - self.config.max_samples)
         if n > 0:
             del self._stamps[:n], self._gyro[:n], self._accel[:n], self._orient[:n]
 
     # ------------------------------------------------------------------ bias
+    def _bias_var_at(self, t_ns: int) -> float:
+        """Bias variance (per axis, (rad/s)^2) propagated to ``t_ns`` by the random walk."""
+        if self._fixed_bias is not None:
+            return 0.0
+        if self._bias_var_ns is None:
+            return self._bias_var
+        dt = max(t_ns - self._bias_var_ns, 0) / NS_PER_S
+        return self._bias_var + self.config.bias_random_walk ** 2 * dt
+
     def _update_rest(self, stamp: int) -> None:
+        """Window test at the newest sample ``stamp``; updates the bias at confirmed rest."""
         cfg = self.config
         if self._last_rest_eval_ns is not None and stamp - self._last_rest_eval_ns < cfg.rest_window_ns // 4:
             return
         lo = bisect.bisect_left(self._stamps, stamp - cfg.rest_window_ns)
-        if len(self._stamps) - lo < cfg.rest_min_samples or stamp - self._stamps[0] < cfg.rest_window_ns * 0.9:
+        if len(self._stamps) - lo < cfg.rest_min_samples or stamp - self._stamps[lo] < cfg.rest_window_ns * 0.9:
             return
         self._last_rest_eval_ns = stamp
+        stamps = np.asarray(self._stamps[lo:], dtype=np.int64)  # N
         gyro = np.asarray(self._gyro[lo:])  # N x 3
-        accels = [a for a in self._accel[lo:] if a is not None]
-        rest = bool(gyro.std(axis=0).max() < cfg.rest_gyro_std_rad_s
-                    and np.linalg.norm(gyro.mean(axis=0)) < cfg.rest_max_rate_rad_s)
-        if rest and len(accels) >= cfg.rest_min_samples:
-            rest = float(np.linalg.norm(np.asarray(accels), axis=1).std()) < cfg.rest_accel_std_m_s2
+        rest = self._window_at_rest(stamps, gyro, [a for a in self._accel[lo:] if a is not None])
+        first_of_rest = rest and not self.at_rest
         self.at_rest = rest
-        if rest and cfg.estimate_bias and self._fixed_bias is None:
-            # Average every at-rest sample once. Only the older half of a rest window is used:
-            # motion that starts at the end of a window, still below the thresholds, then does
-            # not leak into the estimate. The memory is capped so a drifting bias is followed.
+        if not rest:
+            return
+        self._rest_mean = gyro.mean(axis=0)
+        if first_of_rest:  # the older half of the first quiet window may hold the motion's tail
+            self._bias_until_ns = max(self._bias_until_ns, int(stamps[len(stamps) // 2]))
+        std = gyro.std(axis=0)  # 3, the white noise at rest
+        self._noise_density = float(np.sqrt(np.mean(std ** 2) * np.mean(np.diff(stamps)) / NS_PER_S))
+        if cfg.estimate_bias and self._fixed_bias is None:
+            # Only the older half of the window: motion starting at its end, still below the
+            # thresholds, then does not leak into the estimate. Each sample is used once.
             half = lo + max((len(self._stamps) - lo) // 2, 1)
             first = bisect.bisect_right(self._stamps, self._bias_until_ns, lo, half)
             if first < half:
-                if self._bias_count > cfg.bias_memory_samples:
-                    self._bias_sum *= cfg.bias_memory_samples / self._bias_count
-                    self._bias_count = float(cfg.bias_memory_samples)
-                self._bias_sum += np.sum(self._gyro[first:half], axis=0)
-                self._bias_count += half - first
+                self._kalman_update(np.asarray(self._gyro[first:half]), self._stamps[half - 1],
+                                    float(np.mean(std ** 2)))
                 self._bias_until_ns = self._stamps[half - 1]
+        self._end_segment(stamp)
+
+    def _window_at_rest(self, stamps: np.ndarray, gyro: np.ndarray, accels: List[np.ndarray]) -> bool:
+        """The rest test of one window: ``stamps`` (N,) ns, ``gyro`` (N, 3), valid accelerations."""
+        cfg = self.config
+        std = gyro.std(axis=0)  # 3
+        if std.max() >= cfg.rest_gyro_std_rad_s:
+            return False
+        mean = gyro.mean(axis=0)  # 3
+        # Steady: both halves have the same mean (a motion fading in or out does not).
+        h = len(gyro) // 2
+        se_halves = std * math.sqrt(1.0 / h + 1.0 / (len(gyro) - h))  # 3
+        if np.any(np.abs(gyro[:h].mean(axis=0) - gyro[h:].mean(axis=0)) > cfg.rest_rate_sigmas * se_halves):
+            return False
+        if self.bias_estimated:
+            # An estimated bias is as good as its variance says; a fixed one may be off by
+            # more than a standard error, so it only gets the integrated-angle test.
+            se = np.sqrt(std ** 2 / len(gyro) + self._bias_var_at(int(stamps[-1])))  # 3
+            if self._fixed_bias is None and np.any(np.abs(mean - self.bias) > cfg.rest_rate_sigmas * se):
+                return False
+            rates = gyro - self.bias  # N x 3
+            angle = np.sum(0.5 * (rates[1:] + rates[:-1]) * (np.diff(stamps)[:, None] / NS_PER_S), axis=0)
+            if np.linalg.norm(angle) > cfg.rest_max_angle_rad:
+                return False
+        elif np.linalg.norm(mean) > cfg.max_bias_rad_s:
+            return False
+        if len(accels) >= cfg.rest_min_samples:
+            a = np.asarray(accels)  # M x 3
+            if float(np.linalg.norm(a, axis=1).std()) >= cfg.rest_accel_std_m_s2:
+                return False
+            m0, m1 = a[: len(a) // 2].mean(axis=0), a[len(a) // 2:].mean(axis=0)
+            cos = m0 @ m1 / max(np.linalg.norm(m0) * np.linalg.norm(m1), 1e-12)
+            if math.acos(min(max(cos, -1.0), 1.0)) > cfg.rest_max_tilt_rad:
+                return False
+        return True
+
+    def _kalman_update(self, gyro: np.ndarray, t_ns: int, noise_var: float) -> None:
+        """Fold ``gyro`` (n, 3) rest samples ending at ``t_ns`` into the bias (noise variance per axis)."""
+        var = self._bias_var_at(t_ns)
+        meas_var = noise_var / len(gyro)
+        gain = var / (var + meas_var)
+        bias = self._bias + gain * (gyro.mean(axis=0) - self._bias)
+        norm = np.linalg.norm(bias)
+        if norm > self.config.max_bias_rad_s:
+            bias *= self.config.max_bias_rad_s / norm
+        self._bias = bias
+        self._bias_var = (1.0 - gain) * var
+        self._bias_var_ns = t_ns
+        self._bias_count += len(gyro)
+
+    def _segment_var(self, t_ns: int) -> float:
+        """Per-axis orientation variance (rad^2) integrated since the segment start."""
+        if self._segment_start_ns is None:
+            return 0.0
+        dt = max(t_ns - self._segment_start_ns, 0) / NS_PER_S
+        return (self._segment_bias_var * dt ** 2 + self._noise_density ** 2 * dt
+                + self.config.bias_random_walk ** 2 * dt ** 3 / 3.0)
+
+    def _end_segment(self, t_ns: int) -> None:
+        """A confirmed rest: the drift so far goes to the heading sum, a new segment starts."""
+        self._heading_var += self._segment_var(t_ns)
+        self._segment_start_ns = t_ns
+        self._segment_bias_var = self._bias_var_at(t_ns)
+
+    def mark_heading_reference(self) -> None:
+        """The world's heading is fixed now: heading drift counts from the newest sample on."""
+        t = self._stamps[-1] if self._stamps else self._segment_start_ns
+        self._heading_ref_var = self._heading_var + (self._segment_var(t) if t is not None else 0.0)
+
+    def status(self) -> ImuStatus:
+        """Bias, rest state and the accumulated orientation uncertainty at the newest sample."""
+        t = self._stamps[-1] if self._stamps else (self._segment_start_ns or 0)
+        seg = self._segment_var(t)
+        source = "fixed" if self._fixed_bias is not None else "estimated" if self._bias_count else "unknown"
+        start = self._segment_start_ns if self._segment_start_ns is not None else t
+        return ImuStatus(bias_rad_s=self.bias, bias_source=source,
+                         bias_std_rad_s=math.sqrt(self._bias_var_at(t)), at_rest=self.at_rest,
+                         time_since_rest_s=(t - start) / NS_PER_S,
+                         drift_since_rest_rad=math.sqrt(seg),
+                         heading_drift_rad=math.sqrt(max(self._heading_var + seg - self._heading_ref_var,
+                                                         0.0)),
+                         noise_density=self._noise_density, samples=len(self._stamps))
 
     # ------------------------------------------------------------------ output
     def recent(self, t_ns: int, window_ns: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:

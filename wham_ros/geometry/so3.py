@@ -174,6 +174,27 @@ def project_to_so3(M: np.ndarray) -> np.ndarray:
     return U @ D @ Vt
 
 
+def orthonormalize(R: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """Nearest rotation to an almost-orthonormal matrix, without an SVD.
+
+    Newton-Schulz iteration for the polar factor, ``R <- R (3 I - R^T R) / 2``: converges
+    quadratically to the matrix :func:`project_to_so3` returns when ``R^T R`` is close to I
+    (an error e of ``R^T R - I`` becomes ~0.75 e^2 per iteration: 1e-4 -> 1e-8 -> 1e-16). Use
+    it to keep a product of rotations on SO(3); far from orthonormal, use project_to_so3.
+
+    Args:
+        R (np.ndarray): (..., 3, 3) with ``|R^T R - I|`` << 1 and det > 0.
+        iterations (int): Newton-Schulz steps.
+
+    Returns:
+        np.ndarray: (..., 3, 3).
+    """
+    R = np.asarray(R, dtype=np.float64)
+    for _ in range(iterations):
+        R = 1.5 * R - 0.5 * R @ (np.swapaxes(R, -1, -2) @ R)
+    return R
+
+
 def is_rotation(R: np.ndarray, tol: float = 1e-6) -> bool:
     """True if R is a finite (3, 3) proper rotation within ``tol``.
 

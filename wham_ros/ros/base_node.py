@@ -1,20 +1,20 @@
 """What the WHAM nodes share: parameters, lifecycle, the latest-input worker, diagnostics,
-IMU buffering and the human outputs.
+IMU delivery and the human outputs.
 
 :class:`PipelineNodeBase` is a lifecycle node (REP-2003-style managed node): parameters are
 read and publishers created on configure, models are built and subscriptions made on
-activate, and both are released on deactivate / cleanup. Callbacks only store the newest
-input; one worker thread processes it, and an input replaced before the worker took it is
-counted as dropped. Outputs are built and published on a separate publisher thread
-(:class:`wham_ros.ros.publish_queue.PublishQueue`), so a slow subscriber or a mesh never
-delays the next frame; the human outputs are published as CDR bytes
+activate, and both are released on deactivate / cleanup. Image callbacks only store the
+newest input; one worker thread processes it, and an input replaced before the worker took it
+is counted as dropped. IMU samples go to the world model as they arrive (the pipeline's
+``add_imu`` is thread-safe), whatever frames are dropped. Outputs are built and published on a
+separate publisher thread (:class:`wham_ros.ros.publish_queue.PublishQueue`), so a slow
+subscriber or a mesh never delays the next frame; the human outputs are published as CDR bytes
 (:mod:`wham_ros.ros.outputs`). Subclasses (``node.WhamNode``, ``split_nodes.FrontEndNode``,
 ``split_nodes.WhamStageNode``) say what they subscribe to, build and publish.
 """
 from __future__ import annotations
 
 import atexit
-import collections
 import ctypes
 import ctypes.util
 import functools
@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 import weakref
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from rclpy.duration import Duration
@@ -136,7 +136,6 @@ class PipelineNodeBase(LifecycleNode):
         # cycle measured with the synthetic models).
         self._worker: Optional[threading.Thread] = None
         self._publisher: Optional[PublishQueue] = None
-        self._imu: Deque = collections.deque(maxlen=200)
         self.finished = Future()  # done after the shutdown transition
         self._next_track_id = 1  # track ids continue across activations (never reused)
         self._log_handler: Optional[log_bridge.RosLogHandler] = log_bridge.install(self.get_logger())
@@ -237,7 +236,6 @@ class PipelineNodeBase(LifecycleNode):
         if hasattr(self._pipe, "continue_track_ids"):  # runs a tracker (composed, front-end)
             self._pipe.continue_track_ids(self._next_track_id)
         self._on_built()
-        self._imu = collections.deque(maxlen=int(self._values.get("imu_queue_size", 200)))
         sensor = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                             reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability)
@@ -276,7 +274,6 @@ class PipelineNodeBase(LifecycleNode):
         self._subs = []
         self._next_track_id = getattr(self._pipe, "next_track_id", self._next_track_id)
         self._pipe = None  # the models, sessions, tracks and WHAM states with it
-        self._imu.clear()
         self._release_inputs()
         with self.stats.lock:
             self.stats.active_tracks = 0
@@ -369,14 +366,9 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.stamp_rates["imu"].tick(stamp_ns(msg.header.stamp))
             self.stats.received_imu += 1
         sample = imu_sample(msg, self.warn_once)
-        if sample is not None:
-            self._imu.append(sample)
-
-    def _feed_imu(self, add_imu: Callable) -> None:
-        """Hand every buffered IMU sample to ``add_imu`` (counting the ones it rejects)."""
-        while self._imu:
-            if not add_imu(self._imu.popleft()):
-                self.stats.count_invalid("imu_rejected")
+        pipe = self._pipe  # None while inactive
+        if sample is not None and pipe is not None and not pipe.add_imu(sample):
+            self.stats.count_invalid("imu_rejected")
 
     def _work(self) -> None:
         while True:
@@ -453,6 +445,10 @@ class PipelineNodeBase(LifecycleNode):
         if self.CHECKS_CAMERA_RATE and snap["state"] == "active":
             self._check_camera_rate(snap)
         if "diagnostics" in self._pubs:
+            snap = self.stats.snapshot()
+            status = getattr(self._pipe, "grounding_status", None)  # the world model, if it has one
+            snap["grounding"] = status() if status is not None else None
+            snap["drift_warn_deg"] = self._values.get("drift_warn_deg")
             self._pubs["diagnostics"].publish(diagnostics_msg(
                 self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))
 

@@ -157,8 +157,25 @@ class NodeStats:
             }
 
 
+def grounding_problem(snap: dict) -> Optional[str]:
+    """Why the world frame may have drifted, or None.
+
+    ``snap["grounding"]`` is the pipeline's ``grounding_status()`` (None without one) and
+    ``snap["drift_warn_deg"]`` the threshold on its ``drift_since_rest_deg``.
+    """
+    g, limit = snap.get("grounding"), snap.get("drift_warn_deg")
+    if not g or limit is None or g.get("camera_motion") != "imu" or not g.get("imu_samples"):
+        return None
+    if g["drift_since_rest_deg"] > limit:
+        cause = ("gyro bias unknown: no rest seen yet" if g["gyro_bias_source"] == "unknown"
+                 else f"{g['time_since_rest_s']:.0f} s since the last rest")
+        return (f"camera orientation may have drifted {g['drift_since_rest_deg']:.1f} deg "
+                f"(1 sigma, above drift_warn_deg={limit:g}): {cause}")
+    return None
+
+
 def level_and_message(snap: dict) -> tuple:
-    """(level, summary) of a :meth:`NodeStats.snapshot`."""
+    """(level, summary) of a :meth:`NodeStats.snapshot` (plus ``grounding`` / ``drift_warn_deg``)."""
     if snap["state"] == "finalized":
         return STALE, "node is shut down"
     if snap["state"] != "active":
@@ -172,6 +189,9 @@ def level_and_message(snap: dict) -> tuple:
                       f"(waiting for the worker {snap['input_wait_ms'] or 0:.0f} ms, processing "
                       f"{snap['processing_ms'] or 0:.0f} ms, waiting to publish "
                       f"{snap['publish_wait_ms'] or 0:.0f} ms, publishing {snap['publish_ms'] or 0:.0f} ms)")
+    drift = grounding_problem(snap)
+    if drift:
+        return WARN, drift
     if snap["invalid_inputs"]:
         return WARN, "invalid inputs received: " + ", ".join(sorted(snap["invalid_inputs"]))
     return OK, "running"
@@ -194,6 +214,10 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
     values += [kv(f"{name}{suffix}", snap[f"{name}{suffix}"])
                for name in TIMINGS for suffix in ("_ms", "_p95_ms")]
     values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]
+    for key, value in sorted((snap.get("grounding") or {}).items()):  # gyro bias, rest, drift
+        if isinstance(value, list):
+            value = "[" + ", ".join(f"{v:.6f}" for v in value) + "]"
+        values.append(kv(f"grounding.{key}", value))
     values += [kv(f"execution_provider.{stage}", prov) for stage, prov in sorted(snap["providers"].items())]
     level, message = level_and_message(snap)
     status = f.new("diagnostic_msgs/msg/DiagnosticStatus", level=level,

@@ -14,7 +14,8 @@ Thin adapter over ``wham_ros.pipeline.Pipeline`` (built by ``pipeline_factory``)
   installed, the REP-155 ``/humans/bodies/...`` topics (:mod:`wham_ros.ros.hri`).
 
 Latest frame only: callbacks just store the newest image; one worker thread decodes and
-runs the pipeline (see :class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
+runs the pipeline, while IMU samples reach the pipeline's world model as they arrive (see
+:class:`wham_ros.ros.base_node.PipelineNodeBase` for the lifecycle).
 The 6890-vertex mesh is computed only on frames that publish it. The same work split over
 two processes: :mod:`wham_ros.ros.split_nodes`.
 """
@@ -167,7 +168,6 @@ class WhamNode(PipelineNodeBase):
 
     def _reset(self) -> None:
         self._pipe.reset()
-        self._imu.clear()
 
     def _release_inputs(self) -> None:
         self._input.release()
@@ -176,7 +176,6 @@ class WhamNode(PipelineNodeBase):
         frame = self._input.frame(item, self._reset)
         if frame is None:
             return
-        self._feed_imu(self._pipe.add_imu)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh = self._outputs.mesh_due(self._values)
         overlay = self._overlay.due(self._values)

@@ -62,8 +62,12 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("sensor_qos_reliability", "best_effort", "Reliability of the image, camera_info "
               "and imu subscriptions (REP-2003 sensor data QoS is best_effort; reliable "
               "publishers match either).", choices=("best_effort", "reliable"), read_only=True),
-    ParamSpec("imu_queue_size", 200, "IMU samples buffered between frames (all are used).",
+    ParamSpec("imu_queue_size", 200, "Depth of the imu subscription's queue; samples go to "
+              "the world model as they arrive, whatever frames are dropped.",
               min_value=1, read_only=True),
+    ParamSpec("imu_history_s", 10.0, "IMU history kept for integration between WHAM steps and "
+              "for gravity, s (a time window: memory stays bounded).", min_value=0.5,
+              pipeline_field="imu_history_s", read_only=True),
     ParamSpec("require_camera_info", False, "Drop frames until a CameraInfo arrives instead of "
               "using WHAM's default intrinsics (f = image diagonal)."),
     ParamSpec("camera_info_wait_s", 1.0, "When require_camera_info is false but the "
@@ -107,8 +111,8 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("device", "cpu", "Torch device of the WHAM network ('cpu', 'cuda', 'cuda:1').",
               pipeline_field="device", read_only=True),
     ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
-              "(about 2x faster on CPU, trajectory drift ~0.1 m over 20 s) or 'int8' (CPU only, "
-              "drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
+              "(about 2x faster on CPU; world trajectory drift vs fp32 ~7 cm over 20 s) or 'int8' "
+              "(CPU only; drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
               choices=("fp32", "fp16", "int8"), pipeline_field="wham_precision", read_only=True),
     ParamSpec("wham_cuda_graph", False, "Replay the WHAM step as a CUDA graph per batch-size "
               "bucket (device 'cuda' only; not with flip_eval).",
@@ -124,6 +128,13 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("gyro_bias", [0.0, 0.0, 0.0], "Fixed gyro bias subtracted from "
               "Imu.angular_velocity when estimate_gyro_bias is false, rad/s, IMU frame.",
               length=3, pipeline_field="gyro_bias", read_only=True),
+    ParamSpec("gyro_bias_random_walk", 5e-5, "How fast the gyro bias may wander, "
+              "rad/s/sqrt(s): the bias estimator's process noise (bias updates happen only at "
+              "confirmed rest).", min_value=0.0, pipeline_field="gyro_bias_random_walk",
+              read_only=True),
+    ParamSpec("drift_warn_deg", 2.0, "/diagnostics turns WARN when the camera orientation "
+              "error the gyro may have accumulated since the last rest (1 sigma) exceeds this, "
+              "deg.", min_value=0.0),
     ParamSpec("camera_motion", "imu", "Camera rotation source: 'imu' (gyro), 'orientation' "
               "(Imu.orientation) or 'static' (no IMU).", choices=("imu", "static", "orientation"),
               pipeline_field="camera_motion", read_only=True),
@@ -188,7 +199,7 @@ FRONTEND_ONLY = frozenset({
 WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
     "wham_cuda_graph", "torch_threads",
-    "imu_to_camera_quat_xyzw",
+    "imu_to_camera_quat_xyzw", "imu_history_s", "gyro_bias_random_walk", "drift_warn_deg",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
 # Parameters of the composed node only (they need both the image and WHAM's output).

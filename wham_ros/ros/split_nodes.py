@@ -154,7 +154,6 @@ class WhamStageNode(PipelineNodeBase):
                     f"observation time jumped back by {(self._last_stamp_ns - t_ns) * 1e-9:.3f} s "
                     "(bag loop or clock reset)")
                 self._pipe.reset()
-                self._imu.clear()
             elif t_ns <= self._last_stamp_ns:
                 self.warn_once("observation_stamp_not_increasing",
                                f"dropped {OBSERVATIONS_TOPIC} with stamp {t_ns} ns not after the "
@@ -163,7 +162,6 @@ class WhamStageNode(PipelineNodeBase):
         self._last_stamp_ns = t_ns
         fe = conversions.msg_to_frontend_result(msg)
         fe.ended_track_ids = sorted(set(fe.ended_track_ids) | set(carried))
-        self._feed_imu(self._pipe.add_imu)
         mesh = self._outputs.mesh_due(self._values)
         t0 = time.perf_counter()
         result = self._pipe.process(fe, self._pipe.decide(t_ns),

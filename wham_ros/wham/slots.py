@@ -152,6 +152,7 @@ class SlotEngine:
         self._grow(bucket_size(max(1, capacity)))
 
     # ----------------------------------------------------------------- slots
+    @torch.no_grad()
     def _neutral_row(self) -> torch.Tensor:
         """A valid state row (identity rotations, zero keypoints) for the scratch slot."""
         dev, dt = self.net.device, self.net.dtype

@@ -38,9 +38,9 @@ PRECISIONS = ("fp32", "fp16", "int8")
 class NetworkClock:
     """Opt-in accumulator of the time spent inside the LSTM and linear layers.
 
-    Off (``active`` False) it costs one attribute test per layer call. Times are host
-    ``timer`` readings around the calls (default wall-clock; e.g. ``time.process_time`` for
-    CPU time): meaningful on CPU; on CUDA they measure launches only.
+    Off (``active`` False) it costs one attribute test per layer call. Times are read with
+    ``timer`` (host wall-clock by default) around the calls: meaningful on CPU; on CUDA they
+    measure launches only.
     """
 
     def __init__(self):

@@ -15,15 +15,18 @@ API (engine options)::
     eng = StreamingWHAM(net, flip_eval=False, precision="fp32", cuda_graph=False)
     eng.start_track(tid, init_kp, init_smpl, init_root)   # see start_track
     outs = eng.step({tid: WHAMFrame(...)}, full_mesh=False)  # tid -> dict of tensors
-    with eng.network_time() as t:    # opt-in: seconds inside WHAM's LSTM + linear layers
+    with eng.network_time() as t:    # opt-in: time inside WHAM's LSTM + linear layers
         eng.step(...)
-    t.ms
+    t.ms                             # (network_time(time.thread_time): CPU time)
 
 * ``precision``: ``fp32`` (default, exact), ``fp16`` or ``int8`` weights
   (:mod:`wham_ros.wham.step_weights`; speed and error in the README).
 * ``cuda_graph``: with a CUDA network, each batch-size bucket's step is captured once as a
   CUDA graph and replayed; ``static_buffers`` runs the same graph-shaped step without capture
-  (any device; what the CPU tests compare with the eager step).
+  (any device; what the CPU tests compare with the eager step). The first step of each
+  bucket (1, 2, 4, 8, … tracks) and mesh setting captures its graph (slow, once).
+* ``network_time`` times Python-side calls: on CUDA it measures launches, and nothing while
+  a captured graph replays.
 """
 import contextlib
 import time
@@ -153,10 +156,11 @@ class StreamingWHAM:
         return dict(self._slot)
 
     @contextlib.contextmanager
-    def network_time(self, timer: Callable[[], float] = time.perf_counter) -> Iterator[NetworkTime]:
-        """Time spent inside WHAM's LSTM and linear layers (``timer`` readings around each
-        call: wall-clock by default, ``time.process_time`` for CPU time; CPU) during the
-        ``with`` block. Off outside it (no cost)."""
+    def network_time(self, timer: Callable[[], float] = time.perf_counter
+                     ) -> Iterator[NetworkTime]:
+        """Time spent inside WHAM's LSTM and linear layers during the ``with`` block, read
+        with ``timer`` around each call (host wall-clock by default; ``time.thread_time`` for
+        CPU time). Off outside the block (no cost)."""
         clock, result = self.step_net.clock, NetworkTime()
         start, clock.active, clock.timer = clock.seconds, True, timer
         try:
