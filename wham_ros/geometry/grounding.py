@@ -203,16 +203,16 @@ class WorldGrounding:
                                                            min(stamp_ns, newest - cfg.time_offset_ns))
         measured = self.imu.relative_rotation(self._measured_ns, end)
         valid, reason = measured.valid, measured.reason
-        ahead = np.eye(3)
+        ahead = None  # the IMU has reached the frame: nothing extrapolated
         if stamp_ns > end:
             ahead = self.imu.relative_rotation(end, min(stamp_ns, end + cfg.max_extrapolation_ns)).delta_R
             if stamp_ns - end > cfg.max_extrapolation_ns and newest is not None:
                 valid, reason = False, (f"IMU data end {(stamp_ns - end) / 1e6:.0f} ms before the frame "
                                         f"(max_extrapolation_ns={cfg.max_extrapolation_ns / 1e6:.0f} ms)")
         # This step's rotation, R_{t-1} R_t^T: back out the previous guess, measured, new guess.
-        delta = self._ahead.T @ measured.delta_R @ ahead
+        delta = self._ahead.T @ measured.delta_R if ahead is None else self._ahead.T @ measured.delta_R @ ahead
         self.world.apply_relative_rotation(measured.delta_R, ahead)
-        self._measured_ns, self._ahead = end, ahead
+        self._measured_ns, self._ahead = end, np.eye(3) if ahead is None else ahead
         return CameraMotion(relative_rotation_to_cam_angvel(delta), delta, valid, reason)
 
     def _create_world(self, stamp_ns: int) -> WorldFrame:
