@@ -4,7 +4,8 @@ Run by test_node_lifecycle.py inside a loopback-only network namespace:
 ``python scenario_lifecycle.py <models.json> <cycles>``. The node is spun by
 ``spin_lifecycle_node`` (as ``ros2 run`` does, autostart off) and driven through
 ``cycles`` activate / two frames / deactivate cycles, recording the resident memory after
-each deactivate; then the probe asks for the shutdown transition over the lifecycle service.
+each deactivate; then one activation with a CameraInfo publisher (the first frame waits for
+it); then the probe asks for the shutdown transition over the lifecycle service.
 Prints one line ``RESULT <json>``: RSS per cycle, the node's /rosout lines, the /diagnostics
 statuses, whether spinning ended.
 """
@@ -27,15 +28,16 @@ from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from scenario_node import wait_for  # noqa: E402
 from wham_ros.msg import HumanArray  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
-from scenario_real import SIZE, model_parameters, raw_image  # noqa: E402
+from scenario_real import SIZE, camera_info, model_parameters, raw_image  # noqa: E402
 from wham_ros.ros.node import WhamNode, spin_lifecycle_node  # noqa: E402
 from wham_ros.testing.scenes import make_scene  # noqa: E402
 
@@ -112,6 +114,22 @@ def scenario(models: dict, cycles: int) -> dict:
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         out["rss_mb"].append(rss_mb())
     out["ids"] = sorted({i for _, ids in probe.humans for i in ids})
+
+    # With a CameraInfo publisher, the first frames wait for it (camera_info_wait_s).
+    info_pub = probe_node.create_publisher(
+        CameraInfo, "/cam/camera_info", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    assert node.set_parameters([Parameter("camera_info_wait_s", value=1.0)])[0].successful
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    wait_for(lambda: node._input._camera_info_published(), what="camera_info publisher seen")
+    t0 = scene.frames[-1].stamp_ns + 1_000_000_000
+    probe.image_pub.publish(raw_image(scene.frames[0].image, t0, "rgb8"))
+    wait_for(lambda: any("waiting up to 1 s for a CameraInfo" in m for _, m in probe.rosout),
+             timeout=30, what="the wait to be logged")
+    info_pub.publish(camera_info(scene.K))
+    wait_for(lambda: node._camera_info is not None, what="CameraInfo at the node")
+    probe.send_image(raw_image(scene.frames[1].image, t0 + 33_333_333, "rgb8"))
+    out["wait_t0"], out["wait_outputs"] = t0, [t for t, _ in probe.humans if t >= t0]
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
 
     assert change_state.wait_for_service(timeout_sec=10.0)
     future = change_state.call_async(ChangeState.Request(

@@ -164,3 +164,28 @@ def test_first_frames_wait_for_expected_camera_info(warnings):
     expected[0] = False
     inp = FrameInput(lambda cause, text, key=None: None, lambda: expected[0])
     assert inp.image(image(t), False, VALUES, "image").frame is not None
+
+
+def test_node_checks_stamps_against_its_clock_or_the_imu_stream(ros):
+    """Simulated time not started (clock 0): the newest IMU stamp is the reference, so a frame
+    a day ahead of the IMU stream is still refused; a later clock is used when it is ahead."""
+    from wham_ros.ros.diagnostics import NodeStats
+    from wham_ros.ros.node import ImageInput
+
+    clock_ns, warned = [0], []
+    node = NS(stats=NodeStats(), _values=VALUES,
+              get_clock=lambda: NS(now=lambda: NS(nanoseconds=clock_ns[0])),
+              warn_once=lambda cause, text, key=None: warned.append(cause),
+              note_reset=lambda reason: warned.append("reset"),
+              get_logger=lambda: NS(info=lambda text: None))
+    inp = ImageInput(node)
+    t, day = 50_000_000_000, 86_400_000_000_000
+    assert inp.frame((image(t), False), reset=lambda: None) is not None  # no IMU, no clock
+    node.stats.stamp_rates["imu"].tick(t + 10_000_000)
+    assert inp.reference_ns() == t + 10_000_000
+    assert inp.frame((image(t + day), False), reset=lambda: None) is None
+    assert warned[-1] == "image_stamp_future"
+    clock_ns[0] = t + 2 * day  # a clock ahead of the IMU: it is the reference
+    assert inp.reference_ns() == t + 2 * day
+    assert inp.frame((image(t + day), False), reset=lambda: None) is not None
+    assert "reset" not in warned

@@ -31,9 +31,11 @@ def test_memory_flat_over_activate_deactivate_cycles(lifecycle):
     rss = np.array(lifecycle["rss_mb"])
     assert len(rss) == CYCLES
     settled = rss[2:]  # the first cycles fill allocator pools and import caches
+    # Allocator noise is ~±7 MB between cycles; the leak this guards against was 10-18 MB
+    # per cycle (70+ MB over these 8 cycles).
     slope_mb_per_cycle = np.polyfit(np.arange(len(settled)), settled, 1)[0]
-    assert slope_mb_per_cycle < 1.5, rss.round(1).tolist()
-    assert settled.max() - settled[0] < 12.0, rss.round(1).tolist()
+    assert slope_mb_per_cycle < 4.0, rss.round(1).tolist()
+    assert np.median(settled[-3:]) - np.median(settled[:3]) < 15.0, rss.round(1).tolist()
 
 
 def test_track_ids_never_reused_across_activations(lifecycle):
@@ -47,6 +49,15 @@ def test_shutdown_publishes_a_last_status_and_ends_spinning(lifecycle):
     levels_messages = lifecycle["diagnostics"]
     assert levels_messages[-1] == [STALE, "node is shut down"]
     assert [STALE, "node is shut down"] not in levels_messages[:-1]
+
+
+def test_first_frame_waits_for_an_expected_camera_info(lifecycle):
+    """camera_info has a publisher: the first frame is held back (no output), the next one,
+    after the CameraInfo, is processed with it (no "No camera intrinsics" in that cycle)."""
+    t0 = lifecycle["wait_t0"]
+    assert lifecycle["wait_outputs"] == [t0 + 33_333_333]
+    lines = [msg for name, msg in lifecycle["rosout"] if name == "wham"]
+    assert sum("No camera intrinsics" in m for m in lines) == CYCLES  # the earlier cycles only
 
 
 def test_core_warnings_reach_rosout(lifecycle):

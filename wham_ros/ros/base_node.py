@@ -35,7 +35,7 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from sensor_msgs.msg import Imu
 
 from wham_ros.ros import conversions, log_bridge, markers
-from wham_ros.ros.diagnostics import NodeStats, diagnostics_msg
+from wham_ros.ros.diagnostics import NodeStats, camera_rate_warning, diagnostics_msg
 from wham_ros.ros.factory import RclpyFactory
 from wham_ros.ros.frame_input import RateLimiter, imu_sample, stamp_ns
 from wham_ros.ros.hri import Rep155Publisher
@@ -48,9 +48,6 @@ from wham_ros.types import FrameResult
 # (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
 Factory = Callable[[Dict[str, Any], Callable[[str], None]], Any]
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-WHAM_RATE_HZ = 30.0  # WHAM's training frame rate
-SLOW_RATE_HZ = WHAM_RATE_HZ / 1.1  # below this, WHAM's steps are too long (frame_rate.py)
-CAMERA_RATE_MIN_SPAN_S = 1.0  # image stamps needed before the rate is judged
 WORKER_STOP_TIMEOUT_S = 10.0  # longest wait for the frame in progress on deactivate/shutdown
 # Processed frames waiting for the publisher thread; older ones are dropped (counted).
 PUBLISH_QUEUE_DEPTH = 2
@@ -300,9 +297,10 @@ class PipelineNodeBase(LifecycleNode):
             return TransitionCallbackReturn.SUCCESS
         self._release()
         self._set_state("finalized")
-        self._publish_diagnostics()  # the last status: "node is shut down"
-        if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
-            self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
+        if self.context.ok():  # (after Ctrl-C the context is already shut down)
+            self._publish_diagnostics()  # the last status: "node is shut down"
+            if "diagnostics" in self._pubs:  # let reliable subscribers have it before exit
+                self._pubs["diagnostics"].wait_for_all_acked(Duration(seconds=1.0))
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -445,7 +443,6 @@ class PipelineNodeBase(LifecycleNode):
         if self.CHECKS_CAMERA_RATE and snap["state"] == "active":
             self._check_camera_rate(snap)
         if "diagnostics" in self._pubs:
-            snap = self.stats.snapshot()
             status = getattr(self._pipe, "grounding_status", None)  # the world model, if it has one
             snap["grounding"] = status() if status is not None else None
             snap["drift_warn_deg"] = self._values.get("drift_warn_deg")
@@ -453,27 +450,12 @@ class PipelineNodeBase(LifecycleNode):
                 self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))
 
     def _check_camera_rate(self, snap: dict) -> None:
-        """Warn once when WHAM gets fewer than ~30 frames/s: a slow camera (its rate from
-        image stamps) or a node that drops frames because processing is slower."""
-        camera_hz, processed_hz = snap["image_rate_hz"], snap["processed_rate_hz"]
-        if snap["image_rate_span_s"] < CAMERA_RATE_MIN_SPAN_S or camera_hz <= 0:
-            return
-        if camera_hz < SLOW_RATE_HZ:
-            key, text = "slow_camera", (
-                f"Camera runs at {camera_hz:.1f} Hz (from image stamps), slower than WHAM's "
-                f"{WHAM_RATE_HZ:.0f} Hz: WHAM steps on every frame and sees larger per-step "
-                "motion than in training")
-        elif 0 < processed_hz < SLOW_RATE_HZ and snap["dropped_frames"] > 0:
-            key, text = "slow_processing", (
-                f"Camera runs at {camera_hz:.1f} Hz (from image stamps) but only "
-                f"{processed_hz:.1f} frames/s are processed ({snap['dropped_frames']} dropped "
-                f"while busy): WHAM steps below its {WHAM_RATE_HZ:.0f} Hz and sees larger "
-                "per-step motion than in training; use a GPU or a lighter front-end")
-        else:
-            return
-        if key not in self._warned:
-            self._warned.add(key)
-            self.get_logger().warning(text)
+        """Warn once per kind when WHAM gets fewer than ~30 frames/s (see
+        :func:`wham_ros.ros.diagnostics.camera_rate_warning`)."""
+        warning = camera_rate_warning(snap)
+        if warning is not None and warning[0] not in self._warned:
+            self._warned.add(warning[0])
+            self.get_logger().warning(warning[1])
 
 
 class HumanOutputs:

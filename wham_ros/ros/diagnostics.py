@@ -9,12 +9,15 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Deque, Dict, Optional
+from typing import Deque, Dict, Optional, Tuple
 
 import numpy as np
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 RATE_WINDOW_S = 5.0
+WHAM_RATE_HZ = 30.0  # WHAM's training frame rate
+SLOW_RATE_HZ = WHAM_RATE_HZ / 1.1  # below this WHAM's steps are too long (as frame_rate.py)
+CAMERA_RATE_MIN_SPAN_S = 1.0  # image stamps needed before the camera rate is judged
 # Frames over which timing medians and 95th percentiles are reported.
 TIMING_WINDOW_FRAMES = 100
 # Timings reported as <name>_ms (median) and <name>_p95_ms over the window:
@@ -67,6 +70,11 @@ class StampRateMeter:
         self._stamps.append(int(stamp_ns))
         while self._stamps[0] < stamp_ns - self.window_ns:
             self._stamps.popleft()
+
+    @property
+    def last_stamp_ns(self) -> Optional[int]:
+        """The newest stamp (None before the first message)."""
+        return self._stamps[-1] if self._stamps else None
 
     def span_s(self) -> float:
         """Stamp time covered by the window, s."""
@@ -155,6 +163,31 @@ class NodeStats:
                 "providers": dict(self.providers),
                 **timings,
             }
+
+
+def camera_rate_warning(snap: dict) -> Optional[Tuple[str, str]]:
+    """(kind, text) when WHAM gets fewer than ~30 frames/s, else None.
+
+    Kinds: ``slow_camera`` (the camera's own rate, from image stamps, is below
+    :data:`SLOW_RATE_HZ`) and ``slow_processing`` (the camera is fast enough but the node
+    processes fewer frames and drops the rest). Judged once the image stamps of the window
+    span :data:`CAMERA_RATE_MIN_SPAN_S`.
+    """
+    camera_hz, processed_hz = snap["image_rate_hz"], snap["processed_rate_hz"]
+    if snap["image_rate_span_s"] < CAMERA_RATE_MIN_SPAN_S or camera_hz <= 0:
+        return None
+    if camera_hz < SLOW_RATE_HZ:
+        return "slow_camera", (
+            f"Camera runs at {camera_hz:.1f} Hz (from image stamps), slower than WHAM's "
+            f"{WHAM_RATE_HZ:.0f} Hz: WHAM steps on every frame and sees larger per-step motion "
+            "than in training")
+    if 0 < processed_hz < SLOW_RATE_HZ and snap["dropped_frames"] > 0:
+        return "slow_processing", (
+            f"Camera runs at {camera_hz:.1f} Hz (from image stamps) but only {processed_hz:.1f} "
+            f"frames/s are processed ({snap['dropped_frames']} dropped while busy): WHAM steps "
+            f"below its {WHAM_RATE_HZ:.0f} Hz and sees larger per-step motion than in training; "
+            "use a GPU or a lighter front-end")
+    return None
 
 
 def grounding_problem(snap: dict) -> Optional[str]:

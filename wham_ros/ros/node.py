@@ -101,11 +101,18 @@ class ImageInput:
             self.node.stats.stamp_rates["camera_info"].tick(stamp_ns(msg.header.stamp))
         self.frames.set_camera_info(msg)
 
+    def reference_ns(self) -> int:
+        """The time an image stamp may not be far ahead of: the node's clock, or the newest IMU
+        stamp when that is later (simulated time not started yet, a clock behind the sensors)."""
+        with self.node.stats.lock:
+            imu_ns = self.node.stats.stamp_rates["imu"].last_stamp_ns
+        return max(self.node.get_clock().now().nanoseconds, imu_ns or 0)
+
     def frame(self, item, reset: Callable[[], None]):
         """Decode a stored ``(msg, compressed)``; calls ``reset`` first on a backwards time jump.
 
-        Images stamped more than ``max_stamp_ahead_s`` ahead of the node's clock are dropped
-        (counted as ``image_stamp_future``); the first frames wait up to ``camera_info_wait_s``
+        Images stamped more than ``max_stamp_ahead_s`` ahead of :meth:`reference_ns` are
+        dropped (counted as ``image_stamp_future``); the first frames wait up to ``camera_info_wait_s``
         for a CameraInfo while the camera_info topic has a publisher.
 
         Returns:
@@ -115,7 +122,7 @@ class ImageInput:
         node = self.node
         decision = self.frames.image(msg, compressed, node._values,
                                      "image/compressed" if compressed else "image",
-                                     now_ns=node.get_clock().now().nanoseconds)
+                                     now_ns=self.reference_ns())
         if decision.jumped_back_ns:
             node.note_reset(f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
                             "(bag loop or clock reset)")

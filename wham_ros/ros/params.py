@@ -75,8 +75,9 @@ PARAMS: List[ParamSpec] = [
               "s) for a CameraInfo instead of running on WHAM's default intrinsics (0: no wait).",
               min_value=0.0),
     ParamSpec("max_stamp_ahead_s", 2.0, "Images stamped more than this ahead of the node's "
-              "clock (s) are dropped and counted as 'image_stamp_future' bad input, so a wrong "
-              "stamp neither reaches WHAM nor resets the tracks (0: no check).", min_value=0.0),
+              "clock (or of the newest IMU stamp when later), s, are dropped and counted as "
+              "'image_stamp_future' bad input, so a wrong stamp neither reaches WHAM nor resets "
+              "the tracks (0: no check).", min_value=0.0),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
     # Models and compute.
     ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "

@@ -1,0 +1,64 @@
+"""Input rates from message stamps, the camera-rate warning and the status levels (no graph)."""
+import time
+
+import pytest
+
+from wham_ros.ros.diagnostics import (STALE, WARN, NodeStats, StampRateMeter, camera_rate_warning,
+                                      level_and_message)
+
+
+def feed(stats, camera_hz, seconds, processed_every=1):
+    """Images at ``camera_hz`` over the last ``seconds`` of wall time (stamps in step); every
+    n-th is processed, the others are dropped (replaced while the worker was busy)."""
+    n = int(camera_hz * seconds)
+    wall_start = time.monotonic() - seconds
+    for i in range(n):
+        t = i / camera_hz
+        stats.stamp_rates["image"].tick(int(5e9 + t * 1e9), now=wall_start + t)
+        if i % processed_every == 0:
+            stats.rates["processed"].tick(now=wall_start + t)
+        else:
+            stats.dropped_frames += 1
+    return stats.snapshot()
+
+
+def test_stamp_rate_is_the_sensor_rate_and_restarts_after_a_loop():
+    meter = StampRateMeter(window_s=5.0)
+    for i in range(120):  # 60 Hz stamps, delivered in bursts of wall time
+        meter.tick(1_000_000_000 + i * 16_666_667, now=10.0 + (i // 30))
+    assert meter.rate_hz(now=13.0) == pytest.approx(60.0, rel=1e-3)
+    assert meter.rate_hz(now=20.0) == 0.0  # nothing arrived for a window: stream stopped
+    meter.tick(0, now=21.0)  # bag loop: the window starts again
+    meter.tick(100_000_000, now=21.1)
+    assert meter.rate_hz(now=21.1) == pytest.approx(10.0)
+
+
+def test_camera_rate_warning_names_the_camera_rate_not_the_processed_rate():
+    # A 60 Hz camera, the node keeps up with every 4th frame (15 Hz).
+    stats = NodeStats()
+    snap = feed(stats, 60.0, 3.0, processed_every=4)
+    kind, text = camera_rate_warning(snap)
+    assert kind == "slow_processing"
+    assert text.startswith("Camera runs at 60.0 Hz (from image stamps) but only 15.")
+    assert f"({stats.dropped_frames} dropped while busy)" in text
+    # A 12 Hz camera processed in full.
+    stats = NodeStats()
+    snap = feed(stats, 12.0, 3.0)
+    kind, text = camera_rate_warning(snap)
+    assert kind == "slow_camera" and text.startswith("Camera runs at 12.0 Hz (from image stamps)")
+    # 30 Hz processed in full, or too short a window to judge: nothing.
+    stats = NodeStats()
+    assert camera_rate_warning(feed(stats, 30.0, 3.0)) is None
+    stats = NodeStats()
+    assert camera_rate_warning(feed(stats, 12.0, 0.5)) is None
+
+
+def test_status_after_shutdown_is_stale_not_running():
+    stats = NodeStats()
+    stats.state = "active"
+    stats.received_frames = 1
+    assert level_and_message(stats.snapshot())[1] == "running"
+    stats.state = "inactive"
+    assert level_and_message(stats.snapshot()) == (WARN, "node is inactive")
+    stats.state = "finalized"
+    assert level_and_message(stats.snapshot()) == (STALE, "node is shut down")
