@@ -5,24 +5,33 @@ detector ONNX, full-size WHAM): it measures the pipeline around the networks. ``
 swaps in real-size ViTPose-H and HMR2.0 (ViT-H, synthetic weights, PyTorch runners) to show
 what the front-end costs on this CPU; expect seconds per frame without a GPU.
 
-Network time, per frame: the wall time inside every ONNX Runtime session run (``run`` or
-``run_with_iobinding``; detector, ViTPose, HMR2.0; with ``--size real`` inside the PyTorch
-estimators' ``run_network``) plus the time inside WHAM's LSTM and linear layers
+Network time, per frame: the time inside every ONNX Runtime session run (``session.run``, or
+for I/O-bound sessions ``BoundSession.run``: binding, input upload, run, output download;
+detector, ViTPose, HMR2.0; with ``--size real`` inside the PyTorch estimators'
+``run_network``) plus the time inside WHAM's LSTM and linear layers
 (``StreamingWHAM.network_time()``). Host time is
 ``total - network``: everything else the pipeline does for the frame (pre/post-processing,
 crops, decode, tracking, WHAM's other tensor work, SMPL, world grounding, packing).
 
-Run: ``.venv/bin/python bench/bench_pipeline.py [--size tiny|real] [--frames N] [--json]``
+``--clock cpu`` reads every time above as the process's CPU time (``time.process_time``, all
+threads) instead of elapsed time: on a shared machine other processes then do not inflate
+the numbers; with idle cores and one torch thread the two agree except that ONNX Runtime's
+pool threads add their CPU time to the networks.
+
+Run: ``.venv/bin/python bench/bench_pipeline.py [--size tiny|real] [--frames N] [--clock wall|cpu] [--json]``
 (``--json`` prints ``{"people": {"1": {"total_ms", "network_ms", "host_ms", "stages": {stage:
 {"total_ms", "network_ms", "host_ms"}}}, "4": ...}}``, medians per frame).
 """
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import time
 from collections import defaultdict
+from types import SimpleNamespace
 
+import wham_ros.pipeline as pipeline_module
 from wham_ros.pipeline import Pipeline, build_frontend, build_wham_stage
 from wham_ros.testing.scenes import make_scene
 from wham_ros.testing.synthetic_models import make_synthetic_model_dir, synthetic_pipeline_config
@@ -45,14 +54,19 @@ def real_size_frontend(cfg):
     return fe
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 class NetworkClock:
     """Seconds spent inside the front-end networks, per stage, since the last :meth:`reset`.
 
-    Wraps each model's ONNX Runtime ``session.run`` and ``session.run_with_iobinding`` (or
-    ``run_network`` for a PyTorch runner) with a wall-clock timer.
+    Wraps each model's ONNX Runtime ``session.run`` and, for I/O-bound sessions,
+    ``BoundSession.run`` (binding, input upload, run, output download), or ``run_network`` for
+    a PyTorch runner, with ``timer``.
     """
 
-    def __init__(self, frontend) -> None:
+    def __init__(self, frontend, timer) -> None:
+        self.timer = timer
         self.seconds = defaultdict(float)
         for stage, model in (("detect", frontend.detector), ("keypoints", frontend.keypoints),
                              ("encode", frontend.encoder)):
@@ -60,26 +74,40 @@ class NetworkClock:
             if session is None:  # a PyTorch runner
                 model.run_network = self._timed(stage, model.run_network)
                 continue
-            for name in ("run", "run_with_iobinding"):  # plain and I/O-bound runs
-                setattr(session, name, self._timed(stage, getattr(session, name)))
+            session.run = self._timed(stage, session.run)
+            bound = getattr(model, "bound", None)  # I/O binding: transfers + run
+            if bound is not None:
+                bound.run = self._timed(stage, bound.run)
 
     def _timed(self, stage, fn):
         def run(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0 = self.timer()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[stage] += time.perf_counter() - t0
+                self.seconds[stage] += self.timer() - t0
         return run
 
     def reset(self) -> None:
         self.seconds.clear()
 
 
-def measure(pipe, people, frames):
+@contextlib.contextmanager
+def stage_timer(timer):
+    """The pipeline's per-stage timings (``timings_ms``, read with ``time.perf_counter`` in
+    :mod:`wham_ros.pipeline`) taken with ``timer`` inside the block."""
+    saved = pipeline_module.time
+    pipeline_module.time = SimpleNamespace(perf_counter=timer)
+    try:
+        yield
+    finally:
+        pipeline_module.time = saved
+
+
+def measure(pipe, people, frames, timer=time.perf_counter):
     """Medians per frame: {"total_ms", "network_ms", "host_ms", "stages": {...}}."""
     scene = make_scene(frames + WARMUP_FRAMES, people=people, size=(640 * max(1, people // 2), 480))
-    clock = NetworkClock(pipe.frontend)
+    clock = NetworkClock(pipe.frontend, timer)
     engine = pipe.wham.engine
     k, rows = 0, defaultdict(list)
     for i, fr in enumerate(scene.frames):
@@ -87,10 +115,10 @@ def measure(pipe, people, frames):
             pipe.add_imu(scene.imu[k])
             k += 1
         clock.reset()
-        with engine.network_time() as wham_net:
-            t0 = time.perf_counter()
+        with stage_timer(timer), engine.network_time(timer) as wham_net:
+            t0 = timer()
             r = pipe.process(fr)
-            total_ms = (time.perf_counter() - t0) * 1e3
+            total_ms = (timer() - t0) * 1e3
         if i < WARMUP_FRAMES:
             continue
         if len(r.humans) != people:
@@ -109,17 +137,17 @@ def measure(pipe, people, frames):
             "host_ms": med["total"] - med["network"], "stages": stages}
 
 
-def run(size: str, frames: int, threads: int) -> dict:
-    """{"people": {"1": ..., "4": ...}, "providers": ..., "size": ..., "frames": ...}."""
+def run(size: str, frames: int, threads: int, clock: str = "wall") -> dict:
+    """{"people": {"1": ..., "4": ...}, "providers", "size", "frames", "torch_threads", "clock"}."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = synthetic_pipeline_config(make_synthetic_model_dir(tmp), torch_threads=threads)
         out = {}
         for people in (1, 4):
             fe = real_size_frontend(cfg) if size == "real" else build_frontend(cfg)
             pipe = Pipeline(cfg, frontend=fe, wham=build_wham_stage(cfg))
-            out[str(people)] = measure(pipe, people, frames)
+            out[str(people)] = measure(pipe, people, frames, CLOCKS[clock])
     return {"people": out, "providers": {k: str(v) for k, v in pipe.providers.items()},
-            "size": size, "frames": frames, "torch_threads": threads}
+            "size": size, "frames": frames, "torch_threads": threads, "clock": clock}
 
 
 def main():
@@ -127,14 +155,18 @@ def main():
     ap.add_argument("--size", choices=("tiny", "real"), default="tiny")
     ap.add_argument("--frames", type=int, default=10, help="timed frames per configuration")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (PipelineConfig.torch_threads)")
+    ap.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                    help="wall: elapsed time; cpu: the process's CPU time (all its threads), "
+                         "which other processes on a shared machine do not inflate")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
-    res = run(args.size, args.frames, args.threads)
+    res = run(args.size, args.frames, args.threads, args.clock)
     if args.json:
         print(json.dumps(res))
         return
     one, four = res["people"]["1"], res["people"]["4"]
-    print(f"front-end models: {args.size}; providers: {res['providers']}; torch threads {args.threads}")
+    print(f"front-end models: {args.size}; providers: {res['providers']}; torch threads "
+          f"{args.threads}; clock {args.clock}")
     print("| stage | 1 person total | network | host | 4 people total | network | host |")
     print("|---|---|---|---|---|---|---|")
     for s in STAGES:

@@ -125,8 +125,9 @@ def main():
     executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]  # as `ros2 run` spins a node
     executors[0].add_node(node)
     executors[1].add_node(probe_node)
-    for ex in executors:
-        threading.Thread(target=ex.spin, daemon=True).start()
+    spinners = [threading.Thread(target=ex.spin, daemon=True) for ex in executors]
+    for th in spinners:
+        th.start()
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     wait_for(lambda: probe.image_pub.get_subscription_count() > 0
@@ -172,6 +173,8 @@ def main():
     node.trigger_deactivate()
     for ex in executors:
         ex.shutdown()
+    for th in spinners:  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
+        th.join(timeout=5.0)
     print("RESULT " + json.dumps(out), flush=True)
     rclpy.shutdown()
 

@@ -104,3 +104,11 @@ def test_bad_fields_fail_when_built(typestore):
         f.serialize(f.new(C.HUMAN, bbox_xyxy=np.zeros(3)))
     with pytest.raises(ValueError, match=r"needs \(24, 3\)|needs 24"):
         f.serialize(f.new(C.HUMAN, smpl_joints_cam=f.points(np.zeros((23, 3)))))
+
+
+def test_rotations_are_converted_once_per_frame(typestore, monkeypatch):
+    calls = []
+    real = C.human_rotations
+    monkeypatch.setattr(C, "human_rotations", lambda humans: calls.append(len(humans)) or real(humans))
+    outputs.frame_output_bytes(CdrFactory(typestore), frame(4), VALUES, FACES, mesh=True)
+    assert calls == [4]

@@ -43,22 +43,13 @@ _NUMBER, _STRING, _MESSAGE, _NUMBERS, _MESSAGES = range(5)
 
 
 class CdrMessage:
-    """A message to serialise: its type name and the fields given (others take defaults).
-
-    Fields read as attributes (``msg.header``), like the object messages.
-    """
+    """A message to serialise: its type name and the fields given (others take defaults)."""
 
     __slots__ = ("typename", "fields")
 
     def __init__(self, typename: str, fields: Dict[str, Any]) -> None:
         self.typename = typename
         self.fields = fields
-
-    def __getattr__(self, name: str):
-        try:
-            return self.fields[name]
-        except KeyError:
-            raise AttributeError(f"{self.typename} message has no field '{name}' set") from None
 
 
 class GatheredPoints:
