@@ -75,7 +75,7 @@ class PipelineConfig:
         wham_precision: weights of the WHAM step, 'fp32' (exact), 'fp16' or 'int8'
             (``StreamingWHAM``; speed and error in the README).
         wham_cuda_graph: replay the WHAM step as CUDA graphs (CUDA device, no flip_eval).
-        detector_format: 'auto', 'yolov8', 'yolox', 'yolox_raw'.
+        detector_format: 'auto', 'yolov8', 'yolov5', 'yolox', 'yolox_raw'.
         detector_score_threshold: minimum person score kept by the detector.
         vitpose_flip_test: average with mirrored crops (WHAM's setting).
         tracker: tracker parameters.

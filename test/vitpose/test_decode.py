@@ -32,12 +32,9 @@ def test_decode_reproduces_reference(data, heatmaps, keypoints):
     inputs, ref = data
     kp = keypoints_from_heatmaps(ref[heatmaps], inputs["center"], inputs["scale"])
     assert kp.shape == (2, 17, 3) and kp.dtype == np.float32
-    well = ref["well_conditioned" + ("_noflip" if "noflip" in heatmaps else "")]
-    # Bit-exact where the reference is well conditioned (29-30 of 34 maps) ...
-    np.testing.assert_array_equal(kp[well], ref[keypoints][well])
-    # ... elsewhere the integer peak (the reference's Newton steps go up to 5.8 heatmap px).
-    np.testing.assert_allclose(kp[~well], integer_peak_keypoints(ref[heatmaps], inputs)[~well],
-                               rtol=0, atol=1e-4)
+    # Bit-exact on all 34 maps, the 4-5 ill-conditioned ones included (Newton steps up to
+    # 5.8 heatmap px: bounded, not degenerate).
+    np.testing.assert_array_equal(kp[..., :2], ref[keypoints][..., :2])
     np.testing.assert_array_equal(kp[..., 2], ref[keypoints][..., 2])
 
 
@@ -155,12 +152,12 @@ def test_degenerate_heatmaps_decode_inside_the_crop(name, maps):
     assert np.all(np.isfinite(kp[..., :2]))
     assert np.all(kp[0, :, :2] >= lo - 1e-3) and np.all(kp[0, :, :2] <= hi + 1e-3)
     peak = integer_peak_keypoints(maps[None], {"center": center, "scale": scale})
-    if name in ("zero", "flat", "plateau", "negative"):
-        # Singular Hessian (zero, flat, inside a plateau): the integer peak; no peak (score
-        # <= 0): -1 as in the reference.
+    if name in ("zero", "flat", "negative"):
+        # Singular Hessian (zero, flat): the integer peak; no peak (score <= 0): -1 as in the
+        # reference.
         kept = peak - [*one_px, 0] if name in ("zero", "negative") else peak
         np.testing.assert_allclose(kp, kept, rtol=0, atol=1e-3)
     elif name.startswith("spike"):  # a blurred spike is a Gaussian: refined by < 1 px
         assert np.abs(kp[..., :2] - peak[..., :2]).max() <= 1.0 * one_px.max()
-    else:  # ridges, saddle (its arg-max is a corner) and noise: bounded steps
-        assert np.abs(kp[..., :2] - peak[..., :2]).max() <= 3.0 * one_px.max() + 1e-3
+    else:  # plateau (arg-max on its corner), ridges, saddle, noise, clipped blobs: bounded steps
+        assert np.abs(kp[..., :2] - peak[..., :2]).max() <= 11.0 * one_px.max() + 1e-3

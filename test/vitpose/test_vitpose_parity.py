@@ -3,11 +3,10 @@
 What runs (2 CPU cores, ~45 s):
 * float32 (the deployed precision), one batch of the 2 crops + their mirror images:
   plain heatmaps and flip-merged heatmaps ≤ 1e-4 of the float64 reference, same arg-max for
-  all 68 maps, WHAM keypoints ≤ 0.01 px where well conditioned (elsewhere the bounded decode
-  keeps the integer peak), scores ≤ 1e-4.
+  all 68 maps, WHAM keypoints ≤ 0.01 px where well conditioned (≤ 0.2 px elsewhere),
+  scores ≤ 1e-4.
 * float64, the 2 crops without flip: heatmaps ≤ 1e-10 relative and keypoints ≤ 1e-4 px of
-  the float64 reference where well conditioned, the integer peak elsewhere (the flip path is
-  the same network on mirrored input).
+  the float64 reference (the flip path is the same network on mirrored input).
 """
 import gc
 
@@ -16,17 +15,6 @@ import pytest
 import torch
 
 from wham_ros.vitpose import keypoints_from_heatmaps, load_vitpose, merge_flipped_heatmaps
-
-
-def integer_peak_keypoints(heatmaps, inputs):
-    """(2, 17, 3) keypoints of the integer arg-max of each map (UDP back-projection)."""
-    n, k, h, w = heatmaps.shape
-    idx = heatmaps.reshape(n, k, -1).argmax(-1)
-    points = np.stack([idx % w, idx // w], -1).astype(np.float32)
-    size = inputs["scale"] * np.float32(200.0)
-    xy = points * (size / np.array([w - 1, h - 1], np.float32))[:, None] \
-        + inputs["center"][:, None] - size[:, None] * np.float32(0.5)
-    return np.concatenate([xy, heatmaps.reshape(n, k, -1).max(-1)[..., None]], -1)
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +80,7 @@ def test_float32_keypoints(f32_heatmaps, data, flip):
     well = ref["well_conditioned" + suffix]
     err_px = np.abs(kp[..., :2] - expected[..., :2]).max(-1)  # 2 x 17
     assert err_px[well].max() <= 0.01
-    # Elsewhere the bounded decode keeps the integer peak (the reference steps up to 5.8 px).
-    np.testing.assert_allclose(kp[~well], integer_peak_keypoints(heatmaps, inputs)[~well],
-                               rtol=0, atol=1e-4)
+    assert err_px.max() <= 0.2
     assert np.abs(kp[..., 2] - expected[..., 2]).max() <= 1e-4
 
 
@@ -103,7 +89,4 @@ def test_float64_matches_float64_reference(f64_heatmaps, data):
     expected = ref["f64_heatmaps_noflip"]
     assert np.abs(f64_heatmaps - expected).max() <= 1e-10 * max(1.0, np.abs(expected).max())
     kp = keypoints_from_heatmaps(f64_heatmaps, inputs["center"], inputs["scale"])
-    well = ref["well_conditioned_noflip"]
-    np.testing.assert_allclose(kp[well], ref["f64_keypoints_noflip"][well], rtol=0, atol=1e-4)
-    np.testing.assert_allclose(kp[~well], integer_peak_keypoints(f64_heatmaps, inputs)[~well],
-                               rtol=0, atol=1e-4)
+    np.testing.assert_allclose(kp, ref["f64_keypoints_noflip"], rtol=0, atol=1e-4)

@@ -8,15 +8,17 @@ mmpose ``keypoints_from_heatmaps`` with ``use_udp=True``, ``target_type='Gaussia
 2. DARK refinement on ``L = log(clip(GaussianBlur(map, k x k, sigma from k), 1e-3, 50))``
    (blur border reflect-101, ``L`` edge-padded by one pixel): ``p <- p - (H + 2^-23 I)^-1 g``
    with central differences ``g`` and ``H`` at ``p``. ``L`` is computed only around each
-   peak (same values). Bounded, unlike mmpose: the step is taken only where ``L`` is well
-   conditioned at ``p`` (see :data:`MIN_CURVATURE`, :data:`MAX_STEP_PX`), else ``p`` stays
-   the integer peak (or -1); ``p`` is clamped to ``[-1, W] x [-1, H]`` (the samples the
-   step uses), so keypoints stay within one heatmap pixel of the crop.
+   peak (same values). Bounded, unlike mmpose: the step is taken unless it is degenerate
+   (a near-singular Hessian, see :data:`SINGULAR_EIG`; a step longer than the modulation
+   kernel; or a result outside ``[-1, W] x [-1, H]``, the samples the step uses), in which
+   case ``p`` stays the integer peak (or -1). Keypoints therefore stay within one heatmap
+   pixel of the crop.
 3. Unbiased (UDP) back-projection: ``xy = p * S / (hm_size - 1) + c - S / 2``, ``S = 200 scale``.
 
 The dtypes follow the reference (heatmap-dtype blur/log/derivatives, float64 Newton step,
 float32 keypoints), so decoding the same heatmaps gives the same keypoints bit for bit
-wherever the reference is well conditioned.
+wherever the reference's step is not degenerate (every map of the front-end parity fixture,
+including its ill-conditioned ones with steps up to 5.8 heatmap px).
 """
 from typing import Union
 
@@ -29,11 +31,9 @@ ArrayLike = Union[np.ndarray, "torch.Tensor"]  # noqa: F821 (torch is optional h
 
 #: Pixel size of a unit of ``scale`` (mmpose's "pixel std").
 PIXEL_STD = 200.0
-#: The Newton step is taken only where the log-heatmap's largest Hessian eigenvalue is below
-#: ``-MIN_CURVATURE`` and the step is shorter than ``MAX_STEP_PX`` heatmap px (the front-end
-#: parity fixture's "well conditioned"); else the integer peak is kept.
-MIN_CURVATURE = 1e-3
-MAX_STEP_PX = 3.0
+#: A log-heatmap Hessian with an eigenvalue this close to zero is singular (flat maps,
+#: plateaus, ridges: the reference adds only 2^-23 I and steps arbitrarily far): no step.
+SINGULAR_EIG = 1e-6
 # Pixels per row that OpenCV's vectorised filters handle without a scalar tail (AVX-512 x 4).
 _SIMD_WIDTH = 64
 
@@ -129,13 +129,12 @@ def _log_blur_around(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> n
 def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarray:
     """One bounded Newton step on the log of the blurred heatmaps (mmpose ``post_dark_udp``).
 
-    The step is the reference's where the log-heatmap is well conditioned at the peak
-    (largest Hessian eigenvalue < -:data:`MIN_CURVATURE` and step length <
-    :data:`MAX_STEP_PX`); elsewhere (flat, zero, plateau, saddle, near-singular maps, or a
-    step that would leave the peak's neighbourhood) the integer peak is kept. Results are
-    clamped to the map plus its one-pixel edge padding, so keypoints stay within one heatmap
-    pixel of the crop (the reference itself puts peaks on the map edge up to half a pixel
-    outside). Peaks of maps with ``score <= 0`` stay at -1.
+    The step is the reference's unless it is degenerate: an eigenvalue of the log-heatmap
+    Hessian within :data:`SINGULAR_EIG` of zero (flat, zero, plateau, ridge maps), a
+    non-finite step, a step longer than ``kernel`` heatmap px (beyond the blur's support,
+    where the Taylor model of ``L`` says nothing), or a result outside the map plus its
+    one-pixel edge padding. A degenerate step keeps the integer peak, so keypoints stay
+    within one heatmap pixel of the crop. Peaks of maps with ``score <= 0`` stay at -1.
 
     Args:
         points (np.ndarray): (N, K, 2) float32 integer arg-max positions (or -1).
@@ -161,18 +160,18 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
     hess = np.stack([dxx, dxy, dxy, dyy], axis=-1).reshape(points.shape[:2] + (2, 2))
     hess = hess + np.finfo(np.float32).eps * np.eye(2)  # float64
     a, b, d = hess[..., 0, 0], hess[..., 0, 1], hess[..., 1, 1]
-    largest_eig = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)  # N x K
-    curved = np.isfinite(largest_eig) & (largest_eig < -MIN_CURVATURE)
-    # The reference's inverse where curved (both eigenvalues < 0: invertible), identity elsewhere.
-    hess_inv = np.linalg.inv(np.where(curved[..., None, None], hess, np.eye(2)))
+    mean, radius = 0.5 * (a + d), np.sqrt(0.25 * (a - d) ** 2 + b * b)  # eigenvalues mean ± radius
+    regular = np.isfinite(radius) & (np.minimum(np.abs(mean - radius), np.abs(mean + radius))
+                                     >= SINGULAR_EIG)
+    # The reference's inverse where regular, identity elsewhere (its step is discarded there).
+    hess_inv = np.linalg.inv(np.where(regular[..., None, None], hess, np.eye(2)))
     step = np.einsum("ijmn,ijnk->ijmk", hess_inv, grad)[..., 0]  # N x K x 2, float64
-    length = np.hypot(step[..., 0], step[..., 1])
-    ok = curved & np.isfinite(length) & (length < MAX_STEP_PX) & (points[..., 0] >= 0)
+    moved = points - step  # float64, as the reference's update
+    ok = (regular & np.isfinite(moved).all(-1) & (np.hypot(step[..., 0], step[..., 1]) <= kernel)
+          & (moved[..., 0] >= -1) & (moved[..., 0] <= w) & (moved[..., 1] >= -1)
+          & (moved[..., 1] <= h) & (points[..., 0] >= 0))
     refined = points.copy()
     refined -= np.where(ok[..., None], step, 0.0)
-    # The samples of the step span the map plus its one-pixel edge padding.
-    np.clip(refined[..., 0], -1, w, out=refined[..., 0])
-    np.clip(refined[..., 1], -1, h, out=refined[..., 1])
     return refined
 
 
