@@ -98,7 +98,8 @@ def scenario(models: dict, cycles: int) -> dict:
     change_state = probe_node.create_client(ChangeState, "/wham/change_state")
     executor = SingleThreadedExecutor(context=probe_ctx)
     executor.add_node(probe_node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    probe_spin = threading.Thread(target=executor.spin, daemon=True)
+    probe_spin.start()
     code = []
     spinner = threading.Thread(target=lambda: code.append(spin_lifecycle_node(node)), daemon=True)
     spinner.start()
@@ -140,6 +141,7 @@ def scenario(models: dict, cycles: int) -> dict:
     out["spin_returned"] = not spinner.is_alive()
     out["exit_code"] = code[0] if code else None
     executor.shutdown(timeout_sec=1.0)
+    probe_spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484)
     with probe.lock:
         out["diagnostics"] = list(probe.diag)
         out["rosout"] = list(probe.rosout)

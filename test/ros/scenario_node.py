@@ -257,6 +257,7 @@ def scenario_main():
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     out["state_after_deactivate"] = node.stats.snapshot()["state"]
     executor.shutdown()
+    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
     return out
 
 

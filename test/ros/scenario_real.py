@@ -205,7 +205,8 @@ def scenario_composed(models: dict) -> dict:
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     executor.add_node(probe_node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
     out = {}
     t0 = time.monotonic()
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
@@ -243,6 +244,7 @@ def scenario_composed(models: dict) -> dict:
     out["invalid_inputs"] = node.stats.snapshot()["invalid_inputs"]
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     executor.shutdown()
+    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
     return out
 
 
@@ -262,7 +264,8 @@ def scenario_split(models: dict) -> dict:
     executor = MultiThreadedExecutor(num_threads=4)
     for n in (frontend, stage, probe_node):
         executor.add_node(n)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
     for n in (frontend, stage):
         assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert n.trigger_activate() == TransitionCallbackReturn.SUCCESS
@@ -285,6 +288,7 @@ def scenario_split(models: dict) -> dict:
     for n in (frontend, stage):
         assert n.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     executor.shutdown()
+    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
     return out
 
 
