@@ -122,6 +122,8 @@ def scenario(models: dict, cycles: int) -> dict:
     assert node.set_parameters([Parameter("camera_info_wait_s", value=1.0)])[0].successful
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     wait_for(lambda: node._input._camera_info_published(), what="camera_info publisher seen")
+    # The reactivated node's image subscription must be matched, or the frame is lost under load.
+    wait_for(lambda: probe.image_pub.get_subscription_count() > 0, what="node subscriptions")
     t0 = scene.frames[-1].stamp_ns + 1_000_000_000
     probe.image_pub.publish(raw_image(scene.frames[0].image, t0, "rgb8"))
     wait_for(lambda: any("waiting up to 1 s for a CameraInfo" in m for _, m in probe.rosout),
