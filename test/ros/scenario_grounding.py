@@ -29,6 +29,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from scenario_node import CAMERA_FRAME, Probe, camera_info, image_msg, wait_for  # noqa: E402
+from scenario_real import imu_msg  # noqa: E402
 from sensor_msgs.msg import Imu  # noqa: E402
 from wham_ros.geometry.grounding import WorldGrounding  # noqa: E402
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw  # noqa: E402
@@ -75,18 +76,6 @@ class GroundingPipeline:
             self.invalid_steps.append(frame.stamp_ns)
         return FrameResult(frame.stamp_ns, frame.frame_id, "test_world",
                            T_world_camera=self.grounding.world.T_world_cam())
-
-
-def imu_msg(sample) -> Imu:
-    msg = Imu()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(sample.stamp_ns, NS)
-    msg.header.frame_id = sample.frame_id
-    msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = \
-        (float(v) for v in sample.angular_velocity)
-    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = \
-        (float(v) for v in sample.linear_acceleration)
-    msg.orientation_covariance[0] = -1.0  # no orientation
-    return msg
 
 
 def publish_in_real_time(start, items, publish):
