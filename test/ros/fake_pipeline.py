@@ -64,12 +64,20 @@ def make_human(track_id: int, age: int, t: float, with_vertices: bool = True) ->
         root_velocity_world=R_WORLD_CAM @ np.array([0.0, 0.0, 0.1]), heading_rate=0.2 * track_id)
 
 
+def _open_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class FakeConfig:
     world_frame_id: str = "wham_world"
     publish_vertices: bool = False
     num_people: int = 2
     delay_s: float = 0.0
+    #: ``process`` waits until this is set (tests hold the worker inside a frame with it).
+    gate: threading.Event = field(default_factory=lambda: _open_event())
 
 
 @dataclass
@@ -104,6 +112,7 @@ class FakePipeline:
         with self._lock:
             self.frames.append(frame)
             self.full_mesh_calls.append(full_mesh)
+            self.cfg.gate.wait()
             if self.cfg.delay_s:
                 time.sleep(self.cfg.delay_s)
             humans = []

@@ -23,14 +23,14 @@ ros_env.activate()
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from scenario_node import CAMERA_FRAME, Probe, camera_info, image_msg, wait_for  # noqa: E402
+from scenario_node import CAMERA_FRAME, Probe, camera_info, image_msg  # noqa: E402
 from scenario_real import imu_msg  # noqa: E402
 from sensor_msgs.msg import Imu  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from wham_ros.geometry.grounding import WorldGrounding  # noqa: E402
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
@@ -111,14 +111,9 @@ def main():
     ])
     probe_node = rclpy.create_node("probe")
     probe = Probe(probe_node)
-    executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]  # as `ros2 run` spins a node
-    executors[0].add_node(node)
-    executors[1].add_node(probe_node)
-    spinners = [threading.Thread(target=ex.spin, daemon=True) for ex in executors]
-    for th in spinners:
-        th.start()
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    spinners = [NodeSpinner(node), NodeSpinner(probe_node)]  # as `ros2 run` spins a node
+    assert spinners[0].transition("configure") == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
     wait_for(lambda: probe.image_pub.get_subscription_count() > 0
              and probe.imu_pub.get_subscription_count() > 0, what="node subscriptions")
     wait_for(lambda: all(s.get_publisher_count() > 0 for s in probe.subs), what="node publishers")
@@ -141,9 +136,10 @@ def main():
     for th in threads:
         th.join()
     last = stamp_ns(images[-1][1].header.stamp)
-    wait_for(lambda: holder["pipe"].last_stamp_ns == last, timeout=10, what="the last image processed")
-    wait_for(lambda: node.stats.snapshot()["received_imu"] == len(samples), timeout=10, what="all IMU samples")
-    time.sleep(0.6)  # the last diagnostics
+    wait_for(lambda: holder["pipe"].last_stamp_ns == last, what="the last image processed")
+    wait_for(lambda: node.stats.snapshot()["received_imu"] == len(samples), what="all IMU samples")
+    n_diag = len(probe.diag)
+    wait_for(lambda: len(probe.diag) >= n_diag + 2, what="diagnostics after the last frame")
     out = {"sent_imu": len(samples), "sent_images": len(images), "last_image": last}
     snap = node.stats.snapshot()
     out["received_imu"] = snap["received_imu"]
@@ -159,11 +155,9 @@ def main():
                               "values": {kv.key: kv.value for kv in diag.values}}
     out["camera_tf"] = [[(t - t0_ns) / NS, q.x, q.y, q.z, q.w] for t, q in cams]
     out["true_bias_end"] = true_bias[-1].tolist()
-    node.trigger_deactivate()
-    for ex in executors:
-        ex.shutdown()
-    for th in spinners:  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
-        th.join(timeout=5.0)
+    spinners[0].transition("deactivate")
+    for spinner in spinners:
+        spinner.stop()
     print("RESULT " + json.dumps(out), flush=True)
     rclpy.shutdown()
 

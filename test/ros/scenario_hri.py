@@ -16,13 +16,13 @@ if len(sys.argv) > 1 and sys.argv[1] == "no_hri":
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from fake_pipeline import FakeConfig, FakePipeline  # noqa: E402
-from scenario_node import image_msg, wait_for  # noqa: E402
+from scenario_node import image_msg  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from wham_ros.ros.node import WhamNode  # noqa: E402
 
@@ -36,22 +36,17 @@ def start(fake, params=()):
     node = WhamNode(pipeline_factory=lambda values, warn: fake, parameter_overrides=[
         Parameter("world_frame_id", value="test_world"), *params])
     probe = rclpy.create_node("probe")
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    executor.add_node(probe)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    return node, probe, (executor, spin)
+    spinners = [NodeSpinner(node), NodeSpinner(probe)]
+    assert spinners[0].transition("configure") == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
+    return node, probe, spinners
 
 
-def stop(node, probe, spinning):
+def stop(node, probe, spinners):
     """Deactivate the node (joins its worker), stop spinning, destroy both nodes."""
-    executor, spin = spinning
-    node.trigger_deactivate()
-    executor.shutdown()
-    spin.join(timeout=5)
+    spinners[0].transition("deactivate")
+    for spinner in spinners:
+        spinner.stop()
     node.destroy_node()
     probe.destroy_node()
 

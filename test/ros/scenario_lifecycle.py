@@ -2,10 +2,11 @@
 
 Run by test_node_lifecycle.py inside a loopback-only network namespace:
 ``python scenario_lifecycle.py <models.json> <cycles>``. The node is spun by
-``spin_lifecycle_node`` (as ``ros2 run`` does, autostart off) and driven through
-``cycles`` activate / two frames / deactivate cycles, recording the resident memory after
-each deactivate; then one activation with a CameraInfo publisher (the first frame waits for
-it); then the probe asks for the shutdown transition over the lifecycle service.
+``spin_lifecycle_node`` (as ``ros2 run`` does, autostart off) and driven over its lifecycle
+service (as ``ros2 lifecycle set`` or a lifecycle manager does, so every transition runs on
+the node's own executor thread) through ``cycles`` activate / two frames / deactivate
+cycles, recording the resident memory after each deactivate; then one activation with a
+CameraInfo publisher (the first frame waits for it); then the shutdown transition.
 Prints one line ``RESULT <json>``: RSS per cycle, the node's /rosout lines, the /diagnostics
 statuses, whether spinning ended.
 """
@@ -27,14 +28,13 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from scenario_node import wait_for  # noqa: E402
+from spinning import wait_for  # noqa: E402
 from wham_ros.msg import HumanArray  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from scenario_real import SIZE, camera_info, model_parameters, raw_image  # noqa: E402
@@ -43,6 +43,7 @@ from wham_ros.testing.scenes import make_scene  # noqa: E402
 
 
 FRAMES_PER_CYCLE = 2
+STALE = 3  # diagnostic_msgs/DiagnosticStatus.STALE
 
 
 def rss_mb() -> float:
@@ -83,8 +84,21 @@ class SlimProbe:
     def send_image(self, msg):
         t_ns = stamp_ns(msg.header.stamp)
         self.image_pub.publish(msg)
-        wait_for(lambda: any(t == t_ns for t, _ in self.humans), timeout=30,
-                 what=f"HumanArray for {t_ns}")
+        wait_for(lambda: any(t == t_ns for t, _ in self.humans), what=f"HumanArray for {t_ns}")
+
+
+class LifecycleClient:
+    """Asks for transitions over ``/wham/change_state`` and waits for each answer."""
+
+    def __init__(self, node):
+        self.client = node.create_client(ChangeState, "/wham/change_state")
+
+    def __call__(self, transition_id: int) -> bool:
+        assert self.client.wait_for_service(timeout_sec=60.0), "no /wham/change_state service"
+        future = self.client.call_async(ChangeState.Request(
+            transition=Transition(id=transition_id)))
+        wait_for(future.done, what=f"transition {transition_id}")
+        return future.result().success
 
 
 def scenario(models: dict, cycles: int) -> dict:
@@ -95,7 +109,7 @@ def scenario(models: dict, cycles: int) -> dict:
     rclpy.init(context=probe_ctx)
     probe_node = rclpy.create_node("probe", context=probe_ctx)
     probe = SlimProbe(probe_node)
-    change_state = probe_node.create_client(ChangeState, "/wham/change_state")
+    change_state = LifecycleClient(probe_node)
     executor = SingleThreadedExecutor(context=probe_ctx)
     executor.add_node(probe_node)
     probe_spin = threading.Thread(target=executor.spin, daemon=True)
@@ -106,13 +120,13 @@ def scenario(models: dict, cycles: int) -> dict:
 
     out = {"rss_mb": []}
     scene = make_scene(2 * cycles, size=SIZE)
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert change_state(Transition.TRANSITION_CONFIGURE)
     for cycle in range(cycles):
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert change_state(Transition.TRANSITION_ACTIVATE)
         wait_for(lambda: probe.image_pub.get_subscription_count() > 0, what="node subscriptions")
         for frame in scene.frames[2 * cycle: 2 * cycle + FRAMES_PER_CYCLE]:
             probe.send_image(raw_image(frame.image, frame.stamp_ns, "rgb8"))
-        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert change_state(Transition.TRANSITION_DEACTIVATE)
         out["rss_mb"].append(rss_mb())
     out["ids"] = sorted({i for _, ids in probe.humans for i in ids})
 
@@ -120,28 +134,31 @@ def scenario(models: dict, cycles: int) -> dict:
     info_pub = probe_node.create_publisher(
         CameraInfo, "/cam/camera_info", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     assert node.set_parameters([Parameter("camera_info_wait_s", value=1.0)])[0].successful
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert change_state(Transition.TRANSITION_ACTIVATE)
     wait_for(lambda: node._input._camera_info_published(), what="camera_info publisher seen")
-    # The reactivated node's image subscription must be matched, or the frame is lost under load.
-    wait_for(lambda: probe.image_pub.get_subscription_count() > 0, what="node subscriptions")
+    # The reactivated node's subscriptions must be matched, or what is sent first is lost.
+    wait_for(lambda: probe.image_pub.get_subscription_count() > 0
+             and info_pub.get_subscription_count() > 0, what="node subscriptions")
     t0 = scene.frames[-1].stamp_ns + 1_000_000_000
     probe.image_pub.publish(raw_image(scene.frames[0].image, t0, "rgb8"))
-    wait_for(lambda: any("waiting up to 1 s for a CameraInfo" in m for _, m in probe.rosout),
-             timeout=30, what="the wait to be logged")
+    # State, not a log line: the worker has taken the frame and holds it back for CameraInfo.
+    wait_for(lambda: node._input._waiting_noted, what="the first frame held for a CameraInfo")
     info_pub.publish(camera_info(scene.K))
     wait_for(lambda: node._camera_info is not None, what="CameraInfo at the node")
     probe.send_image(raw_image(scene.frames[1].image, t0 + 33_333_333, "rgb8"))
     out["wait_t0"], out["wait_outputs"] = t0, [t for t, _ in probe.humans if t >= t0]
-    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert change_state(Transition.TRANSITION_DEACTIVATE)
 
-    assert change_state.wait_for_service(timeout_sec=10.0)
-    future = change_state.call_async(ChangeState.Request(
-        transition=Transition(id=Transition.TRANSITION_INACTIVE_SHUTDOWN)))
-    wait_for(future.done, timeout=30, what="shutdown transition")
-    out["shutdown_success"] = future.result().success
-    spinner.join(timeout=10.0)
+    out["shutdown_success"] = change_state(Transition.TRANSITION_INACTIVE_SHUTDOWN)
+    spinner.join(timeout=30.0)
     out["spin_returned"] = not spinner.is_alive()
     out["exit_code"] = code[0] if code else None
+    # The node's last words (a STALE status, "shut down" on /rosout) were published before its
+    # spinning ended; the probe has them once they are delivered.
+    wait_for(lambda: probe.diag and probe.diag[-1] == (STALE, "node is shut down"),
+             what="the last /diagnostics status")
+    wait_for(lambda: any(name == "wham" and m == "shut down" for name, m in probe.rosout),
+             what="the last /rosout line")
     executor.shutdown(timeout_sec=1.0)
     probe_spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484)
     with probe.lock:

@@ -19,7 +19,6 @@ ros_env.activate()
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -29,6 +28,7 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 
 from fake_pipeline import FakeConfig, FakePipeline  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from wham_ros.msg import HumanArray, MeshFaces  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from wham_ros.ros.node import WhamNode  # noqa: E402
@@ -37,13 +37,10 @@ W, H = 64, 48
 CAMERA_FRAME = "test_cam_optical"
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    raise TimeoutError(f"timed out waiting for {what}")
+def last_image_stamp(node) -> int:
+    """Stamp of the newest image the node's subscription callback has seen."""
+    with node.stats.lock:
+        return node.stats.stamp_rates["image"].last_stamp_ns
 
 
 def image_msg(t_ns: int, encoding="bgr8", pad=4, height=H, width=W, truncate=False):
@@ -129,19 +126,15 @@ def scenario_main():
     probe_node = rclpy.create_node("probe")
     probe = Probe(probe_node)
     # Remap the node's relative inputs onto the probe's topics by namespace-free names.
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    executor.add_node(probe_node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    spinners = [NodeSpinner(node), NodeSpinner(probe_node)]
+    assert spinners[0].transition("configure") == TransitionCallbackReturn.SUCCESS
     out = {}
     # Runtime parameter validation (configured, not active yet: read-only ones may change).
     res = node.set_parameters([Parameter("mesh_rate_hz", value=-1.0)])[0]
     out["set_negative_rate"] = [res.successful, res.reason]
     res = node.set_parameters([Parameter("image_transport", value="h264")])[0]
     out["set_bad_transport"] = [res.successful, res.reason]
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
     res = node.set_parameters([Parameter("world_frame_id", value="other")])[0]
     out["set_read_only_while_active"] = [res.successful, res.reason]
     res = node.set_parameters([Parameter("contact_threshold", value=0.55)])[0]
@@ -198,25 +191,27 @@ def scenario_main():
     probe.send_image(image_msg(t_back))
     out["ages_after_jump"] = [h.age for h in probe.humans_with_stamp(t_back)[0].humans]
     out["resets"] = fake.resets
-    # 6. Burst of 20 frames while the pipeline takes 0.25 s per frame.
-    fake.cfg.delay_s = 0.25
+    # 6. Burst of 20 frames while the worker is held inside one frame: only the newest is
+    #    processed after it (latest-frame-only), the others are dropped, none queued.
     n_before = len(fake.frames)
     dropped_before = node.stats.snapshot()["dropped_frames"]
     busy = t0 + 900_000_000
+    fake.cfg.gate.clear()
     probe.send_image(image_msg(busy), wait=False)
     wait_for(lambda: fake.frames[-1].stamp_ns == busy, what="worker busy")
     burst = [t0 + 1_000_000_000 + i * 10_000_000 for i in range(20)]
-    for t in burst:  # 20 frames at 50 Hz while each takes 0.25 s
+    for t in burst:  # each one at the node before the next (DDS keeps only one: depth 1)
         probe.send_image(image_msg(t), wait=False)
-        time.sleep(0.02)
-    wait_for(lambda: probe.humans_with_stamp(burst[-1]), timeout=15, what="last burst frame")
-    time.sleep(0.3)
+        wait_for(lambda: last_image_stamp(node) == t, what=f"burst frame {t} at the node")
+    fake.cfg.gate.set()
+    wait_for(lambda: probe.humans_with_stamp(burst[-1]), what="last burst frame")
     out["burst"] = {"sent": len(burst), "processed": len(fake.frames) - n_before - 1,
                     "processed_stamps": [f.stamp_ns for f in fake.frames[n_before + 1:]],
                     "dropped": node.stats.snapshot()["dropped_frames"] - dropped_before}
-    fake.cfg.delay_s = 0.0
-    wait_for(lambda: len(probe.diag) >= 2, what="diagnostics")
-    time.sleep(0.4)
+    # Diagnostics published after the last frame: two more periods (the first may have been
+    # composed while the burst was processed).
+    n_diag = len(probe.diag)
+    wait_for(lambda: len(probe.diag) >= n_diag + 2, what="diagnostics after the burst")
 
     with probe.lock:
         out["pipeline_frames"] = [{"stamp": f.stamp_ns, "frame_id": f.frame_id,
@@ -254,10 +249,10 @@ def scenario_main():
         out["pub_qos"][topic] = [[i.qos_profile.reliability.name, i.qos_profile.durability.name]
                                  for i in infos]
     out["state"] = node.stats.snapshot()["state"]
-    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("deactivate") == TransitionCallbackReturn.SUCCESS
     out["state_after_deactivate"] = node.stats.snapshot()["state"]
-    executor.shutdown()
-    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
+    for spinner in spinners:
+        spinner.stop()
     return out
 
 

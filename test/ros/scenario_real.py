@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,13 +20,13 @@ ros_env.activate()
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu  # noqa: E402
 
-from scenario_node import Probe, wait_for  # noqa: E402
+from scenario_node import Probe  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from wham_ros.msg import PersonObservationArray  # noqa: E402
 from wham_ros.ros.node import WhamNode, default_pipeline_factory  # noqa: E402
@@ -114,7 +113,7 @@ class ScenePlayer:
             wait_for(lambda: self.imu_count() >= self.sent_imu, what="IMU samples at the node")
             msg = make_msg(i, frame.image, frame.stamp_ns)
             (self.compressed_pub if isinstance(msg, CompressedImage) else self.probe.image_pub).publish(msg)
-            wait_for(lambda: self.probe.humans_with_stamp(frame.stamp_ns), timeout=30,
+            wait_for(lambda: self.probe.humans_with_stamp(frame.stamp_ns),
                      what=f"HumanArray for frame {i}")
             stamps.append(frame.stamp_ns)
         return stamps
@@ -170,8 +169,9 @@ def summarise(probe: Probe, stamps, mesh_expected: bool) -> dict:
 
 
 def diagnostics(probe: Probe) -> dict:
-    wait_for(lambda: probe.diag, what="diagnostics")
-    time.sleep(0.3)  # one more period, after the last frame
+    """The newest /diagnostics status, from a period that began after the last frame."""
+    n_diag = len(probe.diag)
+    wait_for(lambda: len(probe.diag) >= n_diag + 2, what="diagnostics after the last frame")
     with probe.lock:
         last = probe.diag[-1].status[0]
     return {"name": last.name, "message": last.message,
@@ -202,22 +202,19 @@ def scenario_composed(models: dict) -> dict:
     probe = Probe(probe_node)
     player = ScenePlayer(probe, lambda: node.stats.snapshot()["received_imu"],
                          lambda: node._camera_info is not None)
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    executor.add_node(probe_node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    spinners = [NodeSpinner(node), NodeSpinner(probe_node)]
     out = {}
     t0 = time.monotonic()
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("configure") == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
     out["activate_s"] = time.monotonic() - t0
     probe.subscribe_faces()
     wait_for(lambda: probe.faces, what="latched MeshFaces")
     out["faces"] = {"num_vertices": probe.faces[0].num_vertices,
                     "n_triangles": len(probe.faces[0].triangles) // 3}
     wait_for(lambda: probe.image_pub.get_subscription_count() > 0
-             and probe.imu_pub.get_subscription_count() > 0, what="node subscriptions")
+             and probe.imu_pub.get_subscription_count() > 0
+             and probe.info_pub.get_subscription_count() > 0, what="node subscriptions")
     wait_for(lambda: all(s.get_publisher_count() > 0 for s in probe.subs), what="node publishers")
 
     scene = make_scene(N_FRAMES, size=SIZE)
@@ -231,20 +228,23 @@ def scenario_composed(models: dict) -> dict:
     probe_node.destroy_subscription(probe.subs[2])
     wait_for(lambda: node._pubs["mesh"].get_subscription_count() == 0, what="mesh unsubscribed")
     # Reconfigure for compressed input (models are reloaded; new track ids continue).
-    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert spinners[0].transition("deactivate") == TransitionCallbackReturn.SUCCESS
     res = node.set_parameters([Parameter("image_transport", value="compressed")])[0]
     assert res.successful, res.reason
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    wait_for(lambda: player.compressed_pub.get_subscription_count() > 0, what="compressed subscription")
+    assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
+    # The reactivated node's new subscriptions must be matched, or what is sent first is lost.
+    wait_for(lambda: player.compressed_pub.get_subscription_count() > 0
+             and probe.imu_pub.get_subscription_count() > 0
+             and probe.info_pub.get_subscription_count() > 0, what="node subscriptions after reactivation")
     scene = make_scene(N_FRAMES, size=SIZE, start_ns=50_000_000_000)
     formats = ("jpeg", "png")
     stamps = player.play(scene, lambda i, rgb, t: compressed_image(rgb, t, formats[i % 2]))
     out["compressed"] = summarise(probe, stamps, mesh_expected=False)
     out["compressed"]["full_mesh_calls"] = list(calls)
     out["invalid_inputs"] = node.stats.snapshot()["invalid_inputs"]
-    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-    executor.shutdown()
-    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
+    assert spinners[0].transition("deactivate") == TransitionCallbackReturn.SUCCESS
+    for spinner in spinners:
+        spinner.stop()
     return out
 
 
@@ -261,18 +261,15 @@ def scenario_split(models: dict) -> dict:
                                    QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     player = ScenePlayer(probe, lambda: stage.stats.snapshot()["received_imu"],
                          lambda: frontend._input.frames.camera_info is not None)
-    executor = MultiThreadedExecutor(num_threads=4)
-    for n in (frontend, stage, probe_node):
-        executor.add_node(n)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    for n in (frontend, stage):
-        assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert n.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    spinners = [NodeSpinner(n) for n in (frontend, stage, probe_node)]
+    for spinner in spinners[:2]:
+        assert spinner.transition("configure") == TransitionCallbackReturn.SUCCESS
+        assert spinner.transition("activate") == TransitionCallbackReturn.SUCCESS
     probe.subscribe_faces()
     wait_for(lambda: probe.faces, what="latched MeshFaces")
     wait_for(lambda: probe.image_pub.get_subscription_count() > 0
-             and probe.imu_pub.get_subscription_count() > 0, what="node subscriptions")
+             and probe.imu_pub.get_subscription_count() > 0
+             and probe.info_pub.get_subscription_count() > 0, what="node subscriptions")
     wait_for(lambda: all(s.get_publisher_count() > 0 for s in probe.subs), what="node publishers")
     scene = make_scene(N_FRAMES, size=SIZE)
     encodings = ("rgb8", "bgr8")
@@ -285,10 +282,10 @@ def scenario_split(models: dict) -> dict:
                              "ids": [p.track_id for p in m.people],
                              "ended": list(m.ended_track_ids)} for m in observations],
            "stats": {"frontend": frontend.stats.snapshot(), "stage": stage.stats.snapshot()}}
-    for n in (frontend, stage):
-        assert n.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-    executor.shutdown()
-    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
+    for spinner in spinners[:2]:
+        assert spinner.transition("deactivate") == TransitionCallbackReturn.SUCCESS
+    for spinner in spinners:
+        spinner.stop()
     return out
 
 

@@ -1,6 +1,5 @@
 """Publisher thread and the timing statistics on /diagnostics (no ROS graph)."""
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -23,18 +22,30 @@ def test_jobs_run_in_order_off_the_calling_thread():
     assert q.dropped == 0
 
 
+def _slow_job(started: threading.Event, release: threading.Event, seen: list):
+    """A job that says it runs, then holds the publisher thread until ``release``."""
+    def job(wait_ns):
+        started.set()
+        assert release.wait(60.0)
+        seen.append("slow")
+    return job
+
+
 def test_a_slow_job_never_blocks_put_and_the_oldest_waiting_are_dropped():
-    release, seen = threading.Event(), []
+    started, release, seen = threading.Event(), threading.Event(), []
     q = PublishQueue("test_pub", depth=2)
     try:
-        q.put(lambda wait_ns: (release.wait(5.0), seen.append("slow")))
-        time.sleep(0.05)  # the publisher thread is now inside the slow job
-        t0 = time.perf_counter()
-        for i in range(5):
-            q.put(lambda wait_ns, i=i: seen.append(i))
-        assert time.perf_counter() - t0 < 0.05  # the caller never waited
+        q.put(_slow_job(started, release, seen))
+        assert started.wait(60.0)  # the publisher thread is now inside the slow job
+        # The caller never waits: all five puts return while the slow job still holds the
+        # thread (a put that waited for it would never return before ``release``).
+        putter = threading.Thread(target=lambda: [q.put(lambda wait_ns, i=i: seen.append(i))
+                                                  for i in range(5)])
+        putter.start()
+        putter.join(60.0)
+        assert not putter.is_alive() and not release.is_set()
         release.set()
-        assert q.join(5.0)
+        assert q.join(60.0)
     finally:
         q.stop()
     assert seen == ["slow", 3, 4] and q.dropped == 3
@@ -54,10 +65,10 @@ def test_wait_time_is_reported_and_errors_keep_the_thread():
 
 
 def test_stop_drops_waiting_jobs():
-    release, seen = threading.Event(), []
+    started, release, seen = threading.Event(), threading.Event(), []
     q = PublishQueue("test_pub", depth=4)
-    q.put(lambda wait_ns: release.wait(5.0))
-    time.sleep(0.05)
+    q.put(_slow_job(started, release, []))
+    assert started.wait(60.0)
     q.put(lambda wait_ns: seen.append(1))
     release.set()
     q.stop()

@@ -152,10 +152,20 @@ class Rep155Publisher:
         return cls(node, reliable, latched)
 
     def _get(self, topic: str, msgtype: str, latched: bool):
+        """The topic's publisher, created on first use.
+
+        Per-body publishers are created and destroyed on the publishing thread while the
+        executor spins on another; with rclpy's default QoS-event handlers (waitables in the
+        executor's wait set) a destroy there races the wait-set build and kills ``spin``
+        (``InvalidHandle``). They therefore have no event handlers.
+        """
+        from rclpy.event_handler import PublisherEventCallbacks  # the node's side only
+
         key = f"hri:{topic}"
         if key not in self.node._pubs:
             self.node._pubs[key] = self.node.create_publisher(
-                self.node._f.cls(msgtype), topic, self._latched if latched else self._reliable)
+                self.node._f.cls(msgtype), topic, self._latched if latched else self._reliable,
+                event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
         return self.node._pubs[key]
 
     def publish(self, result: FrameResult) -> None:
