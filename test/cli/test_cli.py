@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from synthetic_set import load_paths
-from wham_ros.assets.registry import CACHE_ENV, ModelSet, resolve_model_paths
+from wham_ros.models.registry import CACHE_ENV, ModelSet, resolve_model_paths
 from wham_ros.cli import doctor
 from wham_ros.cli.main import VERBS, main
 
@@ -202,7 +202,7 @@ def test_runner_stops_with_the_check_message(tmp_path, caplog, capsys, typestore
     with the same lines and fixes (exit 3)."""
     from rosbags.rosbag2 import StoragePlugin
 
-    from wham_ros.bag.scene_bag import write_scene_bag
+    from wham_ros.testing.scene_bag import write_scene_bag
     from wham_ros.testing.scenes import make_scene
 
     write_scene_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, make_scene(2), "cam")

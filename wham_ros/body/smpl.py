@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from wham_ros.body.convert import load_smpl_pickle
+from wham_ros.body.errors import BodyModelError
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
 from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
 
@@ -23,10 +25,6 @@ SMPL_ARRAY_SHAPES = {
     "v_template": (6890, 3), "shapedirs": (6890, 3, None), "posedirs": (6890, 3, 207),
     "J_regressor": (24, 6890), "weights": (6890, 24), "kintree_table": (2, 24), "f": (None, 3),
 }
-
-
-class BodyModelError(RuntimeError):
-    """A body-model file is missing, unreadable or has the wrong content."""
 
 
 @dataclass
@@ -62,8 +60,6 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
     Raises:
         BodyModelError: naming the file and what is wrong.
     """
-    from wham_ros.body.convert import load_smpl_pickle
-
     smpl_dir = os.path.join(body_model_dir, "smpl")
     npz = os.path.join(smpl_dir, "SMPL_NEUTRAL.npz")
     pkl = os.path.join(smpl_dir, "SMPL_NEUTRAL.pkl")

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import StoragePlugin
 
-    from wham_ros.bag.scene_bag import write_scene_bag
+    from wham_ros.testing.scene_bag import write_scene_bag
     from wham_ros.bag.typestore import make_typestore
     from wham_ros.cli.run import main as run_main
     from wham_ros.testing.scenes import make_scene

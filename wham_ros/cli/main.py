@@ -16,7 +16,7 @@ VERBS = {
     "demo": ("wham_ros.cli.demo", "the runner end to end on synthetic models (no licensed files)"),
     "models": ("wham_ros.cli.models", "list, check and fetch the model files the config needs"),
     "doctor": ("wham_ros.cli.doctor", "what will run here and what will not, with fixes"),
-    "export": ("wham_ros.cli.export_onnx", "export ViTPose-H / HMR2.0 to ONNX from checkpoints"),
+    "export": ("wham_ros.models.export_onnx", "export ViTPose-H / HMR2.0 to ONNX from checkpoints"),
     "convert-smpl": ("wham_ros.body.convert", "convert an SMPL pickle to SMPL_NEUTRAL.npz"),
 }
 
