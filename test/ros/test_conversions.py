@@ -86,6 +86,19 @@ def test_contact_published_as_probability_raw_kept(typestore):
     assert on == [True, False, False, False]
 
 
+def test_keypoint_scores_published_in_unit_interval_raw_kept(typestore):
+    """Human.keypoint_scores is documented in [0, 1]; ViTPose's heatmap maxima leave it."""
+    pipe = FakePipeline(FakeConfig(num_people=1))
+    res = pipe.process(CameraFrame(stamp_ns=STAMP, image=np.zeros((4, 4, 3), np.uint8)))
+    raw = res.humans[0].keypoints2d.copy()
+    raw[:4, 2] = [1.6, -0.2, np.nan, 0.45]
+    res.humans[0].keypoints2d = raw.copy()
+    h = C.result_to_msg(RosbagsFactory(typestore), res).humans[0]
+    np.testing.assert_allclose(h.keypoint_scores[:4], [1.0, 0.0, 0.0, 0.45], rtol=1e-6)
+    np.testing.assert_allclose(h.keypoint_scores[4:], np.clip(raw[4:, 2], 0, 1), rtol=1e-6)
+    np.testing.assert_array_equal(res.humans[0].keypoints2d, raw)  # the core keeps the raw score
+
+
 def test_mesh_triangles_are_world_vertices_in_face_order(result):
     h = result.humans[1]
     corners = M.mesh_triangles_world(h, FACES)

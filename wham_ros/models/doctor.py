@@ -12,9 +12,11 @@ import importlib
 import importlib.util
 import os
 import platform
+import shlex
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "info"
 
@@ -121,10 +123,50 @@ def check_ros() -> List[Finding]:
             importlib.import_module("wham_ros.msg")
             out.append(Finding("wham_ros.msg", OK, "generated messages importable"))
         except ImportError:
-            out.append(Finding("wham_ros.msg", WARN, "messages not built: the live node cannot "
-                               "run", "bash tools/build_ros.sh, then source "
-                               "build/ros_install/setup.bash (or colcon build)"))
+            out.append(messages_finding(message_builds(checkout_root(), Path.cwd())))
     return out
+
+
+def checkout_root() -> Optional[Path]:
+    """The source checkout this wham_ros runs from (editable install), or None."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "tools" / "ros_env.sh").is_file() else None
+
+
+def message_builds(checkout: Optional[Path], cwd: Path) -> List[Tuple[Path, str]]:
+    """Builds of the generated messages that exist here, with the line that sources each.
+
+    Looks for ``tools/build_ros.sh``'s ``<checkout>/build/ros_install`` (sourced with
+    ``tools/ros_env.sh``) and a colcon workspace's ``<cwd>/install`` (``install/setup.bash``;
+    merged or isolated layout).
+
+    Returns:
+        ``(build prefix, "source …")`` per build found, the checkout's first.
+    """
+    found = []
+    candidates = []
+    if checkout is not None:
+        candidates.append((checkout / "build" / "ros_install",
+                           f"source {shlex.quote(str(checkout / 'tools' / 'ros_env.sh'))}"))
+    install = cwd / "install"
+    for prefix in (install, install / "wham_ros"):
+        candidates.append((prefix, f"source {shlex.quote(str(install / 'setup.bash'))}"))
+    for prefix, line in candidates:
+        if any(prefix.glob("lib/python3*/site-packages/wham_ros/msg/__init__.py")) \
+                or any(prefix.glob("local/lib/python3*/dist-packages/wham_ros/msg/__init__.py")):
+            found.append((prefix, line))
+    return found
+
+
+def messages_finding(builds: List[Tuple[Path, str]]) -> Finding:
+    """The finding for messages that do not import: built but not sourced, or not built."""
+    if builds:
+        prefix, line = builds[0]
+        return Finding("wham_ros.msg", WARN, f"messages built in {prefix} but not sourced in this "
+                       "shell: the live node cannot run", line)
+    return Finding("wham_ros.msg", WARN, "messages not built: the live node cannot run",
+                   "bash tools/build_ros.sh && source tools/ros_env.sh  (or in a colcon "
+                   "workspace: colcon build && source install/setup.bash)")
 
 
 def check_keypoints(backend: str) -> List[Finding]:
