@@ -8,12 +8,15 @@ is an arrow from that file to the module it names, and so is
 name under ``wham_ros`` (a sub-package, or a top-level module such as ``pipeline``).
 """
 import ast
+import re
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wham_ros"
+ARCHITECTURE_PAGE = PACKAGE.parent / "doc" / "architecture.md"
 
 # The rooms from the bottom up: a room may import only rooms listed before it (and itself).
+# doc/architecture.md documents the same order (checked below).
 ROOM_ORDER = [
     "types",             # plain data passed between stages (FrameResult, HumanEstimate, …)
     "image_conversion",  # ROS image encodings <-> numpy (cv_bridge's semantics, no ROS)
@@ -142,6 +145,15 @@ def test_every_room_is_in_the_order():
     rooms = {room(m) for m in module_files() if m != "wham_ros"}
     assert rooms - set(ROOM_ORDER) == set(), "place the new room in ROOM_ORDER"
     assert set(ROOM_ORDER) - rooms == set(), "a room in ROOM_ORDER no longer exists"
+
+
+def test_the_documented_order_is_this_order():
+    rooms = []
+    for line in ARCHITECTURE_PAGE.read_text().splitlines():
+        if line.startswith("| `wham_ros/"):
+            cell = line.split("|")[1]
+            rooms += [Path(p).stem for p in re.findall(r"`wham_ros/([\w./]+?)/?`", cell)]
+    assert rooms == ROOM_ORDER
 
 
 def test_every_import_points_down():

@@ -244,22 +244,30 @@ def test_runner_uses_the_cache_layout(tmp_path, synthetic_models, empty_cache, m
     assert f"fix: rm {empty_cache / 'hmr2_encoder.onnx'} && wham-ros models fetch" in str(err.value)
 
 
-def test_readme_commands_parse():
-    """Every ``.venv/bin/wham-ros ...`` command of the README names a verb and parses."""
+def _venv_commands(page):
     import shlex
 
-    from wham_ros.cli import models as models_cli
-    from wham_ros.cli import run as run_cli
-
-    parsers = {"run": run_cli.build_parser, "models": models_cli.build_parser}
     commands = []
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in page.read_text().splitlines():
         for part in line.split("&&"):
             part = part.split("#")[0].strip()
             if part.startswith(".venv/bin/wham-ros "):
                 commands.append(shlex.split(part)[1:])
+    return commands
+
+
+def test_readme_commands_parse():
+    """Every ``.venv/bin/wham-ros ...`` command of the README and the doc pages names a verb
+    and parses."""
+    from wham_ros.cli import models as models_cli
+    from wham_ros.cli import run as run_cli
+
+    parsers = {"run": run_cli.build_parser, "models": models_cli.build_parser}
+    commands = _venv_commands(ROOT / "README.md")
     assert [c[0] for c in commands[:1]] == ["demo"]  # the Quick start's first command
     assert {"demo", "models", "run", "doctor"} <= {c[0] for c in commands}
+    for page in sorted((ROOT / "doc").glob("*.md")):
+        commands += _venv_commands(page)
     for args in commands:
         assert args[0] in VERBS, args
         if args[0] in parsers:

@@ -6,10 +6,9 @@ inputs and outputs), a synthetic MCAP recording as a robot makes it (people walk
 at rest that then pans, 200 Hz IMU, the IMU's mounting on /tf_static), runs ``wham-ros run
 --render`` on it and prints what the output bag holds. It writes ``render.mp4`` (the overlay
 beside the world view) and ``picture.png``, one frame of it (the README's picture,
-``tools/make_readme_picture.sh``). The humans are not
-meaningful (random weights); the point is to see the whole product run and to have a bag
-to open in Foxglove / RViz. With real model files: ``wham-ros models fetch``, then
-``wham-ros run`` (README).
+``tools/make_readme_picture.sh``). The humans are not meaningful (random weights); the point
+is to see the whole product run and to have a bag to open in Foxglove / RViz. With real model
+files: ``wham-ros models fetch``, then ``wham-ros run`` (doc/models.md).
 """
 import argparse
 import sys

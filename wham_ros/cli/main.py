@@ -26,7 +26,7 @@ def usage() -> str:
              "", "Live, world-grounded 3D humans (WHAM) for ROS 2: the offline tools.", "",
              "verbs:"]
     lines += [f"  {verb:<13} {text}" for verb, (_, text) in VERBS.items()]
-    lines += ["", "The live node: ros2 launch wham_ros wham.launch.py (README, 'ROS 2 node')."]
+    lines += ["", "The live node: ros2 launch wham_ros wham.launch.py (doc/ros_node.md)."]
     return "\n".join(lines)
 
 
