@@ -37,6 +37,7 @@ ROOM_ORDER = [
     "models",            # above the loaders: registry, fetch, doctor checks, ONNX export
     "bag",               # rosbag2 files: message typestore, input/output bags, calibration
     "ros",               # nodes and message conversions (the only room with rclpy)
+    "offline",           # the offline runner: a bag or video through the pipeline into a bag
     "testing",           # synthetic models, scenes and recordings for tests and the demo
     "cli",               # `wham-ros <verb>`: argparse over the rooms below
 ]
@@ -167,15 +168,14 @@ def test_no_import_circle_between_files():
 def test_the_graph_sees_lazy_and_relative_imports(tmp_path):
     """The reader itself: an import inside a function and a relative one are arrows."""
     graph = import_graph()
-    # cli/main.py imports its verbs through importlib (not an arrow); run.py imports the
-    # renderer inside a function: that arrow must be there.
-    assert "wham_ros.render.video" in graph["wham_ros.cli.run"]
+    # offline/runner.py imports the renderer inside a function: that arrow must be there.
+    assert "wham_ros.render.video" in graph["wham_ros.offline.runner"]
     assert "wham_ros.body.convert" in graph["wham_ros.body.smpl"]
     rel = tmp_path / "x.py"
     rel.write_text("def f():\n    from ..body import smpl\n    from . import doctor\n"
                    "    importlib.import_module('wham_ros.geometry.so3')\n")
     names = imported_names("wham_ros.models.x", rel)
     assert {"wham_ros.body.smpl", "wham_ros.models.doctor", "wham_ros.geometry.so3"} <= set(names)
-    up = upward_arrows({"wham_ros.body.smpl": {"wham_ros.cli.run"}, "wham_ros.cli.run": set()})
-    assert up == [("wham_ros.body.smpl", "wham_ros.cli.run")]
+    up = upward_arrows({"wham_ros.body.smpl": {"wham_ros.cli.demo"}, "wham_ros.cli.demo": set()})
+    assert up == [("wham_ros.body.smpl", "wham_ros.cli.demo")]
     assert cycles({"a.x.p": {"a.y.q"}, "a.y.q": {"a.x.p"}}) == [["a.x.p", "a.y.q"]]

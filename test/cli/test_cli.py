@@ -221,7 +221,7 @@ def test_runner_stops_with_the_check_message(tmp_path, caplog, capsys, typestore
 def test_runner_uses_the_cache_layout(tmp_path, synthetic_models, empty_cache, monkeypatch):
     """A cache laid out as documented (here: the synthetic set) is found with no path set;
     the detector is named in the config (the cached one must be the YOLOX-L release file)."""
-    from wham_ros.cli.run import default_pipeline_factory, load_parameters
+    from wham_ros.offline.runner import default_pipeline_factory, load_parameters
 
     paths = load_paths(synthetic_models)
     empty_cache.mkdir()
@@ -260,7 +260,7 @@ def test_readme_commands_parse():
     """Every ``.venv/bin/wham-ros ...`` command of the README and the doc pages names a verb
     and parses."""
     from wham_ros.cli import models as models_cli
-    from wham_ros.cli import run as run_cli
+    from wham_ros.offline import runner as run_cli
 
     parsers = {"run": run_cli.build_parser, "models": models_cli.build_parser}
     commands = _venv_commands(ROOT / "README.md")

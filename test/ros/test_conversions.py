@@ -225,3 +225,35 @@ def test_rep155_messages_rclpy_equal_rosbags(ros, rclpy_factory, typestore, resu
         cls = rclpy_factory.cls(a.msgtype)
         raw = bytes(typestore.serialize_cdr(b.msg, b.msgtype))
         assert deserialize_message(raw, cls) == deserialize_message(serialize_message(a.msg), cls), a.topic
+
+
+def test_person_observations_keep_their_documented_relations(typestore, synthetic_models):
+    """PersonObservation(Array).msg on the real front-end (synthetic models, flip-eval):
+    mask = confidence < 0.3, the documented lengths, ascending track ids, k/width/height."""
+    from synthetic_set import load_paths
+    from wham_ros.pipeline import build_frontend
+    from wham_ros.testing.scenes import make_scene
+    from wham_ros.testing.synthetic_models import synthetic_pipeline_config
+
+    frontend = build_frontend(synthetic_pipeline_config(load_paths(synthetic_models),
+                                                        flip_eval=True))
+    scene = make_scene(8, people=3)
+    f = RosbagsFactory(typestore)
+    people = 0
+    for frame in scene.frames:
+        msg = C.frontend_result_to_msg(f, frontend.process(frame))
+        assert (msg.width, msg.height) == (640, 480)
+        np.testing.assert_array_equal(msg.k.reshape(3, 3), scene.K)
+        ids = [p.track_id for p in msg.people]
+        assert ids == sorted(ids)
+        for p in msg.people:
+            people += 1
+            conf = p.keypoints.reshape(17, 3)[:, 2]
+            np.testing.assert_array_equal(p.mask, conf < 0.3)
+            assert len(p.init_global_orient) in (0, 9) and len(p.init_body_pose) in (0, 207)
+            assert len(p.init_betas) in (0, 10)
+            assert (len(p.flipped_x), len(p.flipped_mask), len(p.flipped_features)) == (37, 17, 1024)
+            assert len(p.flipped_init_global_orient) in (0, 9)
+            assert len(p.flipped_init_body_pose) in (0, 207) and len(p.flipped_init_betas) in (0, 10)
+            assert np.all(np.isfinite(p.x)) and np.all(np.isfinite(p.features))
+    assert people >= 3  # confirmed tracks were there to check

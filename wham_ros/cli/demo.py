@@ -31,7 +31,8 @@ def main(argv=None) -> int:
 
     from wham_ros.testing.scene_bag import write_scene_bag
     from wham_ros.bag.typestore import make_typestore
-    from wham_ros.cli.run import main as run_main
+    from wham_ros.offline.runner import main as run_main
+    from wham_ros.render.video import write_still
     from wham_ros.testing.scenes import make_scene
     from wham_ros.testing.synthetic_models import make_synthetic_model_dir
 
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
                    "--render", str(out / "render.mp4")])
     if rc != 0:
         return rc
-    if write_picture(out / "render.mp4", out / "picture.png"):
+    if write_still(out / "render.mp4", out / "picture.png"):
         print(f"wrote {out / 'render.mp4'} and {out / 'picture.png'}")
     with AnyReader([out / "output"]) as reader:
         counts = Counter(c.topic for c, _, _ in reader.messages())
@@ -63,27 +64,6 @@ def main(argv=None) -> int:
     for topic, n in sorted(counts.items()):
         print(f"  {topic:32s} {n}")
     return 0
-
-
-def write_picture(video: Path, png: Path, at: float = 0.75, scale: float = 0.5) -> bool:
-    """Write the frame at fraction ``at`` of ``video`` as ``png``, resized by ``scale``.
-
-    Returns:
-        False when the video has no frame (nothing written).
-    """
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    try:
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        cap.set(cv2.CAP_PROP_POS_FRAMES, max(int(count * at), 0))
-        ok, image = cap.read()
-    finally:
-        cap.release()
-    if not ok:
-        return False
-    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return bool(cv2.imwrite(str(png), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--dir", help="model cache directory (default: $WHAM_ROS_MODELS or "
                                  "~/.cache/wham_ros)")
     args = p.parse_args(argv)
-    from wham_ros.cli.run import load_parameters
+    from wham_ros.offline.runner import load_parameters
     from wham_ros.ros.params import ParameterError
 
     try:

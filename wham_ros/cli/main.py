@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 # verb -> (module, one-line help)
 VERBS = {
-    "run": ("wham_ros.cli.run", "run the pipeline on a rosbag2 or video, write an MCAP bag"),
+    "run": ("wham_ros.offline.runner", "run the pipeline on a rosbag2 or video, write an MCAP bag"),
     "demo": ("wham_ros.cli.demo", "the runner end to end on synthetic models (no licensed files)"),
     "models": ("wham_ros.cli.models", "list, check and fetch the model files the config needs"),
     "doctor": ("wham_ros.cli.doctor", "what will run here and what will not, with fixes"),

@@ -66,7 +66,7 @@ def model_set(config: Optional[str], cache_dir: Optional[str]) -> ModelSet:
     Raises:
         wham_ros.ros.params.ParameterError, OSError: unreadable or invalid config.
     """
-    from wham_ros.cli.run import load_parameters
+    from wham_ros.offline.runner import load_parameters
 
     args = (["--config", config] if config else []) + (["--dir", cache_dir] if cache_dir else [])
     return ModelSet(load_parameters(config, {}), cache_dir, args)
