@@ -15,7 +15,7 @@ from typing import Dict
 import numpy as np
 
 from wham_ros.assets.safe_load import ModelFileReadError, as_array, load_pickle_file
-from wham_ros.body.errors import BodyModelError
+from wham_ros.body.model_file import BodyModelError
 
 KEEP = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 
@@ -29,7 +29,7 @@ def load_smpl_pickle(path: str) -> Dict[str, np.ndarray]:
         ``f`` (F,3) — floats as float64/float32 as stored.
 
     Raises:
-        wham_ros.body.errors.BodyModelError: unreadable file or missing arrays.
+        wham_ros.body.model_file.BodyModelError: unreadable file or missing arrays.
     """
     try:
         data = load_pickle_file(path)

@@ -15,16 +15,11 @@ import torch
 from torch import nn
 
 from wham_ros.body.convert import load_smpl_pickle
-from wham_ros.body.errors import BodyModelError
+from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
 from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
 
 LOG = logging.getLogger(__name__)
-
-SMPL_ARRAY_SHAPES = {
-    "v_template": (6890, 3), "shapedirs": (6890, 3, None), "posedirs": (6890, 3, 207),
-    "J_regressor": (24, 6890), "weights": (6890, 24), "kintree_table": (2, 24), "f": (None, 3),
-}
 
 
 @dataclass
