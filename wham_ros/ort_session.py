@@ -40,7 +40,7 @@ class OrtOptions:
         device_id: CUDA device of the TensorRT and CUDA providers (and of I/O binding).
         trt_cache_dir: directory of the TensorRT engine and timing caches ('' = no cache:
             every start rebuilds the engines). Created when missing.
-        trt_fp16: let TensorRT build fp16 kernels (error: see doc/gpu.md).
+        trt_fp16: let TensorRT build fp16 kernels (error: see README, GPU section).
         trt_max_workspace_size: TensorRT builder workspace in bytes; 0 = the provider's default.
     """
 

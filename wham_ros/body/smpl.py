@@ -14,10 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from wham_ros.body.convert import load_smpl_pickle
-from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
 from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
+from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +54,8 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
     Raises:
         BodyModelError: naming the file and what is wrong.
     """
+    from wham_ros.body.convert import load_smpl_pickle
+
     smpl_dir = os.path.join(body_model_dir, "smpl")
     npz = os.path.join(smpl_dir, "SMPL_NEUTRAL.npz")
     pkl = os.path.join(smpl_dir, "SMPL_NEUTRAL.pkl")
