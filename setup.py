@@ -33,7 +33,7 @@ setup(
         "mediapipe": ["absl-py", "attrs", "flatbuffers", "matplotlib", "protobuf>=4.25.3,<7"],
         "export": ["onnx"],
         # GPU execution providers (CUDA, TensorRT). onnxruntime-gpu provides the same
-        # `onnxruntime` module: uninstall the CPU wheel first (see README, GPU deployment).
+        # `onnxruntime` module: uninstall the CPU wheel first (see doc/gpu.md).
         "gpu": ["onnxruntime-gpu>=1.17"],
     },
     entry_points={"console_scripts": [

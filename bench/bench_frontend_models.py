@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from wham_ros.cli.export_onnx import export_hmr2, export_vitpose
+from wham_ros.models.export_onnx import export_hmr2, export_vitpose
 from wham_ros.hmr2 import HMR2Encoder, HMR2Torch
 from wham_ros.hmr2.onnx_backend import HMR2Onnx
 from wham_ros.vitpose import ViTPose, VitPoseTorch

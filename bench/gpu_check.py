@@ -180,7 +180,7 @@ def onnx_rows(check: Check, args, models) -> None:
         for name in ("vitpose (flip)", "hmr2"):
             check.skip(Row(name, "ort"), "onnxruntime is not installed")
         return
-    from wham_ros.cli.export_onnx import export_hmr2, export_vitpose
+    from wham_ros.models.export_onnx import export_hmr2, export_vitpose
     from wham_ros.hmr2.onnx_backend import HMR2Onnx
     from wham_ros.ort_session import OrtOptions
     from wham_ros.vitpose.onnx_backend import VitPoseOnnx

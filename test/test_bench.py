@@ -1,4 +1,4 @@
-"""The benchmarks run and print the JSON their README tables come from (tiny sizes, 1 frame)."""
+"""The benchmarks run and print the JSON the tables of doc/benchmarks.md come from (tiny sizes, 1 frame)."""
 import json
 import os
 import subprocess

@@ -73,7 +73,7 @@ class PipelineConfig:
             inside the ONNX graphs; models exported with ``wham-ros export --device-crops``).
         device: torch device of WHAM ('cpu', 'cuda', 'cuda:1', ...).
         wham_precision: weights of the WHAM step, 'fp32' (exact), 'fp16' or 'int8'
-            (``StreamingWHAM``; speed and error in the README).
+            (``StreamingWHAM``; speed and error in doc/benchmarks.md).
         wham_cuda_graph: replay the WHAM step as CUDA graphs (CUDA device, no flip_eval).
         detector_format: 'auto', 'yolov8', 'yolov5', 'yolox', 'yolox_raw'.
         detector_score_threshold: minimum person score kept by the detector.

@@ -113,7 +113,9 @@ class HumanEstimate:
         contact: (4,) WHAM's raw foot contact scores (order: wham_ros.geometry.contacts);
             may leave [0, 1] slightly; messages publish them clipped to [0, 1].
         feet_world: (4, 3) world positions of the 4 contact points, m.
-        keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``.
+        keypoints2d: (17, 3) input keypoints ``[x_px, y_px, conf]``; ``conf`` is the
+            front-end's raw score (ViTPose: heatmap maximum, can exceed 1); messages publish
+            it clipped to [0, 1].
         bbox_xyxy: (4,) input box, pixels.
         vertices_cam: (6890, 3) mesh in the camera frame, or None when not requested.
         root_velocity_world: (3,) hip-centre velocity in the world frame, m/s: WHAM's refined

@@ -151,7 +151,7 @@ def test_mmcv_vitpose_checkpoint(tmp_path, vitpose_state, caplog):
 def test_export_cli_reads_mmcv_checkpoint(tmp_path, vitpose_state, caplog):
     """``wham-ros export vitpose`` gets past reading: the tiny replica fails on ViTPose-H's
     shapes, not on the file."""
-    from wham_ros.cli.export_onnx import main
+    from wham_ros.models.export_onnx import main
 
     path = replicas.write_mmcv_checkpoint(tmp_path / "vitpose-h-multi-coco.pth", vitpose_state)
     with caplog.at_level(logging.ERROR):

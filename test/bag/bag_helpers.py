@@ -1,10 +1,10 @@
-"""Input bag maker for the bag tests (scene bags: ``wham_ros.bag.scene_bag``)."""
+"""Input bag maker for the bag tests (scene bags: ``wham_ros.testing.scene_bag``)."""
 from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from wham_ros.bag.scene_bag import write_scene_bag  # noqa: F401  (re-exported for the tests)
+from wham_ros.testing.scene_bag import write_scene_bag  # noqa: F401  (re-exported for the tests)
 
 W, H = 64, 48
 FRAME = "bag_cam_optical"

@@ -8,7 +8,7 @@ from rosbags.rosbag2 import StoragePlugin
 
 from bag_helpers import FRAME, H, W, make_input_bag
 from fake_pipeline import FakeConfig, FakePipeline
-from wham_ros.cli.run import load_parameters, main, run
+from wham_ros.offline.runner import load_parameters, main, run
 
 OUT_TOPICS = {"/human_pose", "/human_pose/markers", "/human_pose/mesh", "/human_pose/mesh_faces", "/tf",
               "/humans/bodies/tracked"} | {f"/humans/bodies/{b}/{t}" for b in ("b1", "b2") for t in (

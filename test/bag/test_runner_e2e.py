@@ -14,7 +14,7 @@ from rosbags.rosbag2 import StoragePlugin
 from bag_helpers import write_scene_bag
 from synthetic_set import load_paths
 from test_runner import OUT_TOPICS, read_back
-from wham_ros.cli.run import default_pipeline_factory, load_parameters, main, run
+from wham_ros.offline.runner import default_pipeline_factory, load_parameters, main, run
 from wham_ros.testing.scenes import make_scene
 
 FRAME = "scene_cam_optical"

@@ -12,7 +12,7 @@ from fake_pipeline import FakeConfig, FakePipeline
 from test_runner import fake_factory, read_back
 from wham_ros.bag.calibration import (CalibrationError, CameraCalibration, load_camera_yaml,
                                       rotation_between)
-from wham_ros.cli.run import EXIT_INPUT_ENDED_EARLY, load_parameters, main, run
+from wham_ros.offline.runner import EXIT_INPUT_ENDED_EARLY, load_parameters, main, run
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw, quat_xyzw_to_matrix, rot_x, rot_y, rot_z
 
 CALIBRATION_YAML = """image_width: 64

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from synthetic_set import load_paths
-from wham_ros.assets.registry import CACHE_ENV, ModelSet, resolve_model_paths
+from wham_ros.models.registry import CACHE_ENV, ModelSet, resolve_model_paths
 from wham_ros.cli import doctor
 from wham_ros.cli.main import VERBS, main
 
@@ -202,7 +202,7 @@ def test_runner_stops_with_the_check_message(tmp_path, caplog, capsys, typestore
     with the same lines and fixes (exit 3)."""
     from rosbags.rosbag2 import StoragePlugin
 
-    from wham_ros.bag.scene_bag import write_scene_bag
+    from wham_ros.testing.scene_bag import write_scene_bag
     from wham_ros.testing.scenes import make_scene
 
     write_scene_bag(tmp_path / "in", typestore, StoragePlugin.MCAP, make_scene(2), "cam")
@@ -221,7 +221,7 @@ def test_runner_stops_with_the_check_message(tmp_path, caplog, capsys, typestore
 def test_runner_uses_the_cache_layout(tmp_path, synthetic_models, empty_cache, monkeypatch):
     """A cache laid out as documented (here: the synthetic set) is found with no path set;
     the detector is named in the config (the cached one must be the YOLOX-L release file)."""
-    from wham_ros.cli.run import default_pipeline_factory, load_parameters
+    from wham_ros.offline.runner import default_pipeline_factory, load_parameters
 
     paths = load_paths(synthetic_models)
     empty_cache.mkdir()
@@ -244,22 +244,30 @@ def test_runner_uses_the_cache_layout(tmp_path, synthetic_models, empty_cache, m
     assert f"fix: rm {empty_cache / 'hmr2_encoder.onnx'} && wham-ros models fetch" in str(err.value)
 
 
-def test_readme_commands_parse():
-    """Every ``.venv/bin/wham-ros ...`` command of the README names a verb and parses."""
+def _venv_commands(page):
     import shlex
 
-    from wham_ros.cli import models as models_cli
-    from wham_ros.cli import run as run_cli
-
-    parsers = {"run": run_cli.build_parser, "models": models_cli.build_parser}
     commands = []
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in page.read_text().splitlines():
         for part in line.split("&&"):
             part = part.split("#")[0].strip()
             if part.startswith(".venv/bin/wham-ros "):
                 commands.append(shlex.split(part)[1:])
+    return commands
+
+
+def test_readme_commands_parse():
+    """Every ``.venv/bin/wham-ros ...`` command of the README and the doc pages names a verb
+    and parses."""
+    from wham_ros.cli import models as models_cli
+    from wham_ros.offline import runner as run_cli
+
+    parsers = {"run": run_cli.build_parser, "models": models_cli.build_parser}
+    commands = _venv_commands(ROOT / "README.md")
     assert [c[0] for c in commands[:1]] == ["demo"]  # the Quick start's first command
     assert {"demo", "models", "run", "doctor"} <= {c[0] for c in commands}
+    for page in sorted((ROOT / "doc").glob("*.md")):
+        commands += _venv_commands(page)
     for args in commands:
         assert args[0] in VERBS, args
         if args[0] in parsers:

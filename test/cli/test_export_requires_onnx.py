@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-import wham_ros.cli.export_onnx as cli
+import wham_ros.models.export_onnx as cli
 
 
 @pytest.mark.parametrize("precision", [[], ["--fp16"]])   # torch.onnx.export needs onnx in both

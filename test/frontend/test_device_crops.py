@@ -167,7 +167,7 @@ def tiny_vitpose_and_hmr2():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_fp16_export_with_device_crops(tmp_path, scene):
     """--fp16 --device-crops: uint8/float64/bool inputs, fp16 network, as the fp16 host graph."""
-    from wham_ros.cli.export_onnx import export_vitpose
+    from wham_ros.models.export_onnx import export_vitpose
     from wham_ros.frontend.crops import vitpose_crops
 
     img, boxes = scene

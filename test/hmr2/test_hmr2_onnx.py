@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from wham_ros.cli.export_onnx import export_hmr2
+from wham_ros.models.export_onnx import export_hmr2
 from wham_ros.hmr2 import OUTPUT_NAMES, HMR2Torch
 from wham_ros.hmr2.onnx_backend import HMR2Onnx
 from wham_ros.ort_session import ModelFileError

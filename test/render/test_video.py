@@ -6,7 +6,7 @@ import pytest
 from render_helpers import FACES, box_human
 
 from fake_pipeline import FakeConfig, FakePipeline
-from wham_ros.cli.run import load_parameters, main, run
+from wham_ros.offline.runner import load_parameters, main, run
 from wham_ros.frontend.wham_inputs import default_intrinsics
 from wham_ros.render.raster import project, track_color
 from wham_ros.types import FrameResult
@@ -72,3 +72,20 @@ def test_render_needs_a_video_suffix(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "in.avi"), "-o", str(tmp_path / "bag"), "--render", str(tmp_path / "x.gif")])
     assert "--render" in capsys.readouterr().err
+
+
+def test_write_still_takes_one_frame_at_half_size(tmp_path):
+    import cv2
+
+    from wham_ros.render.video import write_still
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 32))
+    for i in range(8):  # frame i is filled with grey level 30 i
+        writer.write(np.full((32, 64, 3), 30 * i, np.uint8))
+    writer.release()
+    assert write_still(video, tmp_path / "still.png", at=0.5)
+    still = cv2.imread(str(tmp_path / "still.png"))
+    assert still.shape == (16, 32, 3) and abs(float(still.mean()) - 120) < 8  # frame 4
+    assert not write_still(tmp_path / "missing.avi", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

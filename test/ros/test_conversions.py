@@ -86,6 +86,19 @@ def test_contact_published_as_probability_raw_kept(typestore):
     assert on == [True, False, False, False]
 
 
+def test_keypoint_scores_published_in_unit_interval_raw_kept(typestore):
+    """Human.keypoint_scores is documented in [0, 1]; ViTPose's heatmap maxima leave it."""
+    pipe = FakePipeline(FakeConfig(num_people=1))
+    res = pipe.process(CameraFrame(stamp_ns=STAMP, image=np.zeros((4, 4, 3), np.uint8)))
+    raw = res.humans[0].keypoints2d.copy()
+    raw[:4, 2] = [1.6, -0.2, np.nan, 0.45]
+    res.humans[0].keypoints2d = raw.copy()
+    h = C.result_to_msg(RosbagsFactory(typestore), res).humans[0]
+    np.testing.assert_allclose(h.keypoint_scores[:4], [1.0, 0.0, 0.0, 0.45], rtol=1e-6)
+    np.testing.assert_allclose(h.keypoint_scores[4:], np.clip(raw[4:, 2], 0, 1), rtol=1e-6)
+    np.testing.assert_array_equal(res.humans[0].keypoints2d, raw)  # the core keeps the raw score
+
+
 def test_mesh_triangles_are_world_vertices_in_face_order(result):
     h = result.humans[1]
     corners = M.mesh_triangles_world(h, FACES)
@@ -212,3 +225,35 @@ def test_rep155_messages_rclpy_equal_rosbags(ros, rclpy_factory, typestore, resu
         cls = rclpy_factory.cls(a.msgtype)
         raw = bytes(typestore.serialize_cdr(b.msg, b.msgtype))
         assert deserialize_message(raw, cls) == deserialize_message(serialize_message(a.msg), cls), a.topic
+
+
+def test_person_observations_keep_their_documented_relations(typestore, synthetic_models):
+    """PersonObservation(Array).msg on the real front-end (synthetic models, flip-eval):
+    mask = confidence < 0.3, the documented lengths, ascending track ids, k/width/height."""
+    from synthetic_set import load_paths
+    from wham_ros.pipeline import build_frontend
+    from wham_ros.testing.scenes import make_scene
+    from wham_ros.testing.synthetic_models import synthetic_pipeline_config
+
+    frontend = build_frontend(synthetic_pipeline_config(load_paths(synthetic_models),
+                                                        flip_eval=True))
+    scene = make_scene(8, people=3)
+    f = RosbagsFactory(typestore)
+    people = 0
+    for frame in scene.frames:
+        msg = C.frontend_result_to_msg(f, frontend.process(frame))
+        assert (msg.width, msg.height) == (640, 480)
+        np.testing.assert_array_equal(msg.k.reshape(3, 3), scene.K)
+        ids = [p.track_id for p in msg.people]
+        assert ids == sorted(ids)
+        for p in msg.people:
+            people += 1
+            conf = p.keypoints.reshape(17, 3)[:, 2]
+            np.testing.assert_array_equal(p.mask, conf < 0.3)
+            assert len(p.init_global_orient) in (0, 9) and len(p.init_body_pose) in (0, 207)
+            assert len(p.init_betas) in (0, 10)
+            assert (len(p.flipped_x), len(p.flipped_mask), len(p.flipped_features)) == (37, 17, 1024)
+            assert len(p.flipped_init_global_orient) in (0, 9)
+            assert len(p.flipped_init_body_pose) in (0, 207) and len(p.flipped_init_betas) in (0, 10)
+            assert np.all(np.isfinite(p.x)) and np.all(np.isfinite(p.features))
+    assert people >= 3  # confirmed tracks were there to check

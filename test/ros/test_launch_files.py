@@ -35,9 +35,9 @@ def test_launch_declares_the_documented_arguments_with_choices_for_booleans():
         assert isinstance(args[name], ast.Name), f"{name} declares no choices"
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
                for n in tree.body)
-    readme = (ROOT / "README.md").read_text()
+    docs = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "doc").glob("*.md"))])
     for name in args:
-        assert f"`{name}`" in readme, f"launch argument {name} is not in the README"
+        assert f"`{name}`" in docs, f"launch argument {name} is not in the README or doc/"
 
 
 def test_rviz_config_shows_mesh_skeleton_contacts_and_tf():

@@ -2,7 +2,7 @@
 ``wham-ros models check`` (composed node and both split nodes)."""
 import pytest
 
-from wham_ros.assets.registry import CACHE_ENV, MissingModelFiles, ModelSet
+from wham_ros.models.registry import CACHE_ENV, MissingModelFiles, ModelSet
 from wham_ros.ros.params import params_for
 
 

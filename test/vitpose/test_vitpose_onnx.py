@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from wham_ros.cli.export_onnx import export_vitpose, main
+from wham_ros.models.export_onnx import export_vitpose, main
 from wham_ros.ort_session import ModelFileError
 from wham_ros.vitpose import VitPoseTorch
 from wham_ros.vitpose.onnx_backend import VitPoseOnnx

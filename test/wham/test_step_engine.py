@@ -76,7 +76,7 @@ def test_graph_shaped_flip_eval_step_equals_eager(net):
                 assert rel(outs[1][tid][k], v) <= 1e-5, (t, tid, k)
 
 
-# Stated in the README (WHAM step precision table); observed values in the comments.
+# Stated in doc/benchmarks.md (WHAM step precision table); observed values in the comments.
 PARITY_BOUND = {"fp32": 1e-5,    # 8.3e-7
                 "fp16": 1.5e-3,  # 4.4e-4
                 "int8": 4e-2}    # 1.3e-2

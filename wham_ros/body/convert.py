@@ -15,6 +15,7 @@ from typing import Dict
 import numpy as np
 
 from wham_ros.assets.safe_load import ModelFileReadError, as_array, load_pickle_file
+from wham_ros.body.model_file import BodyModelError
 
 KEEP = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 
@@ -28,10 +29,8 @@ def load_smpl_pickle(path: str) -> Dict[str, np.ndarray]:
         ``f`` (F,3) — floats as float64/float32 as stored.
 
     Raises:
-        wham_ros.body.smpl.BodyModelError: unreadable file or missing arrays.
+        wham_ros.body.model_file.BodyModelError: unreadable file or missing arrays.
     """
-    from wham_ros.body.smpl import BodyModelError
-
     try:
         data = load_pickle_file(path)
     except ModelFileReadError as exc:
@@ -64,8 +63,6 @@ def main(argv=None) -> int:
     parser.add_argument("src", help="pickled SMPL model (.pkl)")
     parser.add_argument("dst", help="output .npz (WHAM layout: body_models/smpl/SMPL_NEUTRAL.npz)")
     args = parser.parse_args(argv)
-    from wham_ros.body.smpl import BodyModelError
-
     try:
         shapes = convert(args.src, args.dst)
     except BodyModelError as exc:

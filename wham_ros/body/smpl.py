@@ -16,17 +16,9 @@ from torch import nn
 
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
 from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
+from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
 LOG = logging.getLogger(__name__)
-
-SMPL_ARRAY_SHAPES = {
-    "v_template": (6890, 3), "shapedirs": (6890, 3, None), "posedirs": (6890, 3, 207),
-    "J_regressor": (24, 6890), "weights": (6890, 24), "kintree_table": (2, 24), "f": (None, 3),
-}
-
-
-class BodyModelError(RuntimeError):
-    """A body-model file is missing, unreadable or has the wrong content."""
 
 
 @dataclass

@@ -12,11 +12,11 @@ from typing import Optional, Sequence
 
 # verb -> (module, one-line help)
 VERBS = {
-    "run": ("wham_ros.cli.run", "run the pipeline on a rosbag2 or video, write an MCAP bag"),
+    "run": ("wham_ros.offline.runner", "run the pipeline on a rosbag2 or video, write an MCAP bag"),
     "demo": ("wham_ros.cli.demo", "the runner end to end on synthetic models (no licensed files)"),
     "models": ("wham_ros.cli.models", "list, check and fetch the model files the config needs"),
     "doctor": ("wham_ros.cli.doctor", "what will run here and what will not, with fixes"),
-    "export": ("wham_ros.cli.export_onnx", "export ViTPose-H / HMR2.0 to ONNX from checkpoints"),
+    "export": ("wham_ros.models.export_onnx", "export ViTPose-H / HMR2.0 to ONNX from checkpoints"),
     "convert-smpl": ("wham_ros.body.convert", "convert an SMPL pickle to SMPL_NEUTRAL.npz"),
 }
 
@@ -26,7 +26,7 @@ def usage() -> str:
              "", "Live, world-grounded 3D humans (WHAM) for ROS 2: the offline tools.", "",
              "verbs:"]
     lines += [f"  {verb:<13} {text}" for verb, (_, text) in VERBS.items()]
-    lines += ["", "The live node: ros2 launch wham_ros wham.launch.py (README, 'ROS 2 node')."]
+    lines += ["", "The live node: ros2 launch wham_ros wham.launch.py (doc/ros_node.md)."]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import List, Optional, Sequence
 
-from wham_ros.assets.registry import CACHE_ENV, SOURCES, FileStatus, ModelSet
+from wham_ros.models.registry import CACHE_ENV, SOURCES, FileStatus, ModelSet
 
 LOG = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def model_set(config: Optional[str], cache_dir: Optional[str]) -> ModelSet:
     Raises:
         wham_ros.ros.params.ParameterError, OSError: unreadable or invalid config.
     """
-    from wham_ros.cli.run import load_parameters
+    from wham_ros.offline.runner import load_parameters
 
     args = (["--config", config] if config else []) + (["--dir", cache_dir] if cache_dir else [])
     return ModelSet(load_parameters(config, {}), cache_dir, args)
@@ -107,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         LOG.error("%s", exc)
         return 2
     if args.action == "fetch":
-        from wham_ros.assets.fetch import fetch_models
+        from wham_ros.models.fetch import fetch_models
 
         report = fetch_models(models, smpl=args.smpl, timeout_s=args.timeout,
                               retries=args.retries, progress=not args.no_progress)

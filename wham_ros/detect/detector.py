@@ -2,7 +2,7 @@
 
 Every detector maps an RGB image to person boxes ``(N, 5) [x1, y1, x2, y2, score]`` in
 image pixels (x right, y down), sorted by decreasing score. Users bring their own ONNX file
-(see README, "Detection and tracking"); no weights ship with this package.
+(see doc/frontend.md, "Detection and tracking"); no weights ship with this package.
 """
 import logging
 from typing import Optional, Protocol, Tuple

@@ -7,7 +7,7 @@ and processed on its own (top-down, like ViTPose). Landmark ``visibility`` is us
 joint confidence. Output: COCO-17 ``[x_px, y_px, conf]`` in full-image pixels.
 
 mediapipe is an optional dependency (``pip install --no-deps mediapipe==0.10.21`` plus the
-``mediapipe`` extra; see README) and is imported only when this backend is built.
+``mediapipe`` extra; see doc/frontend.md) and is imported only when this backend is built.
 """
 import logging
 from typing import Optional

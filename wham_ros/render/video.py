@@ -60,3 +60,22 @@ class VideoRenderer:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+def write_still(video: Path, png: Path, at: float = 0.75, scale: float = 0.5) -> bool:
+    """Write the frame at fraction ``at`` of ``video`` as ``png``, resized by ``scale``.
+
+    Returns:
+        False when the video has no frame (nothing written).
+    """
+    cap = cv2.VideoCapture(str(video))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, max(int(count * at), 0))
+        ok, image = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        return False
+    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return bool(cv2.imwrite(str(png), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]))

@@ -102,6 +102,18 @@ def contact_probability(contact) -> np.ndarray:
     return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, 1.0)
 
 
+def keypoint_confidence(keypoints2d) -> np.ndarray:
+    """(17,) float32 keypoint scores as published: the front-end's raw scores clipped to [0, 1].
+
+    Human.msg documents a confidence in [0, 1]; ViTPose's score is a heatmap maximum, which
+    can exceed 1 (1.1-1.8 seen with the test models). The raw value stays in
+    ``HumanEstimate.keypoints2d`` and in ``PersonObservation.keypoints`` (WHAM's input as is).
+    NaN becomes 0.
+    """
+    raw = np.asarray(keypoints2d, dtype=np.float32).reshape(17, 3)[:, 2]
+    return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, 1.0)
+
+
 def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.ndarray,
                  quat_world: np.ndarray, body_aa: np.ndarray, contact_threshold: float,
                  include_vertices: bool):
@@ -135,7 +147,7 @@ def human_to_msg(f, h: HumanEstimate, hdr, world_frame_id: str, quat_cam: np.nda
         left_foot_contact=bool(contact[list(LEFT_FOOT)].max() >= contact_threshold),
         right_foot_contact=bool(contact[list(RIGHT_FOOT)].max() >= contact_threshold),
         contact_threshold=float(contact_threshold),
-        keypoints_2d=np.ascontiguousarray(kp[:, :2]).reshape(34), keypoint_scores=kp[:, 2].copy(),
+        keypoints_2d=np.ascontiguousarray(kp[:, :2]).reshape(34), keypoint_scores=keypoint_confidence(kp),
         bbox_xyxy=np.asarray(h.bbox_xyxy, np.float32).reshape(4), vertices_cam=verts)
 
 

@@ -54,7 +54,7 @@ def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
 def default_pipeline_factory(values: Dict[str, Any], warn: Callable[[str], None]):
     """Build the real ``wham_ros.pipeline.Pipeline`` from parameter values (model files
     resolved and checked as ``wham-ros models check`` does)."""
-    from wham_ros.assets.registry import build_with_models
+    from wham_ros.models.registry import build_with_models
     from wham_ros.pipeline import Pipeline
 
     return build_with_models(values, lambda v: Pipeline(pipeline_config(v, warn)))

@@ -113,7 +113,7 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="device", read_only=True),
     ParamSpec("wham_precision", "fp32", "Weights of the WHAM step: 'fp32' (exact), 'fp16' "
               "(about 2x faster on CPU; world trajectory drift vs fp32 ~7 cm over 20 s) or 'int8' "
-              "(CPU only; drift ~1.4 m over 20 s); see the README's WHAM benchmark.",
+              "(CPU only; drift ~1.4 m over 20 s); see doc/benchmarks.md (WHAM core).",
               choices=("fp32", "fp16", "int8"), pipeline_field="wham_precision", read_only=True),
     ParamSpec("wham_cuda_graph", False, "Replay the WHAM step as a CUDA graph per batch-size "
               "bucket (device 'cuda' only; not with flip_eval).",

@@ -36,7 +36,7 @@ OBSERVATIONS_TOPIC = "person_observations"
 
 def default_frontend_factory(values: Dict[str, Any], warn: Callable[[str], None]):
     """``wham_ros.pipeline.FrontEnd`` with the models named by the parameters."""
-    from wham_ros.assets.registry import build_with_models
+    from wham_ros.models.registry import build_with_models
     from wham_ros.pipeline import build_frontend
 
     return build_with_models(values, lambda v: build_frontend(pipeline_config(v, warn)))
@@ -44,7 +44,7 @@ def default_frontend_factory(values: Dict[str, Any], warn: Callable[[str], None]
 
 def default_wham_stage_factory(values: Dict[str, Any], warn: Callable[[str], None]):
     """``wham_ros.pipeline.WhamStage`` (WHAM checkpoint, body model, world grounding)."""
-    from wham_ros.assets.registry import build_with_models
+    from wham_ros.models.registry import build_with_models
     from wham_ros.pipeline import build_wham_stage
 
     return build_with_models(values, lambda v: build_wham_stage(pipeline_config(v, warn)))

@@ -3,10 +3,10 @@
 People are saturated red / green / blue / yellow upright rectangles (what the synthetic
 detector finds)
 on a grey, lightly textured background; they walk horizontally at constant speed. The
-camera pans about its y axis at a constant rate, measured by a simulated IMU whose frame is
-the camera optical frame rotated by ``R_cam_imu``.
+camera pans about its y axis at a constant rate (optionally from rest), measured by a simulated
+IMU whose frame is the camera optical frame rotated by ``R_cam_imu``.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
@@ -19,17 +19,22 @@ COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))  # red, green, 
 
 @dataclass
 class Scene:
-    """A recording: frames in time order and IMU samples in time order."""
+    """A recording: frames in time order and IMU samples in time order.
+
+    ``R_cam_imu``: (3, 3) camera optical frame <- IMU frame (``v_cam = R v_imu``), the
+    transform a robot publishes on ``/tf_static``.
+    """
 
     frames: List[CameraFrame]
     imu: List[ImuSample]
     K: np.ndarray
+    R_cam_imu: np.ndarray = field(default_factory=lambda: np.eye(3))
 
 
 def make_scene(n_frames: int = 20, fps: float = 30.0, size=(640, 480), people: int = 2,
                pan_rate_rad_s: float = 0.2, imu_rate_hz: float = 200.0,
                R_cam_imu: Optional[np.ndarray] = None, start_ns: int = 1_000_000_000,
-               gravity: bool = True, seed: int = 0) -> Scene:
+               gravity: bool = True, seed: int = 0, rest_before_start: bool = False) -> Scene:
     """Render a scene.
 
     Args:
@@ -43,6 +48,9 @@ def make_scene(n_frames: int = 20, fps: float = 30.0, size=(640, 480), people: i
         start_ns: first frame stamp.
         gravity: include the accelerometer (camera level, y down = gravity direction).
         seed: background texture seed.
+        rest_before_start: the camera is at rest until the first frame (the IMU samples
+            before it, 600 ms, measure no rotation), as a robot's camera before it moves;
+            otherwise it pans from the first IMU sample on.
     """
     W, H = size
     R_ci = np.eye(3) if R_cam_imu is None else np.asarray(R_cam_imu, float)
@@ -70,10 +78,11 @@ def make_scene(n_frames: int = 20, fps: float = 30.0, size=(640, 480), people: i
     step = int(round(1e9 / imu_rate_hz))
     while t <= t_end:
         # The camera yaws about its own y axis, which stays vertical: gravity is constant.
-        imu.append(ImuSample(int(t), w_imu.copy(), R_ci.T @ g_cam if gravity else None, None,
+        w = np.zeros(3) if rest_before_start and t < start_ns else w_imu
+        imu.append(ImuSample(int(t), w.copy(), R_ci.T @ g_cam if gravity else None, None,
                              "imu_link"))
         t += step
-    return Scene(frames, imu, K)
+    return Scene(frames, imu, K, R_ci)
 
 
 def camera_rotation(scene: Scene, pan_rate_rad_s: float, i: int) -> np.ndarray:

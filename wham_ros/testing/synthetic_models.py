@@ -94,7 +94,7 @@ def tiny_hmr2():
 def export_tiny_vitpose(path: str, device_crops: bool = False) -> str:
     """Export :func:`tiny_vitpose`; ``device_crops``: crops inside the graph
     (``wham-ros export --device-crops``)."""
-    from wham_ros.cli.export_onnx import export_vitpose
+    from wham_ros.models.export_onnx import export_vitpose
 
     export_vitpose(tiny_vitpose(), path, device_crops=device_crops)
     return path
@@ -102,7 +102,7 @@ def export_tiny_vitpose(path: str, device_crops: bool = False) -> str:
 
 def export_tiny_hmr2(path: str, device_crops: bool = False) -> str:
     """Export :func:`tiny_hmr2`; ``device_crops``: crops inside the graph."""
-    from wham_ros.cli.export_onnx import export_hmr2
+    from wham_ros.models.export_onnx import export_hmr2
 
     export_hmr2(tiny_hmr2(), path, device_crops=device_crops)
     return path

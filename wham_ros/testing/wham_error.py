@@ -1,6 +1,6 @@
 """Error of the WHAM step's precision modes, on the parity fixture and on a long sequence.
 
-Used by ``bench/bench_wham.py`` (README numbers) and ``test/wham/test_step_engine.py`` (their
+Used by ``bench/bench_wham.py`` (doc/benchmarks.md numbers) and ``test/wham/test_step_engine.py`` (their
 bounds). The long sequence plays the parity fixture's T60 inputs forwards and backwards
 (ping-pong: every step continues smoothly) for as many frames as asked.
 """

@@ -56,7 +56,7 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
         source = f"{model_name} checkpoint '{path}'"
         if not os.path.isfile(path):
             raise CheckpointError(f"{source} not found; give the path of the official file "
-                                  f"(see README, 'Front-end models')")
+                                  f"(see doc/frontend.md, 'Front-end models')")
         try:
             obj = load_torch_file(path, map_location=device)
         except ModelFileReadError as exc:

@@ -44,7 +44,7 @@ def read_checkpoint(path: str, device="cpu") -> Dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise CheckpointError(
             f"WHAM checkpoint not found: '{path}'. Download wham_vit_bedlam_w_3dpw.pth.tar "
-            "(see README, 'Model files').")
+            "(see doc/models.md, 'Model files').")
     try:
         ckpt = load_torch_file(path, map_location=device)
     except ModelFileReadError as exc:

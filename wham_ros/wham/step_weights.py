@@ -16,7 +16,7 @@ step runs the same code (``motion_step``/``body_step``) with
     (``quantized::linear_dynamic``, CPU only).
 
 Only the weights change; the recurrent state, the SMPL body and every geometric step stay in
-the network's dtype. Errors of each mode are stated in the README (WHAM section).
+the network's dtype. Errors of each mode are stated in doc/benchmarks.md (WHAM core).
 
 The converted network shares the original's parameters where it can (``fp32`` linear layers,
 the body model); the fused LSTM/head matrices and low-precision packs are new tensors.

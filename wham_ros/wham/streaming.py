@@ -20,7 +20,7 @@ API (engine options)::
     t.ms                             # (network_time(time.thread_time): CPU time)
 
 * ``precision``: ``fp32`` (default, exact), ``fp16`` or ``int8`` weights
-  (:mod:`wham_ros.wham.step_weights`; speed and error in the README).
+  (:mod:`wham_ros.wham.step_weights`; speed and error in doc/benchmarks.md).
 * ``cuda_graph``: with a CUDA network, each batch-size bucket's step is captured once as a
   CUDA graph and replayed; ``static_buffers`` runs the same graph-shaped step without capture
   (any device; what the CPU tests compare with the eager step). The first step of each

@@ -3,8 +3,8 @@
 :func:`download` fetches one URL with resume (HTTP ``Range`` on ``<dest>.part``), a
 per-read timeout, retries with back-off, size and SHA-256 verification, and an atomic
 rename: the final name only ever holds a complete, verified file. :func:`fetch_models`
-makes every missing file of a :class:`~wham_ros.assets.registry.ModelSet` from the public
-downloads of its sources (:data:`~wham_ros.assets.registry.SOURCES`), the user's own SMPL
+makes every missing file of a :class:`~wham_ros.models.registry.ModelSet` from the public
+downloads of its sources (:data:`~wham_ros.models.registry.SOURCES`), the user's own SMPL
 pickle and the ONNX exporters.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from wham_ros.assets.checksums import sha256_file
-from wham_ros.assets.registry import SMPL_HOWTO, ModelSet
+from wham_ros.models.registry import SMPL_HOWTO, ModelSet
 
 LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
@@ -185,14 +185,14 @@ def extract_members(archive: str, names: Dict[str, str]) -> None:
 
 
 def _export_vitpose(checkpoint: str, dest: str) -> None:
-    from wham_ros.cli.export_onnx import export_vitpose
+    from wham_ros.models.export_onnx import export_vitpose
     from wham_ros.vitpose import load_vitpose
 
     export_vitpose(load_vitpose(checkpoint), dest)
 
 
 def _export_hmr2(checkpoint: str, dest: str) -> None:
-    from wham_ros.cli.export_onnx import export_hmr2
+    from wham_ros.models.export_onnx import export_hmr2
     from wham_ros.hmr2 import load_hmr2
 
     export_hmr2(load_hmr2(checkpoint), dest)

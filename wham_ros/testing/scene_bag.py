@@ -9,13 +9,17 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 
 
 def write_scene_bag(path: Path, typestore, storage: StoragePlugin, scene, frame_id: str,
-                    image_format: str = "rgb8") -> list:
+                    image_format: str = "rgb8", tf_static: bool = False) -> list:
     """Write a ``wham_ros.testing.scenes`` scene as a camera bag; returns the image stamps.
 
     Topics: ``/scene/image_raw`` (Image, ``image_format`` rgb8 or bgr8) or
     ``/scene/image_raw/compressed`` (``image_format`` jpeg or png), ``/scene/camera_info``
     (once, before the first frame), ``/scene/imu`` (every IMU sample); log time = stamp.
+    With ``tf_static``, also ``/tf_static`` first: ``frame_id -> <IMU frame>``, the rotation
+    ``scene.R_cam_imu``, as a robot's driver publishes it.
     """
+    from scipy.spatial.transform import Rotation
+
     from wham_ros.ros.conversions import header
     from wham_ros.ros.factory import RosbagsFactory
 
@@ -25,6 +29,15 @@ def write_scene_bag(path: Path, typestore, storage: StoragePlugin, scene, frame_
     img_topic = "/scene/image_raw/compressed" if compressed else "/scene/image_raw"
     H_, W_ = scene.frames[0].image.shape[:2]
     msgs = []  # (log time, topic, type, message)
+    if tf_static:
+        qx, qy, qz, qw = (float(v) for v in Rotation.from_matrix(scene.R_cam_imu).as_quat())
+        edge = f.new("geometry_msgs/msg/TransformStamped",
+                     header=header(f, scene.imu[0].stamp_ns, frame_id),
+                     child_frame_id=scene.imu[0].frame_id, transform=f.new(
+                         "geometry_msgs/msg/Transform", rotation=f.new(
+                             "geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw)))
+        msgs.append((scene.imu[0].stamp_ns, "/tf_static", "tf2_msgs/msg/TFMessage",
+                     f.new("tf2_msgs/msg/TFMessage", transforms=[edge])))
     info = f.new("sensor_msgs/msg/CameraInfo", header=header(f, scene.frames[0].stamp_ns, frame_id),
                  width=W_, height=H_, k=scene.K.reshape(-1).astype(np.float64),
                  distortion_model="plumb_bob")

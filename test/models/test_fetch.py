@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from wham_ros.assets.fetch import DownloadError, download, extract_members, fetch_models
-from wham_ros.assets.registry import SOURCES, ModelSet, Source
+from wham_ros.models.fetch import DownloadError, download, extract_members, fetch_models
+from wham_ros.models.registry import SOURCES, ModelSet, Source
 
 PAYLOAD = bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8))
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -183,7 +183,7 @@ def test_fetch_models_makes_everything_from_the_sources(server, tmp_path, smpl_a
     HMR2.0 export (from a served checkpoint); ViTPose is not needed with mediapipe."""
     import torch
 
-    from wham_ros.cli.export_onnx import export_hmr2
+    from wham_ros.models.export_onnx import export_hmr2
     from wham_ros.hmr2 import DecoderConfig, HMR2Encoder, load_hmr2
     from wham_ros.testing.synthetic_frontend import synthetic_weights_for
     from wham_ros.vit import ViTConfig

@@ -79,7 +79,7 @@ def default_pipeline_factory(values: Dict[str, Any], command_args: Sequence[str]
     checked as ``wham-ros models check`` does; ``command_args`` go into its fix commands)."""
     import dataclasses
 
-    from wham_ros.assets.registry import build_with_models
+    from wham_ros.models.registry import build_with_models
     from wham_ros.pipeline import Pipeline, PipelineConfig
 
     accepted = [f.name for f in dataclasses.fields(PipelineConfig)]

@@ -376,7 +376,7 @@ def build_with_models(values: Dict[str, Any], build, cache_dir: Optional[str] = 
         MissingModelFiles: a file is absent.
         ModelLoadError: a file is present but its loader refused it.
     """
-    from wham_ros.body.smpl import BodyModelError
+    from wham_ros.body.model_file import BodyModelError
     from wham_ros.vit.checkpoint import CheckpointError as VitCheckpointError
     from wham_ros.wham.checkpoint import CheckpointError
 
