@@ -93,10 +93,6 @@ class TrtProfile:
 
     shapes: Dict[str, Tuple[Shape, Shape, Shape]] = field(default_factory=dict)
 
-    def max_batch(self) -> int:
-        """Largest leading (batch) dimension of the profile's max shapes (0: no profile)."""
-        return max((s[2][0] for s in self.shapes.values()), default=0)
-
     def warmup_feeds(self, session) -> Dict[str, np.ndarray]:
         """Zero inputs of the opt shapes, in the session's input dtypes."""
         types = {i.name: i.type for i in session.get_inputs()}
