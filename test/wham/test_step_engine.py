@@ -143,3 +143,68 @@ def test_network_timer_is_opt_in(exact):
     wall = time.perf_counter() - t0
     assert 0 < nt.seconds < wall and nt.ms == nt.seconds * 1e3 and not clock.active
     exact.end_track("t")
+
+
+class _FakeCuda:
+    """torch.cuda's device, stream and graph API, recording the device each call sees
+    (the current device, or the one a stream was made on). CPU stand-in for ``cuda:1``."""
+
+    def __init__(self):
+        import contextlib
+
+        self.current, self.seen = "cuda:0", []
+        fake = self
+
+        class Stream:
+            def __init__(self, device=None):
+                self.device = str(device) if device is not None else fake.current
+                fake.seen.append(("stream", self.device))
+
+            def wait_stream(self, other):
+                fake.seen.append(("wait", other.device))
+
+        class Graph:
+            def replay(self):
+                fake.seen.append(("replay", fake.current))
+
+        @contextlib.contextmanager
+        def device(dev):
+            prev, fake.current = fake.current, str(dev)
+            yield
+            fake.current = prev
+
+        @contextlib.contextmanager
+        def graph(g, stream=None):
+            fake.seen.append(("capture", fake.current, stream.device if stream else None))
+            yield
+
+        self.api = {"device": device, "Stream": Stream, "CUDAGraph": Graph, "graph": graph,
+                    "current_stream": lambda device=None: Stream(device),
+                    "stream": lambda s: contextlib.nullcontext()}
+
+
+def test_cuda_graph_captures_and_replays_on_the_network_device(net, monkeypatch):
+    """device cuda:1: streams, capture and replay all on cuda:1, whatever device is current
+    (a capture stream of another device leaves the WHAM kernels uncaptured)."""
+    i, _ = load_parity(24)
+    eng = StreamingWHAM(net, static_buffers=True)
+    start_fixture_track(eng, 1, i)
+    eng.step({1: fixture_frame(i, 0)})  # fixed buffers of bucket 1 exist (on the CPU)
+
+    class OnCuda1:  # the step network, as if on cuda:1
+        device = torch.device("cuda", 1)
+
+        def __getattr__(self, name):
+            return getattr(eng.slots.net_cpu, name)
+
+    fake = _FakeCuda()
+    for name, fn in fake.api.items():
+        monkeypatch.setattr(torch.cuda, name, fn)
+    eng.slots.net_cpu, eng.slots.net, eng.slots.cuda_graph = eng.slots.net, OnCuda1(), True
+    eng.step({1: fixture_frame(i, 1)})
+    eng.step({1: fixture_frame(i, 2)})  # replays the captured graph
+    assert fake.current == "cuda:0"
+    streams = [s for s in fake.seen if s[0] in ("stream", "wait")]
+    assert streams and all(dev == "cuda:1" for _, dev in streams), fake.seen
+    assert [s for s in fake.seen if s[0] == "capture"] == [("capture", "cuda:1", "cuda:1")]
+    assert [s for s in fake.seen if s[0] == "replay"] == [("replay", "cuda:1")] * 2
