@@ -208,3 +208,27 @@ def test_cuda_graph_captures_and_replays_on_the_network_device(net, monkeypatch)
     assert streams and all(dev == "cuda:1" for _, dev in streams), fake.seen
     assert [s for s in fake.seen if s[0] == "capture"] == [("capture", "cuda:1", "cuda:1")]
     assert [s for s in fake.seen if s[0] == "replay"] == [("replay", "cuda:1")] * 2
+
+
+def test_cuda_fp16_linear_keeps_float32_accumulation_and_output():
+    """The CUDA fp16 kernel: half operands, float32 result (dtype flow checked on the meta
+    device; cuBLAS's float32 accumulation needs a GPU, below)."""
+    from wham_ros.wham.step_weights import half_gemm_fp32
+
+    x = torch.empty(4, 37, device="meta")
+    w16t = torch.empty(37, 8, device="meta", dtype=torch.float16)
+    out = half_gemm_fp32(x, w16t, torch.empty(8, device="meta"))
+    assert out.dtype == torch.float32 and out.shape == (4, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the fp16 step "
+                    "on CUDA: half GEMM with float32 accumulation); none visible to torch")
+def test_cuda_fp16_step_within_the_cpu_fp16_bounds(wham_state_dict, body_model_dir, exact_long):
+    """The documented fp16 error and 20 s drift (measured on CPU) hold on CUDA too."""
+    sd = {k: torch.from_numpy(v) for k, v in wham_state_dict.items()}
+    cuda_net = load_network(sd, body_model_dir, device="cuda", dtype=torch.float32)
+    err, worst = parity_error(StreamingWHAM(cuda_net, precision="fp16"), 60)
+    assert err <= PARITY_BOUND["fp16"], (worst, err)
+    d = drift(long_sequence(StreamingWHAM(cuda_net, precision="fp16"), 600), exact_long)
+    for k, bound in DRIFT_BOUND["fp16"].items():
+        assert d[k] <= bound, (k, d)
