@@ -48,6 +48,7 @@ from wham_ros.wham import (
     WHAMFrame,
     load_network,
     make_track_init,
+    outputs_to_host,
 )
 
 LOG = logging.getLogger(__name__)
@@ -326,11 +327,10 @@ class WhamStage:
                    for ob in fe.observations if ob.track_id in frames} \
             if self.engine.flip_eval else None
         mesh = self.full_mesh if full_mesh is None else full_mesh
-        outs = self.engine.step(frames, full_mesh=mesh, flipped=flipped)
+        outs = outputs_to_host(self.engine.step(frames, full_mesh=mesh, flipped=flipped))
         by_id = {ob.track_id: ob for ob in fe.observations}
-        for tid, out in outs.items():
-            result.humans.append(self._human(tid, by_id[tid], {k: v.cpu().double().numpy()
-                                                              for k, v in out.items()}))
+        for tid, out in outs.items():  # one device -> host copy for all tracks (above)
+            result.humans.append(self._human(tid, by_id[tid], out))
         result.T_world_camera = self.grounding.world.T_world_cam()
         result.timings_ms["wham"] = (time.perf_counter() - t0) * 1e3
         return result

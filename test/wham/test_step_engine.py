@@ -232,3 +232,22 @@ def test_cuda_fp16_step_within_the_cpu_fp16_bounds(wham_state_dict, body_model_d
     d = drift(long_sequence(StreamingWHAM(cuda_net, precision="fp16"), 600), exact_long)
     for k, bound in DRIFT_BOUND["fp16"].items():
         assert d[k] <= bound, (k, d)
+
+
+def test_outputs_to_host_equals_per_tensor_copies(exact):
+    from wham_ros.wham import outputs_to_host
+
+    i, _ = load_parity(24)
+    for tid in ("p", "q"):
+        start_fixture_track(exact, tid, i)
+    outs = exact.step({"p": fixture_frame(i, 0), "q": fixture_frame(i, 0)}, full_mesh=True)
+    host = outputs_to_host(outs)
+    assert host.keys() == outs.keys()
+    for tid, out in outs.items():
+        assert host[tid].keys() == out.keys()
+        for k, v in out.items():
+            assert host[tid][k].dtype == np.float64
+            np.testing.assert_array_equal(host[tid][k], v.cpu().double().numpy())
+    for tid in ("p", "q"):
+        exact.end_track(tid)
+    assert outputs_to_host({}) == {}
