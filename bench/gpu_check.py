@@ -182,7 +182,7 @@ def onnx_rows(check: Check, args, models) -> None:
         return
     from wham_ros.cli.export_onnx import export_hmr2, export_vitpose
     from wham_ros.hmr2.onnx_backend import HMR2Onnx
-    from wham_ros.ort_session import OrtOptions
+    from wham_ros.ort_session import OrtOptions, format_placement
     from wham_ros.vitpose.onnx_backend import VitPoseOnnx
 
     available = ort.get_available_providers()
@@ -208,11 +208,14 @@ def onnx_rows(check: Check, args, models) -> None:
                         paths[name] = os.path.join(tmp, f"{name}.onnx")
                         export = export_vitpose if name == "vitpose" else export_hmr2
                         export(models[name].cpu(), paths[name], device_crops=True)
+                    # One profile for 1..max people: the engine is built once per row, at
+                    # creation, not at each new people count.
                     options = OrtOptions(trt_cache_dir=os.path.join(tmp, "trt_cache"),
-                                         trt_fp16=options.trt_fp16)
+                                         trt_fp16=options.trt_fp16, max_people=max(args.people))
                     est = (VitPoseOnnx if name == "vitpose" else HMR2Onnx)(
                         paths[name], providers=alias, options=options, crop_backend="device")
-                    row.note = f"runs on {est.provider}"
+                    row.note = f"runs on {est.provider}" + (
+                        f"; nodes: {format_placement(est.placement)}" if est.placement else "")
                     for n in args.people:
                         image, xyxy, cxcys = frame_inputs(n, args.image_size)
                         row.values[n] = median_ms(per_frame(est, image, xyxy if name == "vitpose"
