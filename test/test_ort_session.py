@@ -104,6 +104,11 @@ class _FakeSession:
     def get_provider_options(self):
         return dict(zip(self.providers, self.options))
 
+    def get_inputs(self):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(name="x", shape=["b", 4], type="tensor(float)")]
+
 
 @pytest.fixture
 def gpu_ort(monkeypatch):
@@ -125,7 +130,7 @@ def test_session_gets_provider_options_and_cache_dir(linear_onnx, tmp_path, gpu_
     assert fallback == 0  # ONNX Runtime's own fallback would drop every option
     assert opts[0]["trt_engine_cache_path"] == str(cache) and cache.is_dir()
     assert "m: running on TensorrtExecutionProvider" in caplog.text
-    assert "m: no TensorRT optimisation profile" in caplog.text
+    assert "m: dynamic input shapes and no TensorRT optimisation profile" in caplog.text
     # The TensorRT provider listed but not created (missing libraries): the log says so.
     monkeypatch.setattr(_FakeSession, "runs_on", CUDA)
     with caplog.at_level(logging.INFO, logger="wham_ros.ort_session"):
@@ -261,3 +266,24 @@ def test_empty_trt_cache_dir_resolves_to_the_model_cache(tmp_path):
     out = resolve_model_paths({"trt_cache_dir": ""}, str(tmp_path))
     assert out["trt_cache_dir"] == str(tmp_path / "tensorrt")
     assert resolve_model_paths({"trt_cache_dir": "/x/trt"}, str(tmp_path))["trt_cache_dir"] == "/x/trt"
+
+
+def test_runner_config_reaches_the_ort_options(tmp_path):
+    """The new keys in a ``wham-ros run --config`` YAML land in PipelineConfig.ort."""
+    from dataclasses import fields
+
+    import yaml
+
+    from wham_ros.cli.run import load_parameters
+    from wham_ros.pipeline import PipelineConfig
+    from wham_ros.ros.params import pipeline_kwargs
+
+    config = tmp_path / "gpu.yaml"
+    config.write_text(yaml.safe_dump({"wham": {"ros__parameters": {
+        "providers": "tensorrt", "max_people": 3, "trt_layer_norm_fp32_fallback": False,
+        "ort_gpu_mem_limit": 1 << 30, "ort_arena_extend_strategy": "kSameAsRequested"}}}))
+    values = load_parameters(str(config), {})
+    cfg = PipelineConfig(**pipeline_kwargs(values, [f.name for f in fields(PipelineConfig)]))
+    assert cfg.ort.max_people == 3 and cfg.ort.gpu_mem_limit == 1 << 30
+    assert not cfg.ort.trt_layer_norm_fp32_fallback
+    assert cfg.ort.arena_extend_strategy == "kSameAsRequested"

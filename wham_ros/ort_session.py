@@ -279,12 +279,8 @@ def open_session(path: str, providers: str = "auto", name: str = "model",
                     "can serialise; running it on %s (export it with wham-ros export --fp16 "
                     "for TensorRT)", name, path, model_bytes(path) / 1e9, wanted[1])
         wanted = wanted[1:]
-    if "TensorrtExecutionProvider" in wanted:
-        if options.trt_cache_dir:
-            os.makedirs(options.trt_cache_dir, exist_ok=True)
-        if trt_profile is None:
-            LOG.warning("%s: no TensorRT optimisation profile: the engine is built at the first "
-                        "frame and again at each new input shape", name)
+    if "TensorrtExecutionProvider" in wanted and options.trt_cache_dir:
+        os.makedirs(options.trt_cache_dir, exist_ok=True)
     opts = ort.SessionOptions()
     # Idle ORT worker threads spin by default; next to torch (WHAM) on the same cores that
     # busy-waiting slows WHAM's matrix products by ~10x. Let them sleep instead.
@@ -316,6 +312,11 @@ def open_session(path: str, providers: str = "auto", name: str = "model",
         if used != wanted[0] and not errors:  # e.g. CUDA listed but its libraries failed to load
             LOG.warning("%s: %s could not be created; running on %s", name, wanted[0], used)
         LOG.info("%s: running on %s", name, used)
+        if used == "TensorrtExecutionProvider" and not (trt_profile and trt_profile.shapes) \
+                and any(not isinstance(d, int) for i in sess.get_inputs() for d in i.shape):
+            LOG.warning("%s: dynamic input shapes and no TensorRT optimisation profile: the "
+                        "engine is built at the first run and again at each new input shape",
+                        name)
         model = OrtModel(sess, used)
         if profile_run:
             try:

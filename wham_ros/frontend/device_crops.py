@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from wham_ros.ort_session import TrtProfile
 from wham_ros.frontend.crops import (
     HMR2_INPUT_HW,
     IMAGENET_MEAN,
@@ -47,6 +46,7 @@ from wham_ros.frontend.crops import (
     hmr2_crop_windows,
     udp_warp_matrix,
 )
+from wham_ros.ort_session import TrtProfile
 
 #: OpenCV warpAffine fixed point: coordinates in 1/1024 px, sampled on a 1/32 px grid.
 _AB_SCALE = 1024.0

@@ -43,7 +43,7 @@ class VitPoseOnnx(VitPoseEstimator):
     Args:
         path: the exported ``.onnx`` file.
         providers: 'auto', 'cpu', 'cuda' or 'tensorrt'
-            (see :func:`wham_ros.ort_session.make_session`).
+            (see :func:`wham_ros.ort_session.open_session`).
         flip_test: average with the mirrored crops (WHAM: True).
         intra_op_threads: ONNX Runtime threads, 0 = its default.
         options: execution-provider options (TensorRT caches, fp16, device id, max_people).
