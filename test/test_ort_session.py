@@ -287,3 +287,19 @@ def test_runner_config_reaches_the_ort_options(tmp_path):
     assert cfg.ort.max_people == 3 and cfg.ort.gpu_mem_limit == 1 << 30
     assert not cfg.ort.trt_layer_norm_fp32_fallback
     assert cfg.ort.arena_extend_strategy == "kSameAsRequested"
+
+
+def test_front_end_reports_the_node_placement():
+    """The stage's providers (diagnostics, activation log) carry the profiled placement."""
+    from types import SimpleNamespace
+
+    from wham_ros.pipeline import FrontEnd
+    from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
+
+    det = SimpleNamespace(provider=TRT, placement={})
+    vit = SimpleNamespace(provider=TRT, placement={TRT: 1, CPU: 2})
+    hmr = SimpleNamespace(provider=CUDA, placement={CUDA: 40})
+    fe = FrontEnd(det, vit, hmr, MultiPersonTracker(TrackerConfig()))
+    assert fe.providers == {"detector": TRT,
+                            "keypoints": f"{TRT} (nodes: {CPU} 2, {TRT} 1)",  # most first
+                            "encoder": f"{CUDA} (nodes: {CUDA} 40)"}

@@ -31,7 +31,7 @@ from wham_ros.geometry.heading import heading_rate
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
-from wham_ros.ort_session import OrtOptions
+from wham_ros.ort_session import OrtOptions, format_placement
 from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
 from wham_ros.types import (
     CameraFrame,
@@ -219,11 +219,15 @@ class FrontEnd:
 
     @property
     def providers(self) -> Dict[str, str]:
-        """ONNX Runtime execution provider per front-end model."""
+        """ONNX Runtime execution provider per front-end model, with the node placement
+        where it was profiled (GPU providers, at load)."""
         out = {}
         for name, obj in (("detector", self.detector), ("keypoints", self.keypoints),
                           ("encoder", self.encoder)):
-            out[name] = getattr(obj, "provider", getattr(getattr(obj, "__self__", None), "provider", "cpu"))
+            obj = obj if hasattr(obj, "provider") else getattr(obj, "__self__", None)
+            placement = getattr(obj, "placement", None)
+            out[name] = getattr(obj, "provider", "cpu") + (
+                f" (nodes: {format_placement(placement)})" if placement else "")
         return out
 
     def reset(self) -> None:
