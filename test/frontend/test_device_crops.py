@@ -7,6 +7,7 @@ from device crops equal the host path's up to the network's batch-order float no
 exported graphs hold no float64 and cast the uint8 image before anything else (TensorRT).
 """
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -238,3 +239,21 @@ def test_taps_chunk_like_the_whole_batch(tiny_onnx, scene):
     got, want = hmr(img, bbox, flip=True), ref(img, bbox, flip=True)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-4 * (1 + np.abs(want[k]).max()))
+
+
+@pytest.mark.skipif("TensorrtExecutionProvider" not in ort.get_available_providers(),
+                    reason="needs onnxruntime-gpu with the TensorRT execution provider and a GPU; "
+                           "this onnxruntime has none")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_device_crop_graphs_run_whole_on_tensorrt(tiny_onnx, scene, tmp_path):
+    """The profiled warm-up places the whole graph (crops included) on TensorRT, and the
+    keypoints match the CPU run."""
+    from wham_ros.ort_session import OrtOptions
+
+    img, boxes = scene
+    trt = VitPoseOnnx(tiny_onnx["vitpose", "device"], providers="tensorrt", crop_backend="device",
+                      options=OrtOptions(trt_cache_dir=str(tmp_path), max_people=4))
+    assert trt.provider == "TensorrtExecutionProvider"
+    assert "CUDAExecutionProvider" not in trt.placement, trt.placement
+    cpu = VitPoseOnnx(tiny_onnx["vitpose", "device"], providers="cpu", crop_backend="device")
+    np.testing.assert_allclose(trt(img, boxes), cpu(img, boxes), rtol=0, atol=1e-2)
