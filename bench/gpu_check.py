@@ -182,7 +182,7 @@ def onnx_rows(check: Check, args, models) -> None:
         return
     from wham_ros.models.export_onnx import export_hmr2, export_vitpose
     from wham_ros.hmr2.onnx_backend import HMR2Onnx
-    from wham_ros.ort_session import OrtOptions
+    from wham_ros.ort_session import OrtOptions, format_placement
     from wham_ros.vitpose.onnx_backend import VitPoseOnnx
 
     available = ort.get_available_providers()
@@ -204,15 +204,22 @@ def onnx_rows(check: Check, args, models) -> None:
                     continue
 
                 def fill(row, name=name, alias=alias, options=options):
-                    if name not in paths:  # export once, with the crops inside the graph
-                        paths[name] = os.path.join(tmp, f"{name}.onnx")
+                    # fp16 rows take the --fp16 export: an fp32 ViT-H (> 2 GB) is more than the
+                    # TensorRT provider can take and runs on CUDA (the note says so).
+                    fp16 = options.trt_fp16
+                    key = f"{name}_fp16" if fp16 else name
+                    if key not in paths:  # export once, with the crops inside the graph
+                        paths[key] = os.path.join(tmp, f"{key}.onnx")
                         export = export_vitpose if name == "vitpose" else export_hmr2
-                        export(models[name].cpu(), paths[name], device_crops=True)
+                        export(models[name].cpu(), paths[key], fp16=fp16, device_crops=True)
+                    # One profile for 1..max people: the engine is built once per row, at
+                    # creation, not at each new people count.
                     options = OrtOptions(trt_cache_dir=os.path.join(tmp, "trt_cache"),
-                                         trt_fp16=options.trt_fp16)
+                                         trt_fp16=options.trt_fp16, max_people=max(args.people))
                     est = (VitPoseOnnx if name == "vitpose" else HMR2Onnx)(
-                        paths[name], providers=alias, options=options, crop_backend="device")
-                    row.note = f"runs on {est.provider}"
+                        paths[key], providers=alias, options=options, crop_backend="device")
+                    row.note = f"runs on {est.provider}" + (
+                        f"; nodes: {format_placement(est.placement)}" if est.placement else "")
                     for n in args.people:
                         image, xyxy, cxcys = frame_inputs(n, args.image_size)
                         row.values[n] = median_ms(per_frame(est, image, xyxy if name == "vitpose"

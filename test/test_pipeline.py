@@ -284,3 +284,19 @@ def test_wham_engine_options_reach_the_engine(models):
     assert engine.precision == "fp16" and not engine.slots.cuda_graph
     with pytest.raises(ParameterError, match="wham_precision"):
         SPECS["wham_precision"].validate("bf16")
+
+
+def test_wham_outputs_reach_the_host_in_one_copy(models, monkeypatch):
+    """Four people: one device -> host copy per frame (not one per output per person)."""
+    pipe = Pipeline(synthetic_pipeline_config(models))
+    scene = make_scene(5, people=4, size=(960, 480))
+    run(pipe, replace(scene, frames=scene.frames[:4]))
+    frame = scene.frames[4]
+    step = pipe.wham.decide(frame.stamp_ns)
+    fe = pipe.frontend.process(frame)
+    copies, cpu = [], torch.Tensor.cpu
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda t, *a, **k: copies.append(t.shape) or cpu(t, *a, **k))
+    res = pipe.wham.process(fe, step)
+    monkeypatch.undo()
+    assert len(res.humans) == 4 and len(copies) == 1
+    assert copies[0][0] > 4 * 24 * 3  # every output of every person in that one copy

@@ -31,7 +31,7 @@ from wham_ros.geometry.heading import heading_rate
 from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGrounding
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
-from wham_ros.ort_session import OrtOptions
+from wham_ros.ort_session import OrtOptions, format_placement
 from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
 from wham_ros.types import (
     CameraFrame,
@@ -48,6 +48,7 @@ from wham_ros.wham import (
     WHAMFrame,
     load_network,
     make_track_init,
+    outputs_to_host,
 )
 
 LOG = logging.getLogger(__name__)
@@ -218,11 +219,15 @@ class FrontEnd:
 
     @property
     def providers(self) -> Dict[str, str]:
-        """ONNX Runtime execution provider per front-end model."""
+        """ONNX Runtime execution provider per front-end model, with the node placement
+        where it was profiled (GPU providers, at load)."""
         out = {}
         for name, obj in (("detector", self.detector), ("keypoints", self.keypoints),
                           ("encoder", self.encoder)):
-            out[name] = getattr(obj, "provider", getattr(getattr(obj, "__self__", None), "provider", "cpu"))
+            obj = obj if hasattr(obj, "provider") else getattr(obj, "__self__", None)
+            placement = getattr(obj, "placement", None)
+            out[name] = getattr(obj, "provider", "cpu") + (
+                f" (nodes: {format_placement(placement)})" if placement else "")
         return out
 
     def reset(self) -> None:
@@ -326,11 +331,10 @@ class WhamStage:
                    for ob in fe.observations if ob.track_id in frames} \
             if self.engine.flip_eval else None
         mesh = self.full_mesh if full_mesh is None else full_mesh
-        outs = self.engine.step(frames, full_mesh=mesh, flipped=flipped)
+        outs = outputs_to_host(self.engine.step(frames, full_mesh=mesh, flipped=flipped))
         by_id = {ob.track_id: ob for ob in fe.observations}
-        for tid, out in outs.items():
-            result.humans.append(self._human(tid, by_id[tid], {k: v.cpu().double().numpy()
-                                                              for k, v in out.items()}))
+        for tid, out in outs.items():  # one device -> host copy for all tracks (above)
+            result.humans.append(self._human(tid, by_id[tid], out))
         result.T_world_camera = self.grounding.world.T_world_cam()
         result.timings_ms["wham"] = (time.perf_counter() - t0) * 1e3
         return result

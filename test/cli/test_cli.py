@@ -311,3 +311,22 @@ def test_a_named_missing_detector_is_not_replaced_by_yolox(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"fix: export your detector to {tmp_path / 'my_yolo11.onnx'}" in out
     assert "set detector_onnx to \"\" for the cached YOLOX-L" in out
+
+
+def test_doctor_says_fp32_vit_h_runs_on_cuda_under_tensorrt(tmp_path, synthetic_config, capsys):
+    """A ViTPose export over 2 GB (fp32 ViT-H, weights in .onnx.data): TensorRT's provider
+    cannot take it; the doctor says it runs on the CUDA provider and how to get TensorRT."""
+    import shutil
+
+    params = yaml.safe_load(Path(synthetic_config).read_text())["wham"]["ros__parameters"]
+    big = tmp_path / "vitpose_h.onnx"
+    shutil.copy(params["vitpose_onnx"], big)
+    with open(str(big) + ".data", "wb") as fh:  # sparse: 2 GiB without using the disk
+        fh.truncate(2 ** 31)
+    config = write_config(tmp_path / "trt.yaml", **dict(params, providers="tensorrt",
+                                                         vitpose_onnx=str(big)))
+    doctor.main(["--config", config])
+    out = capsys.readouterr().out
+    assert "vitpose_onnx" in out and "runs on CUDAExecutionProvider (fp32)" in out
+    assert "wham-ros export vitpose <checkpoint> <model>.onnx --fp16" in out
+    assert out.count("runs on CUDAExecutionProvider (fp32)") == 1  # the small HMR2.0: no line

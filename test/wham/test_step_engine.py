@@ -143,3 +143,132 @@ def test_network_timer_is_opt_in(exact):
     wall = time.perf_counter() - t0
     assert 0 < nt.seconds < wall and nt.ms == nt.seconds * 1e3 and not clock.active
     exact.end_track("t")
+
+
+class _FakeCuda:
+    """torch.cuda's device, stream and graph API, recording the device each call sees
+    (the current device, or the one a stream was made on). CPU stand-in for ``cuda:1``."""
+
+    def __init__(self):
+        import contextlib
+
+        self.current, self.seen = "cuda:0", []
+        fake = self
+
+        class Stream:
+            def __init__(self, device=None):
+                self.device = str(device) if device is not None else fake.current
+                fake.seen.append(("stream", self.device))
+
+            def wait_stream(self, other):
+                fake.seen.append(("wait", other.device))
+
+        class Graph:
+            def replay(self):
+                fake.seen.append(("replay", fake.current))
+
+        @contextlib.contextmanager
+        def device(dev):
+            prev, fake.current = fake.current, str(dev)
+            yield
+            fake.current = prev
+
+        @contextlib.contextmanager
+        def graph(g, stream=None):
+            fake.seen.append(("capture", fake.current, stream.device if stream else None))
+            yield
+
+        self.api = {"device": device, "Stream": Stream, "CUDAGraph": Graph, "graph": graph,
+                    "current_stream": lambda device=None: Stream(device),
+                    "stream": lambda s: contextlib.nullcontext()}
+
+
+def test_cuda_graph_captures_and_replays_on_the_network_device(net, monkeypatch):
+    """device cuda:1: streams, capture and replay all on cuda:1, whatever device is current
+    (a capture stream of another device leaves the WHAM kernels uncaptured)."""
+    i, _ = load_parity(24)
+    eng = StreamingWHAM(net, static_buffers=True)
+    start_fixture_track(eng, 1, i)
+    eng.step({1: fixture_frame(i, 0)})  # fixed buffers of bucket 1 exist (on the CPU)
+
+    class OnCuda1:  # the step network, as if on cuda:1
+        device = torch.device("cuda", 1)
+
+        def __getattr__(self, name):
+            return getattr(eng.slots.net_cpu, name)
+
+    fake = _FakeCuda()
+    for name, fn in fake.api.items():
+        monkeypatch.setattr(torch.cuda, name, fn)
+    eng.slots.net_cpu, eng.slots.net, eng.slots.cuda_graph = eng.slots.net, OnCuda1(), True
+    eng.step({1: fixture_frame(i, 1)})
+    eng.step({1: fixture_frame(i, 2)})  # replays the captured graph
+    assert fake.current == "cuda:0"
+    streams = [s for s in fake.seen if s[0] in ("stream", "wait")]
+    assert streams and all(dev == "cuda:1" for _, dev in streams), fake.seen
+    assert [s for s in fake.seen if s[0] == "capture"] == [("capture", "cuda:1", "cuda:1")]
+    assert [s for s in fake.seen if s[0] == "replay"] == [("replay", "cuda:1")] * 2
+
+
+def test_cuda_fp16_linear_keeps_float32_accumulation_and_output():
+    """The CUDA fp16 kernel: half operands, float32 result (dtype flow checked on the meta
+    device; cuBLAS's float32 accumulation needs a GPU, below)."""
+    from wham_ros.wham.step_weights import half_gemm_fp32
+
+    x = torch.empty(4, 37, device="meta")
+    w16t = torch.empty(37, 8, device="meta", dtype=torch.float16)
+    out = half_gemm_fp32(x, w16t, torch.empty(8, device="meta"))
+    assert out.dtype == torch.float32 and out.shape == (4, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the fp16 step "
+                    "on CUDA: half GEMM with float32 accumulation); none visible to torch")
+def test_cuda_fp16_step_within_the_cpu_fp16_bounds(wham_state_dict, body_model_dir, exact_long):
+    """The documented fp16 error and 20 s drift (measured on CPU) hold on CUDA too."""
+    sd = {k: torch.from_numpy(v) for k, v in wham_state_dict.items()}
+    cuda_net = load_network(sd, body_model_dir, device="cuda", dtype=torch.float32)
+    err, worst = parity_error(StreamingWHAM(cuda_net, precision="fp16"), 60)
+    assert err <= PARITY_BOUND["fp16"], (worst, err)
+    d = drift(long_sequence(StreamingWHAM(cuda_net, precision="fp16"), 600), exact_long)
+    for k, bound in DRIFT_BOUND["fp16"].items():
+        assert d[k] <= bound, (k, d)
+
+
+def test_outputs_to_host_equals_per_tensor_copies(exact):
+    from wham_ros.wham import outputs_to_host
+
+    i, _ = load_parity(24)
+    for tid in ("p", "q"):
+        start_fixture_track(exact, tid, i)
+    outs = exact.step({"p": fixture_frame(i, 0), "q": fixture_frame(i, 0)}, full_mesh=True)
+    host = outputs_to_host(outs)
+    assert host.keys() == outs.keys()
+    for tid, out in outs.items():
+        assert host[tid].keys() == out.keys()
+        for k, v in out.items():
+            assert host[tid][k].dtype == np.float64
+            np.testing.assert_array_equal(host[tid][k], v.cpu().double().numpy())
+    for tid in ("p", "q"):
+        exact.end_track(tid)
+    assert outputs_to_host({}) == {}
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices (the WHAM "
+                    "network on cuda:1, a CUDA graph captured there); torch sees "
+                    f"{torch.cuda.device_count()}")
+def test_cuda_graph_on_the_second_device_equals_eager(wham_state_dict, body_model_dir):
+    sd = {k: torch.from_numpy(v) for k, v in wham_state_dict.items()}
+    net1 = load_network(sd, body_model_dir, device="cuda:1", dtype=torch.float32)
+    i, _ = load_parity(24)
+    eager, graph = StreamingWHAM(net1), StreamingWHAM(net1, cuda_graph=True)
+    for eng in (eager, graph):
+        start_fixture_track(eng, 1, i)
+    previous = None
+    for t in range(6):
+        a = eager.step({1: fixture_frame(i, t)})[1]
+        b = graph.step({1: fixture_frame(i, t)})[1]
+        for k in a:
+            assert rel(b[k], a[k]) <= 1e-5, (t, k)
+        if previous is not None:  # a graph that captured nothing replays stale outputs
+            assert not torch.equal(b["trans_cam"], previous)
+        previous = b["trans_cam"].clone()

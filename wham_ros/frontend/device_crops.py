@@ -1,17 +1,26 @@
-"""Front-end crops on the device: affine warps, resizes, flips and normalisation as tensor ops.
+"""Front-end crops on the device: sampling, flips and normalisation as tensor ops.
 
-The same crops as :mod:`wham_ros.frontend.crops` (OpenCV on the host), computed in torch
-from the uint8 image and per-crop geometry, so they run on the GPU, inside the torch
-runners, and inside ONNX graphs (:class:`VitPoseWithCrops`, :class:`HMR2WithCrops`,
-exported by ``wham-ros export --device-crops``). One network call then takes the whole
-image plus the geometry of all people and their mirrored crops.
+The same crops as :mod:`wham_ros.frontend.crops` (OpenCV on the host), made on the device
+from the uint8 image, so they run on the GPU, inside the torch runners, and inside ONNX
+graphs (:class:`VitPoseWithCrops`, :class:`HMR2WithCrops`, exported by ``wham-ros export
+--device-crops``). One network call then takes the whole image plus the taps of all people
+and their mirrored crops.
+
+Where each part runs: the crop geometry (OpenCV's source positions, its fixed-point
+rounding, edge clamping, mirroring) is computed on the host in float64
+(:func:`warp_affine_taps`, :func:`resize_taps`) and reduces to integer taps and float32
+weights per crop row and column (:class:`CropTaps`, a few KB per crop). The device only
+gathers and weights pixels (:func:`sample_crops`): no float64 and no large coordinate
+products in the graph, which TensorRT (no float64; fp16 with ``trt_fp16``) could not hold,
+and the uint8 image goes straight into a Cast.
 
 Exactness (tested against OpenCV 4.x on random images):
 
 * ViTPose (``cv2.warpAffine``, INTER_LINEAR, BORDER_CONSTANT 0, uint8): OpenCV's
   fixed-point arithmetic is replayed — the inverse matrix in float64 as OpenCV inverts it,
   source coordinates rounded to 1/1024 px per term and snapped to its 1/32 px grid, the
-  exact 1/1024 bilinear weights, round half up to uint8 — so the crops are equal.
+  exact 1/1024 bilinear weights, round half up to uint8 — so the crops are equal (in float32
+  every product and sum is exact).
 * HMR2.0 (integer window, zero canvas, ``cv2.resize`` INTER_LINEAR on float32): OpenCV's
   source positions and edge clamping, horizontal then vertical pass in float32; OpenCV may
   fuse a multiply-add where this rounds twice, so values agree within 1e-3 grey levels.
@@ -21,7 +30,8 @@ Exactness (tested against OpenCV 4.x on random images):
 Images are ``(H, W, 3)`` uint8 RGB; pixel coordinates have their origin at the centre of
 the top-left pixel (OpenCV convention).
 """
-from typing import Any, Callable, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -36,15 +46,37 @@ from wham_ros.frontend.crops import (
     hmr2_crop_windows,
     udp_warp_matrix,
 )
+from wham_ros.ort_session import TrtProfile
 
 #: OpenCV warpAffine fixed point: coordinates in 1/1024 px, sampled on a 1/32 px grid.
 _AB_SCALE = 1024.0
 _INTER_TAB_SIZE = 32.0
 #: ONNX tensor names of the graphs with crops inside.
 IMAGE_INPUT = "image"
-VITPOSE_GEOMETRY_INPUT = "crop_to_image"
-HMR2_GEOMETRY_INPUT = "crop_window"
-MIRROR_INPUT = "mirror"
+#: Per-crop taps (:class:`CropTaps`), the same four inputs for ViTPose and HMR2.0.
+TAP_INPUTS = ("crop_rows", "crop_row_weights", "crop_cols", "crop_col_weights")
+#: Image (H, W) the TensorRT profile of a graph with crops inside covers: min, opt, max
+#: (4096 x 4096 takes 4K UHD either way up; larger images are refused by the runners).
+TRT_IMAGE_HW = ((1, 1), (1080, 1920), (4096, 4096))
+
+
+def crop_profile(max_batch: int, output_hw: Tuple[int, int]) -> TrtProfile:
+    """TensorRT optimisation profile of a graph with crops inside: the image, and taps of 1
+    to ``max_batch`` crops of ``output_hw`` (opt: ``max_batch``)."""
+    h, w = output_hw
+    shapes = {IMAGE_INPUT: tuple(hw + (3,) for hw in TRT_IMAGE_HW)}
+    for name, n in zip(TAP_INPUTS, (h, h, w, w)):
+        shapes[name] = ((1, n, 2), (max_batch, n, 2), (max_batch, n, 2))
+    return TrtProfile(shapes)
+
+
+def check_image_fits_profile(image: np.ndarray) -> None:
+    """ValueError when ``image`` is larger than :data:`TRT_IMAGE_HW` allows."""
+    (max_h, max_w) = TRT_IMAGE_HW[2]
+    if image.shape[0] > max_h or image.shape[1] > max_w:
+        raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} px is larger than the "
+                         f"{max_w}x{max_h} px the device-crop graphs are built for; use "
+                         "crop_backend: opencv or a smaller image")
 
 
 # --- host side: per-crop geometry (numpy, tiny) --------------------------------------------
@@ -127,121 +159,189 @@ def with_mirrored(geometry: np.ndarray, mirror: bool) -> Tuple[np.ndarray, np.nd
     return np.concatenate([geometry, geometry]), np.repeat([False, True], n)
 
 
-# --- device side: torch ops (also traced into ONNX) ----------------------------------------
+# --- host side: per-axis taps and weights (what the graph needs; all float64 math here) ---
 
-def _columns(mirror: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tensor:
-    """Crop column sampled by output column x: x, or w - 1 - x for mirrored crops. (B, w)."""
-    xs = torch.arange(width, dtype=dtype, device=mirror.device)
-    return torch.where(mirror[:, None], (width - 1) - xs, xs)
+@dataclass
+class CropTaps:
+    """Separable bilinear sampling of B crops: two source rows per crop row, two source
+    columns per crop column, each with its weight.
+
+    Crop pixel ``(y, x)`` = sum over i, j of ``row_weights[y, i] * col_weights[x, j] *
+    image[rows[y, i], cols[x, j]]`` (columns first, then rows). Taps outside the image have
+    weight 0 (their index is clamped into the image); mirrored crops have their columns
+    reversed. Integers and float32 only, so no float64 reaches the device graph (TensorRT
+    has no float64, and ``trt_fp16`` would overflow the 1/1024 px coordinate products).
+
+    Attributes:
+        rows (np.ndarray): (B, h, 2) int32 image rows.
+        row_weights (np.ndarray): (B, h, 2) float32.
+        cols (np.ndarray): (B, w, 2) int32 image columns.
+        col_weights (np.ndarray): (B, w, 2) float32.
+    """
+
+    rows: np.ndarray
+    row_weights: np.ndarray
+    cols: np.ndarray
+    col_weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: slice) -> "CropTaps":
+        """The taps of crops ``index`` (a batch chunk)."""
+        return CropTaps(self.rows[index], self.row_weights[index], self.cols[index],
+                        self.col_weights[index])
+
+    def feeds(self) -> Dict[str, np.ndarray]:
+        """Graph input name -> array (:data:`TAP_INPUTS`)."""
+        return dict(zip(TAP_INPUTS, (self.rows, self.row_weights, self.cols, self.col_weights)))
 
 
-def _gather(image: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Pixels at integer (ys, xs) of broadcastable shapes, 0 outside the image.
+def _axis_taps(first: np.ndarray, frac: np.ndarray, size: int, second: Optional[np.ndarray] = None):
+    """Two taps per position and their weights ``(1 - frac, frac)``, zero outside ``[0, size)``.
 
     Args:
-        image (torch.Tensor): (H, W, 3) uint8.
-        ys, xs (torch.Tensor): int64 rows / columns, broadcastable to S.
+        first (np.ndarray): (B, n) int64 first tap; second: (B, n) (default first + 1).
+        frac (np.ndarray): (B, n) float32 weight of the second tap.
 
     Returns:
-        torch.Tensor: S x 3 float32.
+        (taps (B, n, 2) int32 clamped into the image, weights (B, n, 2) float32).
     """
-    height, width = image.shape[0], image.shape[1]
-    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-    index = ys.clamp(0, height - 1) * width + xs.clamp(0, width - 1)
-    values = image.reshape(-1, 3)[index.reshape(-1)].to(torch.float32)
-    values = values.reshape(index.shape + (3,))
-    return values * inside.unsqueeze(-1).to(torch.float32)
+    second = first + 1 if second is None else second
+    taps = np.stack([first, second], axis=-1)
+    weights = np.stack([np.float32(1) - frac, frac], axis=-1).astype(np.float32)
+    weights = np.where((taps >= 0) & (taps < size), weights, np.float32(0))
+    return np.clip(taps, 0, size - 1).astype(np.int32), weights.astype(np.float32)
 
 
-def warp_affine_crops(image: torch.Tensor, crop_to_image: torch.Tensor, mirror: torch.Tensor,
-                      output_hw: Tuple[int, int] = VITPOSE_INPUT_HW) -> torch.Tensor:
-    """``cv2.warpAffine(INTER_LINEAR, BORDER_CONSTANT 0)`` of B crops, OpenCV's fixed point.
+def _mirror_columns(cols: np.ndarray, weights: np.ndarray, mirror: np.ndarray):
+    """Reverse the columns of mirrored crops: output column x samples crop column w - 1 - x."""
+    mirror = np.asarray(mirror, dtype=bool)
+    cols, weights = cols.copy(), weights.copy()
+    cols[mirror] = cols[mirror, ::-1]
+    weights[mirror] = weights[mirror, ::-1]
+    return cols, weights
+
+
+def warp_affine_taps(crop_to_image: np.ndarray, mirror: np.ndarray, image_hw: Tuple[int, int],
+                     output_hw: Tuple[int, int] = VITPOSE_INPUT_HW) -> CropTaps:
+    """``cv2.warpAffine`` (INTER_LINEAR, BORDER_CONSTANT 0) sample positions of B axis-aligned
+    crops, OpenCV's fixed point replayed in float64 on the host.
+
+    Columns: ``round(1024 a00 x) + round(1024 a02) + 16``, rows: ``round(1024 (a11 y + a12))
+    + 16`` (OpenCV's per-column and per-row terms); floor-divided by 32 that is the source
+    position in 1/32 px, whose integer part is the first tap and whose fraction (a multiple of
+    1/32) the weight: OpenCV's exact 1/1024 bilinear weights as products of row and column
+    weights.
 
     Args:
-        image (torch.Tensor): (H, W, 3) uint8 RGB.
-        crop_to_image (torch.Tensor): (B, 2, 3) float64 crop px → image px
-            (:func:`cv2_inverse_affine` of the image → crop matrices).
-        mirror (torch.Tensor): (B,) bool, crop b is mirrored left-right.
+        crop_to_image (np.ndarray): (B, 2, 3) float64 crop px -> image px
+            (:func:`cv2_inverse_affine`), without rotation or shear.
+        mirror (np.ndarray): (B,) bool, crop b is mirrored left-right.
+        image_hw: (H, W) of the image the taps index.
         output_hw: crop (height, width).
 
     Returns:
-        torch.Tensor: (B, 3, h, w) float32 integer values 0..255 (the uint8 crops).
+        :class:`CropTaps`.
+
+    Raises:
+        ValueError: a matrix with rotation or shear (the front-end's crops have none).
     """
+    a = np.asarray(crop_to_image, dtype=np.float64).reshape(-1, 2, 3)
+    if np.any(a[:, 0, 1] != 0) or np.any(a[:, 1, 0] != 0):
+        raise ValueError("warp_affine_taps needs axis-aligned crops (a01 = a10 = 0)")
     out_h, out_w = output_hw
-    a = crop_to_image.to(torch.float64)
-    ys = torch.arange(out_h, dtype=torch.float64, device=a.device)
-    xs = _columns(mirror, out_w, torch.float64)  # B x w
-    # Per row y: round(1024 (a01 y + a02)) + 16, per column x: round(1024 a00 x); the sum
-    # floor-divided by 32 is the source position in 1/32 px (OpenCV's round_delta = 16).
-    half = _AB_SCALE / _INTER_TAB_SIZE / 2
-    row_x = torch.round((a[:, 0, 1, None] * ys + a[:, 0, 2, None]) * _AB_SCALE) + half  # B x h
-    row_y = torch.round((a[:, 1, 1, None] * ys + a[:, 1, 2, None]) * _AB_SCALE) + half
-    col_x = torch.round(a[:, 0, 0, None] * xs * _AB_SCALE)  # B x w
-    col_y = torch.round(a[:, 1, 0, None] * xs * _AB_SCALE)
-    step = _AB_SCALE / _INTER_TAB_SIZE
-    qx = torch.floor((row_x[:, :, None] + col_x[:, None, :]) / step)  # B x h x w, 1/32 px
-    qy = torch.floor((row_y[:, :, None] + col_y[:, None, :]) / step)
-    x0, y0 = torch.floor(qx / _INTER_TAB_SIZE), torch.floor(qy / _INTER_TAB_SIZE)
-    fx = ((qx - x0 * _INTER_TAB_SIZE) / _INTER_TAB_SIZE).to(torch.float32)[..., None]
-    fy = ((qy - y0 * _INTER_TAB_SIZE) / _INTER_TAB_SIZE).to(torch.float32)[..., None]
-    x0, y0 = x0.to(torch.int64), y0.to(torch.int64)
-    # Weights are multiples of 1/1024 and pixels integers: the float32 sum is exact, so
-    # rounding half up gives OpenCV's (sum + 2^14) >> 15.
-    value = (_gather(image, y0, x0) * ((1 - fx) * (1 - fy)) + _gather(image, y0, x0 + 1) * (fx * (1 - fy))
-             + _gather(image, y0 + 1, x0) * ((1 - fx) * fy) + _gather(image, y0 + 1, x0 + 1) * (fx * fy))
-    return torch.floor(value + 0.5).permute(0, 3, 1, 2)
+    step = _AB_SCALE / _INTER_TAB_SIZE  # 1/1024 px units per 1/32 px
+    half = step / 2  # OpenCV's round_delta
+
+    def taps(fixed):  # B x n source positions in 1/1024 px -> first tap, its fraction
+        q = np.floor(fixed / step)  # in 1/32 px
+        first = np.floor(q / _INTER_TAB_SIZE)
+        return first.astype(np.int64), ((q - first * _INTER_TAB_SIZE) / _INTER_TAB_SIZE).astype(np.float32)
+
+    xs, ys = np.arange(out_w, dtype=np.float64), np.arange(out_h, dtype=np.float64)
+    # OpenCV rounds a00 x per column and (a01 y + a02), (a11 y + a12) per row (a01 = a10 = 0).
+    x0, fx = taps(np.round(a[:, 0, 2, None] * _AB_SCALE) + half
+                  + np.round(a[:, 0, 0, None] * xs * _AB_SCALE))
+    y0, fy = taps(np.round((a[:, 1, 1, None] * ys + a[:, 1, 2, None]) * _AB_SCALE) + half)
+    rows, row_weights = _axis_taps(y0, fy, image_hw[0])
+    cols, col_weights = _mirror_columns(*_axis_taps(x0, fx, image_hw[1]), mirror)
+    return CropTaps(rows, row_weights, cols, col_weights)
 
 
-def _resize_positions(start: torch.Tensor, size: torch.Tensor, out_size: int,
-                      index: torch.Tensor):
-    """``cv2.resize`` INTER_LINEAR source taps of output positions ``index`` along one axis.
-
-    Args:
-        start, size (torch.Tensor): (B,) float64 window origin and length, image px.
-        out_size: output length.
-        index (torch.Tensor): (B, n) or (1, n) float64 output positions.
+def _resize_axis(start: np.ndarray, size: np.ndarray, out_size: int):
+    """``cv2.resize`` INTER_LINEAR taps along one axis of B windows (OpenCV's source positions
+    and edge clamping; positions in float32 as OpenCV computes them).
 
     Returns:
         (first tap (B, n) int64 image px, second tap (B, n) int64, weight of the second
         (B, n) float32).
     """
     scale = 1.0 / (out_size / size)  # OpenCV: scale = 1 / inv_scale, inv_scale = dst / src
-    pos = ((index + 0.5) * scale[:, None] - 0.5).to(torch.float32)
-    tap = torch.floor(pos)
-    frac = pos - tap
-    last = (size - 1)[:, None].to(torch.float32)
-    frac = torch.where((tap < 0) | (tap >= last), torch.zeros_like(frac), frac)
-    tap = torch.minimum(torch.clamp(tap, min=0.0), last)
-    second = torch.minimum(tap + 1, last)
-    origin = start[:, None].to(torch.int64)
-    return tap.to(torch.int64) + origin, second.to(torch.int64) + origin, frac
+    index = np.arange(out_size, dtype=np.float64)
+    pos = ((index[None] + 0.5) * scale[:, None] - 0.5).astype(np.float32)
+    tap = np.floor(pos)
+    frac = (pos - tap).astype(np.float32)
+    last = (size - 1)[:, None].astype(np.float32)
+    frac = np.where((tap < 0) | (tap >= last), np.float32(0), frac).astype(np.float32)
+    tap = np.minimum(np.maximum(tap, np.float32(0)), last)
+    second = np.minimum(tap + 1, last)
+    origin = start[:, None].astype(np.int64)
+    return tap.astype(np.int64) + origin, second.astype(np.int64) + origin, frac
 
 
-def resize_window_crops(image: torch.Tensor, crop_window: torch.Tensor, mirror: torch.Tensor,
-                        output_hw: Tuple[int, int] = HMR2_INPUT_HW) -> torch.Tensor:
-    """Zero-padded integer windows resized with ``cv2.resize`` INTER_LINEAR semantics.
+def resize_taps(crop_window: np.ndarray, mirror: np.ndarray, image_hw: Tuple[int, int],
+                output_hw: Tuple[int, int] = HMR2_INPUT_HW) -> CropTaps:
+    """Taps of zero-padded integer windows resized with ``cv2.resize`` INTER_LINEAR semantics.
+
+    Args:
+        crop_window (np.ndarray): (B, 4) integer [x0, y0, x1, y1] (exclusive end); pixels
+            outside the image are 0 (:func:`hmr2_geometry`).
+        mirror (np.ndarray): (B,) bool, crop b is mirrored left-right.
+        image_hw: (H, W) of the image the taps index.
+        output_hw: crop (height, width).
+
+    Returns:
+        :class:`CropTaps`.
+    """
+    win = np.asarray(crop_window, dtype=np.float64).reshape(-1, 4)
+    out_h, out_w = output_hw
+    x0, x1, fx = _resize_axis(win[:, 0], win[:, 2] - win[:, 0], out_w)
+    y0, y1, fy = _resize_axis(win[:, 1], win[:, 3] - win[:, 1], out_h)
+    rows, row_weights = _axis_taps(y0, fy, image_hw[0], y1)
+    cols, col_weights = _mirror_columns(*_axis_taps(x0, fx, image_hw[1], x1), mirror)
+    return CropTaps(rows, row_weights, cols, col_weights)
+
+
+# --- device side: torch ops (also traced into ONNX) ----------------------------------------
+
+def sample_crops(image: torch.Tensor, rows: torch.Tensor, row_weights: torch.Tensor,
+                 cols: torch.Tensor, col_weights: torch.Tensor) -> torch.Tensor:
+    """B crops of ``image`` sampled at host-computed taps (:class:`CropTaps`).
+
+    The uint8 image is cast to float32 first (TensorRT takes uint8 only as a network input
+    feeding a Cast), then the four taps of every crop pixel are gathered and weighted,
+    columns first, then rows.
 
     Args:
         image (torch.Tensor): (H, W, 3) uint8 RGB.
-        crop_window (torch.Tensor): (B, 4) float64 integer [x0, y0, x1, y1] (exclusive end),
-            pixels outside the image are 0 (:func:`hmr2_geometry`).
-        mirror (torch.Tensor): (B,) bool, crop b is mirrored left-right.
-        output_hw: crop (height, width).
+        rows, cols (torch.Tensor): (B, h, 2) / (B, w, 2) int32 image rows / columns.
+        row_weights, col_weights (torch.Tensor): (B, h, 2) / (B, w, 2) float32.
 
     Returns:
         torch.Tensor: (B, 3, h, w) float32 RGB 0..255.
     """
-    out_h, out_w = output_hw
-    win = crop_window.to(torch.float64)
-    rows = torch.arange(out_h, dtype=torch.float64, device=win.device)[None]  # 1 x h
-    cols = _columns(mirror, out_w, torch.float64)
-    x0, x1, fx = _resize_positions(win[:, 0], win[:, 2] - win[:, 0], out_w, cols)
-    y0, y1, fy = _resize_positions(win[:, 1], win[:, 3] - win[:, 1], out_h, rows)
-    x0, x1, fx = x0[:, None, :], x1[:, None, :], fx[:, None, :, None]
-    y0, y1, fy = y0[:, :, None], y1[:, :, None], fy[:, :, None, None]
-    top = _gather(image, y0, x0) * (1 - fx) + _gather(image, y0, x1) * fx  # B x h x w x 3
-    bottom = _gather(image, y1, x0) * (1 - fx) + _gather(image, y1, x1) * fx
-    return (top * (1 - fy) + bottom * fy).permute(0, 3, 1, 2)
+    pixels = image.to(torch.float32)  # the only op on the uint8 input
+    width = pixels.shape[1]
+    flat = pixels.reshape(-1, 3)  # H*W x 3
+    offsets = rows.to(torch.int64) * width  # B x h x 2
+    index = offsets[:, :, :, None, None] + cols.to(torch.int64)[:, None, None, :, :]  # B x h x 2 x w x 2
+    taps = flat[index.reshape(-1)].reshape(index.shape + (3,))  # B x h x 2 x w x 2 x 3
+    cw = col_weights[:, None, None, :, :, None]  # B x 1 x 1 x w x 2 x 1
+    horizontal = taps[..., 0, :] * cw[..., 0, :] + taps[..., 1, :] * cw[..., 1, :]  # B x h x 2 x w x 3
+    rw = row_weights[:, :, :, None, None]  # B x h x 2 x 1 x 1
+    value = horizontal[:, :, 0] * rw[:, :, 0] + horizontal[:, :, 1] * rw[:, :, 1]  # B x h x w x 3
+    return value.permute(0, 3, 1, 2)
 
 
 def normalise_crops(crops: torch.Tensor, mean: Optional[torch.Tensor] = None,
@@ -271,21 +371,23 @@ class _WithCrops(nn.Module):
 
 
 class VitPoseWithCrops(_WithCrops):
-    """ViTPose with its crops inside: uint8 image + per-crop matrices → heatmaps.
+    """ViTPose with its crops inside: uint8 image + per-crop taps → heatmaps.
 
     Args:
         model: a :class:`wham_ros.vitpose.ViTPose`; the crops are cast to its dtype.
     """
 
-    def forward(self, image: torch.Tensor, crop_to_image: torch.Tensor,
-                mirror: torch.Tensor) -> torch.Tensor:
-        """(H, W, 3) uint8, (B, 2, 3) float64, (B,) bool → (B, 17, 64, 48) heatmaps."""
-        return self.model(self._network_input(warp_affine_crops(image, crop_to_image, mirror)),
-                          flip_test=False)
+    def forward(self, image: torch.Tensor, rows: torch.Tensor, row_weights: torch.Tensor,
+                cols: torch.Tensor, col_weights: torch.Tensor) -> torch.Tensor:
+        """(H, W, 3) uint8 + :func:`warp_affine_taps` → (B, 17, 64, 48) heatmaps."""
+        crops = sample_crops(image, rows, row_weights, cols, col_weights)
+        # Weights are multiples of 1/1024 and pixels integers: the float32 sum is exact, so
+        # rounding half up gives OpenCV's uint8 (sum + 2^14) >> 15.
+        return self.model(self._network_input(torch.floor(crops + 0.5)), flip_test=False)
 
 
 class HMR2WithCrops(_WithCrops):
-    """HMR2.0 encoder with its crops inside: uint8 image + per-crop windows → outputs.
+    """HMR2.0 encoder with its crops inside: uint8 image + per-crop taps → outputs.
 
     Args:
         model: a :class:`wham_ros.hmr2.HMR2Encoder`; the crops are cast to its dtype.
@@ -296,9 +398,11 @@ class HMR2WithCrops(_WithCrops):
         super().__init__(model)
         self.output_names = output_names
 
-    def forward(self, image: torch.Tensor, crop_window: torch.Tensor, mirror: torch.Tensor):
-        """(H, W, 3) uint8, (B, 4) float64, (B,) bool → dict (or tuple) of HMR2.0 outputs."""
-        out = self.model(self._network_input(resize_window_crops(image, crop_window, mirror)))
+    def forward(self, image: torch.Tensor, rows: torch.Tensor, row_weights: torch.Tensor,
+                cols: torch.Tensor, col_weights: torch.Tensor):
+        """(H, W, 3) uint8 + :func:`resize_taps` → dict (or tuple) of HMR2.0 outputs."""
+        crops = sample_crops(image, rows, row_weights, cols, col_weights)
+        out = self.model(self._network_input(crops))
         return out if self.output_names is None else tuple(out[n] for n in self.output_names)
 
 

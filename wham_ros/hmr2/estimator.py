@@ -3,8 +3,9 @@
 :class:`HMR2Estimator` does WHAM's per-frame feature extraction: crop, then the network,
 optionally also on the mirrored crops (WHAM's ``flip_eval``) in the same batch. Crops come
 from ``crop_backend`` 'opencv' (:func:`wham_ros.frontend.crops.hmr2_crops` on the host,
-then :meth:`HMR2Estimator.run_network`) or 'device' (image + crop windows to
-:meth:`HMR2Estimator.run_with_crops`, see :mod:`wham_ros.frontend.device_crops`).
+then :meth:`HMR2Estimator.run_network`) or 'device' (image + per-crop taps computed on the host
+from the crop windows to :meth:`HMR2Estimator.run_with_crops`, see
+:mod:`wham_ros.frontend.device_crops`).
 Subclasses only run the network: :class:`HMR2Torch` here,
 :class:`wham_ros.hmr2.onnx_backend.HMR2Onnx` for ONNX Runtime.
 """
@@ -15,8 +16,8 @@ import torch
 
 from wham_ros.detect.detector import check_image
 from wham_ros.frontend.crops import hmr2_crops
-from wham_ros.frontend.device_crops import (FrameUpload, HMR2WithCrops, hmr2_geometry,
-                                            with_mirrored)
+from wham_ros.frontend.device_crops import (CropTaps, FrameUpload, HMR2WithCrops,
+                                            hmr2_geometry, resize_taps, with_mirrored)
 from wham_ros.hmr2.model import OUTPUT_NAMES, HMR2Encoder
 from wham_ros.vitpose.estimator import autocast_context, check_crop_backend
 
@@ -35,14 +36,12 @@ class HMR2Estimator:
         """(B, 3, 256, 256) float32 → dict of float32 arrays named by ``OUTPUT_NAMES``."""
         raise NotImplementedError
 
-    def run_with_crops(self, image_rgb: np.ndarray, crop_window: np.ndarray,
-                       mirror: np.ndarray) -> Dict[str, np.ndarray]:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> Dict[str, np.ndarray]:
         """Crops made on the device, then the network.
 
         Args:
             image_rgb (np.ndarray): (H, W, 3) uint8 RGB.
-            crop_window (np.ndarray): (B, 4) float64 integer [x0, y0, x1, y1] windows.
-            mirror (np.ndarray): (B,) bool, mirrored crops.
+            taps: B crops' taps (:func:`wham_ros.frontend.device_crops.resize_taps`).
 
         Returns:
             dict of float32 arrays named by ``OUTPUT_NAMES``, batch B.
@@ -73,7 +72,7 @@ class HMR2Estimator:
         else:
             check_image(image_rgb)
             windows, mirror = with_mirrored(hmr2_geometry(boxes), flip)
-            out = self.run_with_crops(image_rgb, windows, mirror)
+            out = self.run_with_crops(image_rgb, resize_taps(windows, mirror, image_rgb.shape[:2]))
         if not flip:
             return out
         n = len(boxes)
@@ -119,11 +118,9 @@ class HMR2Torch(HMR2Estimator):
             return {k: v.float().cpu().numpy() for k, v in self.model(x).items()}
 
     @torch.inference_mode()
-    def run_with_crops(self, image_rgb: np.ndarray, crop_window: np.ndarray,
-                       mirror: np.ndarray) -> Dict[str, np.ndarray]:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> Dict[str, np.ndarray]:
         """See :meth:`HMR2Estimator.run_with_crops` (crops on ``self.device``)."""
-        windows = torch.from_numpy(crop_window).to(self.device)
-        flags = torch.from_numpy(mirror).to(self.device)
+        args = [torch.from_numpy(a).to(self.device) for a in taps.feeds().values()]
         with autocast_context(self.device, self.autocast):
-            out = self.with_crops(self.upload(image_rgb), windows, flags)
+            out = self.with_crops(self.upload(image_rgb), *args)
         return {k: v.float().cpu().numpy() for k, v in out.items()}

@@ -4,22 +4,34 @@ ONNX I/O: input ``norm_img`` (B, 3, 256, 256) float32 normalised RGB crops → o
 ``features`` (B, 1024), ``global_orient`` (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3),
 ``betas`` (B, 10), ``cam`` (B, 3), all float32; the batch axis is dynamic. Rotation matrices
 act on column vectors (root in the camera frame). Exported with ``--device-crops`` (for
-``crop_backend='device'``): inputs ``image`` (H, W, 3) uint8, ``crop_window`` (B, 4)
-float64, ``mirror`` (B,) bool. Sessions run through I/O binding.
+``crop_backend='device'``): inputs ``image`` (H, W, 3) uint8 and the per-crop taps
+``crop_rows`` / ``crop_cols`` (B, 256, 2) int32, ``crop_row_weights`` / ``crop_col_weights``
+(B, 256, 2) float32 (:class:`wham_ros.frontend.device_crops.CropTaps`). Sessions run through
+I/O binding; batches larger than the TensorRT profile (2 x ``max_people`` crops: flip-eval
+doubles them) run in chunks.
 """
 from typing import Dict, Optional
 
 import numpy as np
 
-from wham_ros.frontend.device_crops import (HMR2_GEOMETRY_INPUT, IMAGE_INPUT, MIRROR_INPUT,
-                                            FrameUpload)
+from wham_ros.frontend.crops import HMR2_INPUT_HW
+from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, FrameUpload,
+                                            check_image_fits_profile, crop_profile)
 from wham_ros.hmr2.estimator import HMR2Estimator
 from wham_ros.hmr2.model import ONNX_INPUT, OUTPUT_NAMES
-from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, input_numpy_dtype,
-                                  make_session)
+from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
+                                  input_numpy_dtype, open_session)
 
 #: Input names of each crop backend's export.
-INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, HMR2_GEOMETRY_INPUT, MIRROR_INPUT]}
+INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, *TAP_INPUTS]}
+
+
+def hmr2_profile(crop_backend: str, max_batch: int) -> TrtProfile:
+    """Input shapes of 1 to ``max_batch`` crops for the graph of ``crop_backend``."""
+    if crop_backend == "device":
+        return crop_profile(max_batch, HMR2_INPUT_HW)
+    shape = (3,) + HMR2_INPUT_HW
+    return TrtProfile({ONNX_INPUT: ((1,) + shape, (max_batch,) + shape, (max_batch,) + shape)})
 
 
 class HMR2Onnx(HMR2Estimator):
@@ -29,7 +41,7 @@ class HMR2Onnx(HMR2Estimator):
         path: the exported ``.onnx`` file.
         providers: 'auto', 'cpu', 'cuda' or 'tensorrt'.
         intra_op_threads: ONNX Runtime threads, 0 = its default.
-        options: execution-provider options (TensorRT caches, fp16, device id).
+        options: execution-provider options (TensorRT caches, fp16, device id, max_people).
         crop_backend: 'opencv' (model exported as is) or 'device' (``--device-crops``).
         upload: shared per-frame image upload (see :class:`wham_ros.vitpose.onnx_backend.VitPoseOnnx`).
 
@@ -43,8 +55,10 @@ class HMR2Onnx(HMR2Estimator):
                  upload: Optional[FrameUpload] = None):
         super().__init__(crop_backend)
         options = options or OrtOptions()
-        self.session, self.provider = make_session(path, providers, "HMR2", intra_op_threads,
-                                                   options)
+        self.max_batch = 2 * max(1, options.max_people)  # crops + mirrored crops (flip-eval)
+        model = open_session(path, providers, "HMR2", intra_op_threads, options,
+                             hmr2_profile(crop_backend, self.max_batch))
+        self.session, self.provider, self.placement = model.session, model.provider, model.placement
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if inputs != INPUTS[crop_backend] or any(n not in outputs for n in OUTPUT_NAMES):
@@ -62,15 +76,20 @@ class HMR2Onnx(HMR2Estimator):
     def run_network(self, norm_img: np.ndarray) -> Dict[str, np.ndarray]:
         """(B, 3, 256, 256) float32 → dict of float32 arrays named by ``OUTPUT_NAMES``."""
         x = np.ascontiguousarray(norm_img, dtype=self.input_dtype)
-        return self._named(self.bound.run(list(OUTPUT_NAMES), {ONNX_INPUT: x}))
+        return self._named([self.bound.run(list(OUTPUT_NAMES), {ONNX_INPUT: x[c]})
+                            for c in chunks(len(x), self.max_batch)])
 
-    def run_with_crops(self, image_rgb: np.ndarray, crop_window: np.ndarray,
-                       mirror: np.ndarray) -> Dict[str, np.ndarray]:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> Dict[str, np.ndarray]:
         """See :meth:`HMR2Estimator.run_with_crops` (crops inside the graph)."""
-        return self._named(self.bound.run(list(OUTPUT_NAMES), {
-            IMAGE_INPUT: self.upload(image_rgb), HMR2_GEOMETRY_INPUT: crop_window,
-            MIRROR_INPUT: mirror}))
+        if self.provider == "TensorrtExecutionProvider":
+            check_image_fits_profile(image_rgb)
+        image = self.upload(image_rgb)  # once per frame, whatever the number of chunks
+        return self._named([self.bound.run(list(OUTPUT_NAMES),
+                                           {IMAGE_INPUT: image, **taps.take(c).feeds()})
+                            for c in chunks(len(taps), self.max_batch)])
 
     @staticmethod
-    def _named(outs) -> Dict[str, np.ndarray]:
-        return {n: o.astype(np.float32, copy=False) for n, o in zip(OUTPUT_NAMES, outs)}
+    def _named(parts) -> Dict[str, np.ndarray]:
+        """Chunks of outputs (lists in ``OUTPUT_NAMES`` order) → one float32 array per name."""
+        return {n: np.concatenate([p[i] for p in parts]).astype(np.float32, copy=False)
+                for i, n in enumerate(OUTPUT_NAMES)}

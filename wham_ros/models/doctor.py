@@ -106,6 +106,32 @@ def check_onnxruntime(providers: str) -> List[Finding]:
     return out
 
 
+def check_tensorrt_models(values: Dict[str, Any], cache_dir: Optional[str]) -> List[Finding]:
+    """Front-end models TensorRT cannot take: over 2 GB of weights (fp32 ViT-H) they run on
+    the CUDA provider (``wham_ros.ort_session.too_big_for_tensorrt``)."""
+    providers = str(values.get("providers", "auto")).lower()
+    if providers not in ("auto", "tensorrt"):
+        return []
+    import onnxruntime as ort
+
+    from wham_ros.models.registry import resolve_model_paths
+    from wham_ros.ort_session import model_bytes, too_big_for_tensorrt
+
+    trt = "TensorrtExecutionProvider" in ort.get_available_providers()
+    resolved = resolve_model_paths(values, cache_dir)
+    out = []
+    for key in ("vitpose_onnx", "hmr2_onnx"):
+        path = str(resolved.get(key) or "")
+        if path and too_big_for_tensorrt(path):
+            out.append(Finding(key, WARN if trt else INFO,
+                               f"{model_bytes(path) / 1e9:.1f} GB of weights: more than the 2 GB "
+                               "the TensorRT provider can serialise, so with TensorRT this model "
+                               "runs on CUDAExecutionProvider (fp32)",
+                               f"for TensorRT: wham-ros export {key.split('_')[0]} <checkpoint> "
+                               "<model>.onnx --fp16, and point the parameter at it"))
+    return out
+
+
 def check_ros() -> List[Finding]:
     """ROS 2 distro (environment), rclpy and the generated messages (live node only)."""
     distro = os.environ.get("ROS_DISTRO")
@@ -202,7 +228,8 @@ def diagnose(values: Dict[str, Any], cache_dir: Optional[str] = None,
              command_args: Sequence[str] = ()) -> List[Finding]:
     """Every finding for parameter ``values`` (see ``wham_ros.ros.params``)."""
     return (check_python() + check_torch(str(values.get("device", "cpu")))
-            + check_onnxruntime(str(values.get("providers", "auto"))) + check_ros()
+            + check_onnxruntime(str(values.get("providers", "auto")))
+            + check_tensorrt_models(values, cache_dir) + check_ros()
             + check_keypoints(str(values.get("keypoint_backend", "vitpose")))
             + check_models(values, cache_dir, command_args))
 

@@ -10,10 +10,11 @@ I/O (batch axis dynamic, float32):
     hmr2:    ``norm_img`` (B, 3, 256, 256) → ``features`` (B, 1024), ``global_orient``
              (B, 1, 3, 3), ``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10), ``cam`` (B, 3)
 
-With ``--device-crops`` the crops are made inside the graph
-(:mod:`wham_ros.frontend.device_crops`): inputs ``image`` (H, W, 3) uint8 RGB (any size),
-``mirror`` (B,) bool and ``crop_to_image`` (B, 2, 3) float64 (vitpose) or ``crop_window``
-(B, 4) float64 (hmr2); same outputs. Run them with ``crop_backend: device``.
+With ``--device-crops`` the crops are sampled inside the graph
+(:mod:`wham_ros.frontend.device_crops`): inputs ``image`` (H, W, 3) uint8 RGB (any size;
+the graph casts it to float32 first) and the host-computed taps ``crop_rows`` /
+``crop_cols`` (B, h, 2) / (B, w, 2) int32 with ``crop_row_weights`` / ``crop_col_weights``
+float32 (no float64 anywhere); same outputs. Run them with ``crop_backend: device``.
 
 ViT-H weights are ~2.5 GB, more than one protobuf may hold, so the weights go to one external
 data file next to the ``.onnx`` (``<name>.onnx.data``, needs the ``onnx`` package); keep the
@@ -31,8 +32,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from wham_ros.frontend.device_crops import (HMR2_GEOMETRY_INPUT, IMAGE_INPUT, MIRROR_INPUT,
-                                            VITPOSE_GEOMETRY_INPUT, HMR2WithCrops,
+from wham_ros.frontend.crops import HMR2_INPUT_HW, VITPOSE_INPUT_HW
+from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, HMR2WithCrops,
                                             VitPoseWithCrops)
 from wham_ros.hmr2.model import ONNX_INPUT as HMR2_INPUT
 from wham_ros.hmr2.model import OUTPUT_NAMES as HMR2_OUTPUTS
@@ -71,14 +72,15 @@ class _HMR2Outputs(nn.Module):
         return tuple(out[name] for name in HMR2_OUTPUTS)
 
 
-def _device_crop_io(geometry_input: str, geometry_shape: Tuple[int, ...], output_names):
+def _device_crop_io(output_hw: Tuple[int, int], output_names):
     """Example inputs, input names and dynamic axes of a graph with crops inside."""
+    h, w = output_hw
     example = (torch.zeros(64, 48, 3, dtype=torch.uint8),
-               torch.ones((2,) + geometry_shape, dtype=torch.float64),
-               torch.tensor([False, True]))
-    names = [IMAGE_INPUT, geometry_input, MIRROR_INPUT]
-    dynamic = {IMAGE_INPUT: {0: "height", 1: "width"},
-               geometry_input: {0: "batch"}, MIRROR_INPUT: {0: "batch"}}
+               torch.zeros(2, h, 2, dtype=torch.int32), torch.ones(2, h, 2),
+               torch.zeros(2, w, 2, dtype=torch.int32), torch.ones(2, w, 2))
+    names = [IMAGE_INPUT, *TAP_INPUTS]
+    dynamic = {IMAGE_INPUT: {0: "height", 1: "width"}}
+    dynamic.update({name: {0: "batch"} for name in TAP_INPUTS})
     dynamic.update({name: {0: "batch"} for name in output_names})
     return example, names, dynamic
 
@@ -137,13 +139,12 @@ def export_vitpose(model: ViTPose, path: str, opset: int = DEFAULT_OPSET,
         opset: ONNX opset.
         fp16: export half-precision weights and I/O (for CUDA/TensorRT; the runtime wrapper
             casts to and from float32).
-        device_crops: crops inside the graph (inputs image, crop_to_image, mirror).
+        device_crops: crops inside the graph (inputs image and the crop taps).
     """
     dtype = torch.float16 if fp16 else torch.float32
     model = _in_dtype(model, dtype)
     if device_crops:
-        example, names, dynamic = _device_crop_io(VITPOSE_GEOMETRY_INPUT, (2, 3),
-                                                  [VITPOSE_OUTPUT])
+        example, names, dynamic = _device_crop_io(VITPOSE_INPUT_HW, [VITPOSE_OUTPUT])
         _export(VitPoseWithCrops(model), example, path, names, [VITPOSE_OUTPUT],
                 opset, dynamic)
         return
@@ -160,13 +161,12 @@ def export_hmr2(model: HMR2Encoder, path: str, opset: int = DEFAULT_OPSET,
         path: output ``.onnx``.
         opset: ONNX opset.
         fp16: export half-precision weights and I/O (see :func:`export_vitpose`).
-        device_crops: crops inside the graph (inputs image, crop_window, mirror).
+        device_crops: crops inside the graph (inputs image and the crop taps).
     """
     dtype = torch.float16 if fp16 else torch.float32
     model = _in_dtype(model, dtype)
     if device_crops:
-        example, names, dynamic = _device_crop_io(HMR2_GEOMETRY_INPUT, (4,),
-                                                  HMR2_OUTPUTS)
+        example, names, dynamic = _device_crop_io(HMR2_INPUT_HW, HMR2_OUTPUTS)
         _export(HMR2WithCrops(model, HMR2_OUTPUTS), example, path, names,
                 HMR2_OUTPUTS, opset, dynamic)
         return
@@ -189,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="half-precision weights and I/O (for CUDA / TensorRT providers)")
     parser.add_argument("--device-crops", action="store_true",
                         help="crops inside the graph: inputs are the uint8 image and per-crop "
-                             "geometry (for crop_backend: device)")
+                             "taps (for crop_backend: device)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -37,6 +37,8 @@ from wham_ros.ort_session import ModelFileError
 CACHE_ENV = "WHAM_ROS_MODELS"
 MODEL_PARAMETERS = ("wham_checkpoint", "body_model_dir", "detector_onnx", "vitpose_onnx",
                     "hmr2_onnx")
+#: Folder of the TensorRT engine and timing caches under the cache directory (trt_cache_dir '').
+TRT_CACHE_NAME = "tensorrt"
 # Parameter -> its path under the cache directory.
 CACHE_NAMES = {
     "wham_checkpoint": "wham_vit_bedlam_w_3dpw.pth.tar",
@@ -124,7 +126,8 @@ def default_cache_dir() -> str:
 
 
 def resolve_model_paths(values: Dict[str, Any], cache_dir: Optional[str] = None) -> Dict[str, Any]:
-    """Parameter values with every model path made absolute (empty: the cache's file).
+    """Parameter values with every model path made absolute (empty: the cache's file), and
+    an empty ``trt_cache_dir`` made the cache's ``tensorrt/`` folder.
 
     Only the model parameters present in ``values`` are touched (a split node has some of
     them). With the cached detector, ``detector_format: auto`` becomes ``yolox_raw``.
@@ -144,6 +147,8 @@ def resolve_model_paths(values: Dict[str, Any], cache_dir: Optional[str] = None)
         given = str(out[name] or "")
         out[name] = (os.path.abspath(os.path.expanduser(given)) if given
                      else os.path.join(cache, CACHE_NAMES[name]))
+    if "trt_cache_dir" in out and not out["trt_cache_dir"]:  # TensorRT engines beside the models
+        out["trt_cache_dir"] = os.path.join(cache, TRT_CACHE_NAME)
     if ("detector_onnx" in values and not values["detector_onnx"]
             and out.get("detector_format") == "auto"):
         out["detector_format"] = CACHED_DETECTOR_FORMAT

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from wham_ros.ort_session import OrtOptions
+from wham_ros.ort_session import ARENA_STRATEGIES, OrtOptions
 from wham_ros.tracking.tracker import TrackerConfig
 
 
@@ -97,14 +97,31 @@ PARAMS: List[ParamSpec] = [
               "providers and of their I/O binding.", min_value=0, pipeline_field="ort.device_id",
               read_only=True),
     ParamSpec("trt_cache_dir", _ORT.trt_cache_dir, "Directory of the TensorRT engine and timing "
-              "caches (created if missing); empty: no cache, every start rebuilds the engines "
-              "(minutes for ViT-H).", pipeline_field="ort.trt_cache_dir", read_only=True),
+              "caches (created if missing); empty: the model cache's tensorrt/ folder. A cached "
+              "engine loads in seconds; a ViT-H build takes minutes.",
+              pipeline_field="ort.trt_cache_dir", read_only=True),
     ParamSpec("trt_fp16", _ORT.trt_fp16, "Let TensorRT build fp16 kernels (faster; outputs "
               "then carry fp16 rounding, unlike the exact fp32 path).",
               pipeline_field="ort.trt_fp16", read_only=True),
     ParamSpec("trt_max_workspace_size", _ORT.trt_max_workspace_size, "TensorRT builder "
               "workspace, bytes (0: the provider's default).", min_value=0,
               pipeline_field="ort.trt_max_workspace_size", read_only=True),
+    ParamSpec("trt_layer_norm_fp32_fallback", _ORT.trt_layer_norm_fp32_fallback, "With "
+              "trt_fp16, keep TensorRT's LayerNorm in fp32 (ViT-H's LayerNorm sums overflow "
+              "fp16).", pipeline_field="ort.trt_layer_norm_fp32_fallback", read_only=True),
+    ParamSpec("max_people", _ORT.max_people, "People per frame the TensorRT engines are built "
+              "for (optimisation profile: 1 to max_people crops, twice that with mirrored "
+              "crops); engines are built or loaded from trt_cache_dir at activation, and a "
+              "frame with more people runs its crops in chunks of this size.", min_value=1,
+              pipeline_field="ort.max_people", read_only=True),
+    ParamSpec("ort_gpu_mem_limit", _ORT.gpu_mem_limit, "Byte limit of the CUDA execution "
+              "provider's memory arena (0: no limit); set it when WHAM (torch) shares the GPU.",
+              min_value=0, pipeline_field="ort.gpu_mem_limit", read_only=True),
+    ParamSpec("ort_arena_extend_strategy", _ORT.arena_extend_strategy, "How the CUDA execution "
+              "provider's arena grows: 'kNextPowerOfTwo' (fewer, larger allocations) or "
+              "'kSameAsRequested' (only what is asked; tighter next to torch).",
+              choices=ARENA_STRATEGIES, pipeline_field="ort.arena_extend_strategy",
+              read_only=True),
     ParamSpec("crop_backend", "opencv", "Where the ViTPose/HMR2.0 crops are made: 'opencv' "
               "(host, the reference) or 'device' (inside the ONNX graphs, equal crops; needs "
               "models exported with wham-ros export --device-crops).",
@@ -195,7 +212,8 @@ FRONTEND_ONLY = frozenset({
     "image_transport", "require_camera_info", "camera_info_wait_s", "max_stamp_ahead_s",
     "camera_frame_id", "detector_onnx", "vitpose_onnx",
     "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
-    "trt_max_workspace_size", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
+    "trt_max_workspace_size", "trt_layer_norm_fp32_fallback", "max_people", "ort_gpu_mem_limit",
+    "ort_arena_extend_strategy", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
     "tracker_min_hits", "tracker_max_lost"})
 WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",

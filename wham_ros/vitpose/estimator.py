@@ -6,9 +6,11 @@ Crops come from one of two backends (``crop_backend``):
 
 * ``opencv`` (default): :func:`wham_ros.frontend.crops.vitpose_crops` on the host, the
   normalised crops go to :meth:`VitPoseEstimator.run_network`;
-* ``device``: the uint8 image and the per-crop matrices go to
-  :meth:`VitPoseEstimator.run_with_crops`, which warps, mirrors and normalises on the
-  device (:mod:`wham_ros.frontend.device_crops`; the same crops, tested equal).
+* ``device``: the crop geometry is reduced on the host to per-crop taps
+  (:func:`wham_ros.frontend.device_crops.warp_affine_taps`, mirrored crops included); the
+  uint8 image and the taps go to :meth:`VitPoseEstimator.run_with_crops`, which samples and
+  normalises on the device (:mod:`wham_ros.frontend.device_crops`; the same crops, tested
+  equal).
 
 Subclasses only run the network: :class:`VitPoseTorch` here,
 :class:`wham_ros.vitpose.onnx_backend.VitPoseOnnx` for ONNX Runtime.
@@ -21,8 +23,8 @@ import torch
 
 from wham_ros.detect.detector import check_image
 from wham_ros.frontend.crops import vitpose_crops
-from wham_ros.frontend.device_crops import (FrameUpload, VitPoseWithCrops, vitpose_geometry,
-                                            with_mirrored)
+from wham_ros.frontend.device_crops import (CropTaps, FrameUpload, VitPoseWithCrops,
+                                            vitpose_geometry, warp_affine_taps, with_mirrored)
 from wham_ros.vitpose.decode import keypoints_from_heatmaps, merge_flipped_heatmaps
 from wham_ros.vitpose.keypoints import COCO17_NAMES
 from wham_ros.vitpose.model import ViTPose
@@ -70,14 +72,12 @@ class VitPoseEstimator:
         """(B, 3, 256, 192) float32 normalised crops → (B, 17, 64, 48) float32 heatmaps."""
         raise NotImplementedError
 
-    def run_with_crops(self, image_rgb: np.ndarray, crop_to_image: np.ndarray,
-                       mirror: np.ndarray) -> np.ndarray:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> np.ndarray:
         """Crops made on the device, then the network.
 
         Args:
             image_rgb (np.ndarray): (H, W, 3) uint8 RGB.
-            crop_to_image (np.ndarray): (B, 2, 3) float64 crop px → image px.
-            mirror (np.ndarray): (B,) bool, mirrored crops.
+            taps: B crops' taps (:func:`wham_ros.frontend.device_crops.warp_affine_taps`).
 
         Returns:
             np.ndarray: (B, 17, 64, 48) float32 heatmaps.
@@ -119,7 +119,7 @@ class VitPoseEstimator:
         check_image(image_rgb)
         center, scale, geometry = vitpose_geometry(boxes)
         geometry, mirror = with_mirrored(geometry, self.flip_test)  # N crops, then N mirrored
-        hm = self.run_with_crops(image_rgb, geometry, mirror)
+        hm = self.run_with_crops(image_rgb, warp_affine_taps(geometry, mirror, image_rgb.shape[:2]))
         n = len(boxes)
         if self.flip_test:
             hm = merge_flipped_heatmaps(hm[:n], hm[n:])
@@ -157,10 +157,8 @@ class VitPoseTorch(VitPoseEstimator):
             return self.model(x).float().cpu().numpy()
 
     @torch.inference_mode()
-    def run_with_crops(self, image_rgb: np.ndarray, crop_to_image: np.ndarray,
-                       mirror: np.ndarray) -> np.ndarray:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> np.ndarray:
         """See :meth:`VitPoseEstimator.run_with_crops` (crops on ``self.device``)."""
-        geometry = torch.from_numpy(crop_to_image).to(self.device)
-        flags = torch.from_numpy(mirror).to(self.device)
+        args = [torch.from_numpy(a).to(self.device) for a in taps.feeds().values()]
         with autocast_context(self.device, self.autocast):
-            return self.with_crops(self.upload(image_rgb), geometry, flags).float().cpu().numpy()
+            return self.with_crops(self.upload(image_rgb), *args).float().cpu().numpy()

@@ -2,24 +2,39 @@
 
 ONNX I/O: input ``input_tensor`` (B, 3, 256, 192) float32 normalised RGB crops → output
 ``heatmaps`` (B, 17, 64, 48) float32; the batch axis is dynamic. Exported with
-``--device-crops`` (for ``crop_backend='device'``): inputs ``image`` (H, W, 3) uint8,
-``crop_to_image`` (B, 2, 3) float64, ``mirror`` (B,) bool. Flip merge and decode run in
-numpy (:class:`wham_ros.vitpose.estimator.VitPoseEstimator`). Sessions run through I/O
-binding (:class:`wham_ros.ort_session.BoundSession`): one upload per input, one download.
+``--device-crops`` (for ``crop_backend='device'``): inputs ``image`` (H, W, 3) uint8 and the
+per-crop taps ``crop_rows`` (B, 256, 2) int32, ``crop_row_weights`` (B, 256, 2) float32,
+``crop_cols`` (B, 192, 2) int32, ``crop_col_weights`` (B, 192, 2) float32
+(:class:`wham_ros.frontend.device_crops.CropTaps`). Flip merge and decode run in numpy
+(:class:`wham_ros.vitpose.estimator.VitPoseEstimator`). Sessions run through I/O binding
+(:class:`wham_ros.ort_session.BoundSession`): one upload per input, one download per chunk.
+
+Batches: the session's TensorRT profile covers 1 to ``max_people`` people (times two with
+the flip test); a frame with more crops runs in chunks of that size, so TensorRT never
+meets a shape outside its engine.
 """
 from typing import Optional
 
 import numpy as np
 
-from wham_ros.frontend.device_crops import (IMAGE_INPUT, MIRROR_INPUT, VITPOSE_GEOMETRY_INPUT,
-                                            FrameUpload)
-from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, input_numpy_dtype,
-                                  make_session)
+from wham_ros.frontend.crops import VITPOSE_INPUT_HW
+from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, FrameUpload,
+                                            check_image_fits_profile, crop_profile)
+from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
+                                  input_numpy_dtype, open_session)
 from wham_ros.vitpose.estimator import VitPoseEstimator
 from wham_ros.vitpose.model import ONNX_INPUT, ONNX_OUTPUT
 
 #: Input names of each crop backend's export.
-INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, VITPOSE_GEOMETRY_INPUT, MIRROR_INPUT]}
+INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, *TAP_INPUTS]}
+
+
+def vitpose_profile(crop_backend: str, max_batch: int) -> TrtProfile:
+    """Input shapes of 1 to ``max_batch`` crops for the graph of ``crop_backend``."""
+    if crop_backend == "device":
+        return crop_profile(max_batch, VITPOSE_INPUT_HW)
+    shape = (3,) + VITPOSE_INPUT_HW
+    return TrtProfile({ONNX_INPUT: ((1,) + shape, (max_batch,) + shape, (max_batch,) + shape)})
 
 
 class VitPoseOnnx(VitPoseEstimator):
@@ -28,10 +43,10 @@ class VitPoseOnnx(VitPoseEstimator):
     Args:
         path: the exported ``.onnx`` file.
         providers: 'auto', 'cpu', 'cuda' or 'tensorrt'
-            (see :func:`wham_ros.ort_session.make_session`).
+            (see :func:`wham_ros.ort_session.open_session`).
         flip_test: average with the mirrored crops (WHAM: True).
         intra_op_threads: ONNX Runtime threads, 0 = its default.
-        options: execution-provider options (TensorRT caches, fp16, device id).
+        options: execution-provider options (TensorRT caches, fp16, device id, max_people).
         crop_backend: 'opencv' (model exported as is) or 'device' (exported with
             ``--device-crops``).
         upload: shared per-frame image upload (one copy per frame for ViTPose and HMR2.0);
@@ -47,8 +62,10 @@ class VitPoseOnnx(VitPoseEstimator):
                  crop_backend: str = "opencv", upload: Optional[FrameUpload] = None):
         super().__init__(flip_test, crop_backend)
         options = options or OrtOptions()
-        self.session, self.provider = make_session(path, providers, "ViTPose", intra_op_threads,
-                                                   options)
+        self.max_batch = max(1, options.max_people) * (2 if flip_test else 1)
+        model = open_session(path, providers, "ViTPose", intra_op_threads, options,
+                             vitpose_profile(crop_backend, self.max_batch))
+        self.session, self.provider, self.placement = model.session, model.provider, model.placement
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if inputs != INPUTS[crop_backend] or ONNX_OUTPUT not in outputs:
@@ -66,12 +83,15 @@ class VitPoseOnnx(VitPoseEstimator):
     def run_network(self, input_tensor: np.ndarray) -> np.ndarray:
         """(B, 3, 256, 192) float32 → (B, 17, 64, 48) float32 heatmaps."""
         x = np.ascontiguousarray(input_tensor, dtype=self.input_dtype)
-        return self.bound.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0].astype(np.float32, copy=False)
+        outs = [self.bound.run([ONNX_OUTPUT], {ONNX_INPUT: x[c]})[0]
+                for c in chunks(len(x), self.max_batch)]
+        return np.concatenate(outs).astype(np.float32, copy=False)
 
-    def run_with_crops(self, image_rgb: np.ndarray, crop_to_image: np.ndarray,
-                       mirror: np.ndarray) -> np.ndarray:
+    def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> np.ndarray:
         """See :meth:`VitPoseEstimator.run_with_crops` (crops inside the graph)."""
-        out = self.bound.run([ONNX_OUTPUT], {IMAGE_INPUT: self.upload(image_rgb),
-                                             VITPOSE_GEOMETRY_INPUT: crop_to_image,
-                                             MIRROR_INPUT: mirror})[0]
-        return out.astype(np.float32, copy=False)
+        if self.provider == "TensorrtExecutionProvider":
+            check_image_fits_profile(image_rgb)
+        image = self.upload(image_rgb)  # once per frame, whatever the number of chunks
+        outs = [self.bound.run([ONNX_OUTPUT], {IMAGE_INPUT: image, **taps.take(c).feeds()})[0]
+                for c in chunks(len(taps), self.max_batch)]
+        return np.concatenate(outs).astype(np.float32, copy=False)

@@ -243,7 +243,8 @@ class SlotEngine:
             return {k: v[:B] for k, v in self._slot_step(idx_buf, inp_buf, finp_buf,
                                                          full_mesh).items()}
         graph, out = self._graphs.get((n, full_mesh)) or self._capture(n, full_mesh)
-        graph.replay()
+        with torch.cuda.device(self.net.device):
+            graph.replay()
         return {k: v[:B].clone() for k, v in out.items()}  # the graph's outputs are reused
 
     def _buffers(self, n: int):
@@ -254,21 +255,30 @@ class SlotEngine:
                                torch.zeros(n, INPUT_WIDTH, device=dev, dtype=dt), finp)
         return self._static[n]
 
-    def _capture(self, n: int, full_mesh: bool):  # pragma: no cover - needs a CUDA device
+    def _capture(self, n: int, full_mesh: bool):
         """Capture the static step of bucket ``n`` as a CUDA graph (warm-up on a side stream
-        with every entry on the scratch slot, so no track's state moves)."""
+        with every entry on the scratch slot, so no track's state moves).
+
+        Everything happens on the network's device (``cuda:1`` too): under
+        ``torch.cuda.device``, with side and capture streams created on that device.
+        ``torch.cuda.graph``'s default capture stream is created once per process on the
+        device current at the time; kernels of another device would then run uncaptured and
+        the graph would replay nothing.
+        """
+        dev = self.net.device
         idx_buf, inp_buf, finp_buf = self._buffers(n)
         saved = idx_buf.clone()
         idx_buf.fill_(self.capacity)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                self._slot_step(idx_buf, inp_buf, finp_buf, full_mesh)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = self._slot_step(idx_buf, inp_buf, finp_buf, full_mesh)
+        with torch.cuda.device(dev):
+            side = torch.cuda.Stream(device=dev)
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._slot_step(idx_buf, inp_buf, finp_buf, full_mesh)
+            torch.cuda.current_stream(dev).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=torch.cuda.Stream(device=dev)):
+                out = self._slot_step(idx_buf, inp_buf, finp_buf, full_mesh)
         idx_buf.copy_(saved)
         self._graphs[(n, full_mesh)] = (graph, out)
         return graph, out

@@ -10,8 +10,10 @@ step runs the same code (``motion_step``/``body_step``) with
 
   - ``fp32``: the network's own dtype; the same function up to float rounding (exact
     within the parity fixture's tolerances).
-  - ``fp16``: half-precision weights, float32 activations and accumulation (CPU: FBGEMM's
-    ``quantized::linear_dynamic_fp16``; CUDA: half GEMM, float32 out).
+  - ``fp16``: half-precision weights, float32 accumulation and outputs (CPU: FBGEMM's
+    ``quantized::linear_dynamic_fp16``, float32 activations; CUDA: a half GEMM with float32
+    accumulation and a float32 result, ``torch.mm(..., out_dtype=float32)``, whose operands
+    (the activations too) are rounded to half; the float32 bias is added after).
   - ``int8``: per-output-channel symmetric int8 weights, activations quantised per call
     (``quantized::linear_dynamic``, CPU only).
 
@@ -75,8 +77,8 @@ def linear_kernel(weight: torch.Tensor, bias: torch.Tensor, precision: str) -> C
     if weight.dtype != torch.float32:
         raise ValueError(f"precision '{precision}' needs a float32 network, got {weight.dtype}")
     if precision == "fp16" and weight.is_cuda:
-        w16, b16 = weight.half(), bias.half()
-        return lambda x: F.linear(x.half(), w16, b16).float()
+        w16t = weight.half().t()  # in x out (a transposed view: cuBLAS takes it as is)
+        return lambda x: half_gemm_fp32(x, w16t, bias)
     if weight.device.type != "cpu":
         raise ValueError(f"precision '{precision}' has no kernel on {weight.device}; "
                          f"use fp32 or fp16 there")
@@ -93,6 +95,23 @@ def linear_kernel(weight: torch.Tensor, bias: torch.Tensor, precision: str) -> C
             # reduce_range: 7-bit activations, as x86 FBGEMM needs to avoid overflow
             return lambda x: torch.ops.quantized.linear_dynamic(x, packed, True)
     raise ValueError(f"Unknown WHAM precision '{precision}'; expected one of {PRECISIONS}")
+
+
+def half_gemm_fp32(x: torch.Tensor, w16t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``x W^T + b`` with half operands, float32 accumulation and a float32 result (CUDA).
+
+    Not ``F.linear`` in half: that rounds the result to half and lets cuBLAS reduce in half
+    (``allow_fp16_reduced_precision_reduction``), so errors would grow with the recurrence.
+
+    Args:
+        x (torch.Tensor): (B, in) float32 activations.
+        w16t (torch.Tensor): (in, out) half weights (transposed).
+        bias (torch.Tensor): (out,) float32.
+
+    Returns:
+        torch.Tensor: (B, out) float32.
+    """
+    return torch.mm(x.half(), w16t, out_dtype=torch.float32) + bias
 
 
 class PackedLinear(nn.Module):

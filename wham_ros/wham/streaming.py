@@ -116,6 +116,29 @@ def pack_rows(frames: Sequence, fields, width: int, dtype: np.dtype, what: str) 
     return out
 
 
+def outputs_to_host(outs: Mapping[Hashable, Mapping[str, torch.Tensor]]
+                    ) -> Dict[Hashable, Dict[str, np.ndarray]]:
+    """Every track's outputs (:meth:`StreamingWHAM.step`) to the host in one copy.
+
+    The tensors are concatenated on their device (one kernel) and copied once; on a GPU a
+    copy per output and track (~26 per person) would each wait for the device.
+
+    Returns:
+        track id -> output name -> float64 array of the tensor's shape.
+    """
+    items = [(tid, name, value) for tid, out in outs.items() for name, value in out.items()]
+    if not items:
+        return {tid: {} for tid in outs}
+    flat = torch.cat([value.reshape(-1) for _, _, value in items]).cpu().numpy()
+    result: Dict[Hashable, Dict[str, np.ndarray]] = {tid: {} for tid in outs}
+    start = 0
+    for tid, name, value in items:
+        n = value.numel()
+        result[tid][name] = flat[start:start + n].astype(np.float64).reshape(tuple(value.shape))
+        start += n
+    return result
+
+
 class StreamingWHAM:
     """Runs WHAM incrementally for any number of tracks.
 
