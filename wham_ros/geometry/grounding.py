@@ -203,10 +203,12 @@ class WorldGrounding:
         with self._lock:
             return self.imu.observe_rotation(t0_ns, t1_ns, delta_R, std_rad, source)
 
-    def _gyro_rotation(self, t0_ns: int, t1_ns: int) -> Optional[np.ndarray]:
+    def _gyro_rotation(self, t0_ns: int, t1_ns: int) -> Optional[tuple]:
+        """The gyro's ``C(t0)^T C(t1)`` (3, 3) and the bias it subtracted (3,), camera frame."""
         with self._lock:
             rel = self.imu.relative_rotation(t0_ns, t1_ns)
-        return rel.delta_R if rel.valid else None
+            bias_cam = self.imu.R_cam_imu @ self.imu.bias
+        return (rel.delta_R, bias_cam) if rel.valid else None
 
     def gravity(self, stamp_ns: int, **quasi_static) -> Optional[GravityEstimate]:
         """Gravity in the camera optical frame at a camera stamp, or None.

@@ -22,7 +22,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +31,8 @@ from wham_ros.geometry.imu import BiasObservation
 from wham_ros.geometry.so3 import log_so3
 
 LOGGER = logging.getLogger(__name__)
+
+MIN_SCALE_PAIRS = 30  # turning image pairs before the scale check says anything
 
 CAUSES = {
     "low_texture": "too little texture in the background",
@@ -90,14 +92,15 @@ class ImageBiasSource:
     """Image rotations compared with the gyro, fed to the bias filter when trustworthy."""
 
     def __init__(self, observe: Callable[[int, int, np.ndarray, float, str], BiasObservation],
-                 gyro_rotation: Callable[[int, int], Optional[np.ndarray]],
+                 gyro_rotation: Callable[[int, int], Optional[Tuple[np.ndarray, np.ndarray]]],
                  config: Optional[ImageBiasConfig] = None):
         """Create the source.
 
         Args:
             observe: the bias filter's ``observe_rotation(t0_ns, t1_ns, delta_R, std_rad, source)``.
             gyro_rotation: ``(t0_ns, t1_ns) ->`` the gyro's (3, 3) ``C(t0)^T C(t1)`` (current
-                bias), or None when the gyro does not cover the interval.
+                bias subtracted) and that bias (3,) in the camera frame, rad/s; or None when the
+                gyro does not cover the interval.
             config: parameters.
         """
         self.config = config or ImageBiasConfig()
@@ -107,6 +110,7 @@ class ImageBiasSource:
         self._recent: deque = deque(maxlen=self.config.window)  # outcome key per pair ("" = ok)
         self._AtA = np.zeros((4, 4))
         self._Aty = np.zeros(4)
+        self._yty = 0.0
         self._noise = 0.0  # forgotten sum of the rotation variances (rad^2)
         self._weight = 0.0
         self._warned: set = set()
@@ -137,10 +141,10 @@ class ImageBiasSource:
             return fit
         outcome = fit.reason
         if fit.valid:
-            gyro_R = self._gyro_rotation(fit.t0_ns, fit.t1_ns)
-            if gyro_R is None:
+            gyro = self._gyro_rotation(fit.t0_ns, fit.t1_ns)
+            if gyro is None:
                 return fit  # nothing to compare with: not the image's fault
-            self._add_scale(fit, gyro_R)
+            self._add_scale(fit, *gyro)
             if not self.cause and self._scale_trusted():
                 obs = self._observe(fit.t0_ns, fit.t1_ns, fit.delta_R, fit.std_rad, "image")
                 self.accepted += int(obs.accepted)
@@ -151,26 +155,35 @@ class ImageBiasSource:
         self._judge()
         return fit
 
-    def _add_scale(self, fit: ImageRotation, gyro_R: np.ndarray) -> None:
-        """Fold one pair into the scale fit ``theta_img = s theta_gyro - d dt`` (camera frame)."""
-        th_g, th_i = log_so3(gyro_R), log_so3(fit.delta_R)  # 3 each
+    def _add_scale(self, fit: ImageRotation, gyro_R: np.ndarray, bias_cam: np.ndarray) -> None:
+        """Fold one pair into the scale fit ``theta_img = s theta_gyro - d dt`` (camera frame).
+
+        ``theta_gyro`` is the raw gyro's (the current bias added back: the bias filter moves,
+        d is the whole bias).
+        """
+        dt = (fit.t1_ns - fit.t0_ns) * 1e-9
+        th_g, th_i = log_so3(gyro_R) + bias_cam * dt, log_so3(fit.delta_R)  # 3 each
         if np.linalg.norm(th_g) < self.config.min_rotation_rad:
             return
-        dt = (fit.t1_ns - fit.t0_ns) * 1e-9
         A = np.zeros((3, 4))
         A[:, 0], A[:, 1:] = th_g, -dt * np.eye(3)
         lam = self.config.forget
         self._AtA = lam * self._AtA + A.T @ A
         self._Aty = lam * self._Aty + A.T @ th_i
+        self._yty = lam * self._yty + th_i @ th_i
         self._noise = lam * self._noise + fit.std_rad ** 2
         self._weight = lam * self._weight + 1.0
 
     def scale(self) -> tuple:
         """(scale, standard error) of the image rotations against the gyro's; nan until known."""
-        if self._weight < 10 or np.linalg.cond(self._AtA) > 1e12:
+        if self._weight < MIN_SCALE_PAIRS or np.linalg.cond(self._AtA) > 1e12:
             return math.nan, math.inf
-        cov = np.linalg.inv(self._AtA) * (self._noise / self._weight)
-        return float(np.linalg.solve(self._AtA, self._Aty)[0]), float(math.sqrt(max(cov[0, 0], 0.0)))
+        x = np.linalg.solve(self._AtA, self._Aty)  # 4: s, d
+        # Noise per component: the fit's own residual, at least the fits' uncertainty.
+        rss = max(self._yty - x @ self._Aty, 0.0)
+        var = max(rss / max(3.0 * self._weight - 4.0, 1.0), self._noise / self._weight)
+        cov = np.linalg.inv(self._AtA) * var
+        return float(x[0]), float(math.sqrt(max(cov[0, 0], 0.0)))
 
     def _scale_trusted(self) -> bool:
         s, se = self.scale()

@@ -60,12 +60,12 @@ class ImageRotationConfig:
     """
 
     max_width_px: int = 160
-    max_corners: int = 120
+    max_corners: int = 80
     min_points: int = 25
     corner_quality: float = 0.02
     min_corner_distance_px: float = 5.0
     min_corner_strength: float = 2.0
-    lk_window_px: int = 11
+    lk_window_px: int = 9
     lk_levels: int = 2
     box_margin: float = 0.1
     ransac_iterations: int = 48
