@@ -51,6 +51,7 @@ CAMERA_MOTION_MODES = ("imu", "static", "orientation")
 BIAS_SOURCES = ("rest", "image", "tf")
 MAX_REPORTED_DEG = 180.0  # a 1-sigma orientation error past this says nothing: capped
 MOVING_GRAVITY = dict(max_norm_error_m_s2=0.15, max_std_m_s2=0.15, max_rate_rad_s=1.0)
+MOVING_RELEVEL_PERIOD_NS = 250_000_000  # re-levelling while turning is tried at most this often
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class WorldGrounding:
             # and the rotation shown beyond it (extrapolated until the samples arrive).
             self._measured_ns: Optional[int] = None
             self._ahead = np.eye(3)
+            self._moving_relevel_ns: Optional[int] = None  # last re-levelling try while turning
             if self.image_bias is not None:
                 self.image_bias.reset()
 
@@ -210,22 +212,24 @@ class WorldGrounding:
             bias_cam = self.imu.R_cam_imu @ self.imu.bias
         return (rel.delta_R, bias_cam) if rel.valid else None
 
-    def gravity(self, stamp_ns: int, **quasi_static) -> Optional[GravityEstimate]:
+    def gravity(self, stamp_ns: int, turned: bool = True, **quasi_static) -> Optional[GravityEstimate]:
         """Gravity in the camera optical frame at a camera stamp, or None.
-
-        The accelerometer samples of the window are first turned into the IMU frame at the
-        stamp by the gyro, so a camera that turns still gives gravity.
 
         Args:
             stamp_ns: camera stamp.
+            turned: first turn the window's accelerometer samples into the IMU frame at the
+                stamp with the gyro, so a camera that turns still gives gravity (and rates up
+                to ``MOVING_GRAVITY["max_rate_rad_s"]`` are accepted); False: as measured (at rest).
             **quasi_static: limits of :func:`~wham_ros.geometry.gravity.gravity_from_accelerometer`.
         """
         t = stamp_ns + self.config.imu.time_offset_ns
         with self._lock:
-            gyro, _, _, orient = self.imu.recent(t, self.config.gravity_window_ns)
-            accel = self.imu.derotated_accel(t, self.config.gravity_window_ns)
+            gyro, accel, _, orient = self.imu.recent(t, self.config.gravity_window_ns)
+            if turned and orient is None:
+                accel = self.imu.derotated_accel(t, self.config.gravity_window_ns)
             R_cam_imu = self.imu.R_cam_imu
-        quasi_static.setdefault("max_rate_rad_s", MOVING_GRAVITY["max_rate_rad_s"])
+        if turned:
+            quasi_static.setdefault("max_rate_rad_s", MOVING_GRAVITY["max_rate_rad_s"])
         return estimate_gravity(accel, gyro, orient, R_cam_imu, self.config.orientation_reference,
                                 **quasi_static)
 
@@ -287,8 +291,10 @@ class WorldGrounding:
             if self.config.relevel_at_rest and measured:  # not on a guess
                 g = None
                 if self.imu.at_rest:
-                    g = self.gravity(stamp_ns)
-                elif self.config.relevel_moving:
+                    g = self.gravity(stamp_ns, turned=False)
+                elif self.config.relevel_moving and (self._moving_relevel_ns is None or stamp_ns
+                                                     - self._moving_relevel_ns >= MOVING_RELEVEL_PERIOD_NS):
+                    self._moving_relevel_ns = stamp_ns
                     g = self.gravity(stamp_ns, **MOVING_GRAVITY)
                 if g is not None:
                     self.world.correct_tilt(g.down)
