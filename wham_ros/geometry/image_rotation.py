@@ -232,7 +232,8 @@ class ImageRotationEstimator:
         R = two_point_rotation(b0[first], b0[second], b1[first], b1[second])  # I x 3 x 3
         err = _reprojection_error(Ks, R, b0, p1)  # I x N
         inliers = err < cfg.ransac_threshold_px
-        best = inliers[np.argmax(inliers.sum(axis=1))]
+        i_best = int(np.argmax(inliers.sum(axis=1)))
+        R_fit, err_fit, best = R[i_best], err[i_best], inliers[i_best]
         for _ in range(2):  # refit on the inliers, then re-select them
             if best.sum() < 2:
                 break

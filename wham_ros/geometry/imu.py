@@ -38,10 +38,15 @@ known, the window mean minus the bias must be within ``rest_rate_sigmas`` standa
 (sample noise / sqrt(N) and the bias uncertainty; not for a fixed bias) on every axis, and the
 angle it integrates to over the window within ``rest_max_angle_rad``; a steady pan of 0.01 rad/s
 fails both. Before
-any bias is known, the mean must be below ``max_bias_rad_s``. The bias is a Kalman estimate of
-a random walk (``bias_random_walk``): only samples of confirmed rest update it (the older half
-of each rest window except the first of a rest, each sample once), so each update moves it by
-at most a few standard errors, and its norm stays below ``max_bias_rad_s``.
+any bias is known, the mean must be below ``max_bias_rad_s``. While the stream is younger than
+``rest_window_ns``, the window is everything since its first sample, once that spans
+``start_rest_window_ns``: a short start rest, or one whose first samples were lost, is used.
+The bias is a Kalman estimate of a random walk (``bias_random_walk``), updated by samples of
+confirmed rest (the older half of each rest window except the first of a rest that does not
+begin with the stream, each sample once; with ``bias_from_rest``) and by rotation observations
+of other sensors (:meth:`ImuIntegrator.observe_rotation`: images, TF), each gated like a rest,
+so each update moves it by at most a few standard errors, and its norm stays below
+``max_bias_rad_s``.
 :meth:`ImuIntegrator.status` reports the bias, its uncertainty and the orientation uncertainty
 the gyro has accumulated since the last rest.
 """
