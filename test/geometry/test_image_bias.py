@@ -8,6 +8,7 @@ up to the frame, ``on_frame``, then ``observe_image`` with the people's boxes.
 """
 import logging
 
+import cv2
 import numpy as np
 import pytest
 
@@ -121,6 +122,27 @@ def test_moving_crowd_is_rejected_and_never_pulls_the_bias(texture):
         return images, [()] * len(stamps)
 
     r = simulate(rig, camera, imu_for(rig), frames_of=frames, pass_boxes=False)
+    last = r["status"][-1]
+    assert last["image_bias_state"] == "standing_down", r["g"].image_bias.counts
+    assert r["g"].image_bias.accepted == 0 and last["gyro_bias_source"] == "unknown"
+
+
+def test_heavy_motion_blur_stands_down_and_never_pulls_the_bias(texture):
+    """Horizontal blur up to 15 px on a 160 px image (centred on the stamp), varying per frame."""
+    rig = TurningRig(duration_s=12.0)
+    camera = TexturedCamera(texture, K, SIZE)
+    rng = np.random.default_rng(0)
+
+    def frames(stamps):
+        images, boxes = render_recording(rig, camera, stamps, people=2)
+        for im in images:
+            n = 2 * int(rng.integers(0, 8)) + 1
+            kernel = np.zeros((n, n), np.float32)
+            kernel[n // 2] = 1.0 / n
+            im[:] = cv2.filter2D(im, -1, kernel)
+        return images, boxes
+
+    r = simulate(rig, camera, imu_for(rig), frames_of=frames)
     last = r["status"][-1]
     assert last["image_bias_state"] == "standing_down", r["g"].image_bias.counts
     assert r["g"].image_bias.accepted == 0 and last["gyro_bias_source"] == "unknown"
