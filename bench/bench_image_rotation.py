@@ -8,7 +8,8 @@ people's boxes) after the IMU samples up to each frame; the time of that call al
 elapsed time, so other processes on a shared machine do not inflate it).
 
 Run: ``.venv/bin/python bench/bench_image_rotation.py [--frames N] [--clock wall|cpu] [--json]``
-(``--json`` prints ``{"clock": ..., "sizes": {"WxH": {"median_ms", "p95_ms", "accepted"}}}``).
+(``--json`` prints ``{"clock": ..., "sizes": {"WxH": {"median_ms", "p95_ms", "fitted", "refused"}}}``;
+image pairs fitted and refused; a frame that moved less than 1.5 px is compared with a later one).
 """
 import argparse
 import json
@@ -46,8 +47,9 @@ def measure(size, frames: int, clock) -> dict:
         g.observe_image(s, image, K, b)
         times.append((clock() - t0) * 1e3)
     times = times[1:]  # the first frame only stores the image
+    counts = g.image_bias.counts
     return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)),
-            "accepted": int(g.image_bias.counts.get("ok", 0))}
+            "fitted": int(counts.get("ok", 0)), "refused": int(sum(n for k, n in counts.items() if k != "ok"))}
 
 
 def main():
@@ -62,10 +64,10 @@ def main():
     if args.json:
         print(json.dumps(res))
         return
-    print(f"| camera image | observe_image median (ms) | p95 (ms) | pairs accepted | ({args.clock} clock)")
-    print("|---|---|---|---|")
+    print(f"| camera image | observe_image median (ms) | p95 (ms) | pairs fitted | refused | ({args.clock} clock)")
+    print("|---|---|---|---|---|")
     for name, row in res["sizes"].items():
-        print(f"| {name} | {row['median_ms']:.2f} | {row['p95_ms']:.2f} | {row['accepted']} |")
+        print(f"| {name} | {row['median_ms']:.2f} | {row['p95_ms']:.2f} | {row['fitted']} | {row['refused']} |")
 
 
 if __name__ == "__main__":

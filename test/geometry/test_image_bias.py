@@ -68,14 +68,18 @@ def test_image_rotation_matches_the_true_rotation(texture):
     est = ImageRotationEstimator()
     fits = [est.estimate(int(t * NS), im, K, b) for t, im, b in zip(stamps, images, boxes)]
     assert fits[0].reason == "no_previous"
+    index = {int(t * NS): i for i, t in enumerate(stamps)}
     errors, stds = [], []
     for i, fit in enumerate(fits[1:], 1):
+        if fit.reason == "short":  # under 1.5 px of motion: compared with a later image
+            continue
         assert fit.valid, fit
-        true = C[i - 1].T @ C[i]
+        true = C[index[fit.t0_ns]].T @ C[i]
         assert np.linalg.norm(log_so3(true)) > 0.004  # the camera turned between the images
         errors.append(np.linalg.norm(log_so3(true.T @ fit.delta_R)))
         stds.append(fit.std_rad)
     errors = np.array(errors)
+    assert len(errors) > 30
     assert errors.max() < 1e-3 and np.sqrt(np.mean(errors ** 2)) < 4e-4, errors
     assert np.all(errors < 5 * np.array(stds))  # the stated uncertainty covers the error
 

@@ -38,6 +38,8 @@ class ImageRotationConfig:
 
     Attributes:
         max_width_px: the grey image is downscaled to at most this width.
+        smooth_sigma_px: Gaussian smoothing of the small image (sub-pixel tracking of a sharp
+            image is biased towards whole pixels: 9 % of a 0.2 px motion without it).
         max_corners: corners tracked per image pair.
         min_points: fewest tracked background corners for a fit (fewer: too little texture).
         corner_quality: Shi-Tomasi quality level (relative to the strongest corner).
@@ -56,15 +58,19 @@ class ImageRotationConfig:
         sigma_inflation: the uncertainty is multiplied by this (tracking errors of
             neighbouring corners are not independent).
         max_interval_ns: image pairs further apart are not compared.
+        min_motion_px: a pair moving less (median, small-image pixels) waits for a later image
+            (sub-pixel tracking is biased: a small motion is measured too short).
+        key_interval_ns: ... at most this long.
         seed: RANSAC random seed (reproducible).
     """
 
     max_width_px: int = 160
+    smooth_sigma_px: float = 1.0
     max_corners: int = 80
     min_points: int = 25
     corner_quality: float = 0.02
     min_corner_distance_px: float = 5.0
-    min_corner_strength: float = 2.0
+    min_corner_strength: float = 0.3
     lk_window_px: int = 9
     lk_levels: int = 2
     box_margin: float = 0.1
@@ -75,6 +81,8 @@ class ImageRotationConfig:
     min_sigma_px: float = 0.05
     sigma_inflation: float = 3.0
     max_interval_ns: int = 500_000_000
+    min_motion_px: float = 1.5
+    key_interval_ns: int = 400_000_000
     seed: int = 0
 
 
@@ -89,7 +97,8 @@ class ImageRotation:
         std_rad: 1-sigma rotation uncertainty (largest axis), rad; inf when refused.
         valid: the fit was accepted.
         reason: empty when valid, else why it was refused (``no_previous``, ``low_texture``,
-            ``outliers``, ``residual``, ``interval``, ``size``).
+            ``outliers``, ``residual``, ``interval``, ``size``), or ``short`` (too little motion
+            yet: not a refusal).
         points: tracked background corners.
         inlier_ratio: RANSAC inliers / points.
         residual_px: RMS reprojection error of the inliers (small-image pixels).
@@ -155,17 +164,21 @@ class ImageRotationEstimator:
         """
         self.config = config or ImageRotationConfig()
         self._rng = np.random.default_rng(self.config.seed)
-        self._prev = None  # (stamp_ns, grey, scale, mask)
+        self._key = None  # [stamp_ns, grey, scale, mask, corners]: the image compared with
         self._pyr_args = dict(winSize=(self.config.lk_window_px,) * 2, maxLevel=self.config.lk_levels,
-                              criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+                              criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.001))
 
     def reset(self) -> None:
-        """Forget the previous image (the next one starts a new pair)."""
-        self._prev = None
+        """Forget the key image (the next one starts a new pair)."""
+        self._key = None
 
     def estimate(self, stamp_ns: int, image: np.ndarray, K: np.ndarray,
                  boxes_xyxy: Sequence[Sequence[float]] = ()) -> ImageRotation:
-        """Rotation from the previous image to this one; this image becomes the previous one.
+        """Rotation from the key image to this one.
+
+        The key image is the previous one unless the camera moved less than ``min_motion_px``
+        since it (and for less than ``key_interval_ns``): then this image is only compared
+        (reason ``short``, not a refusal) and the key image is kept for the next one.
 
         Args:
             stamp_ns: this image's stamp (camera clock).
@@ -178,23 +191,30 @@ class ImageRotationEstimator:
         """
         cfg = self.config
         grey, scale = grey_small(image, cfg.max_width_px)
+        if cfg.smooth_sigma_px > 0:
+            grey = cv2.GaussianBlur(grey, (0, 0), cfg.smooth_sigma_px)
         mask = self._mask(grey.shape, boxes_xyxy, scale)
-        prev, self._prev = self._prev, (int(stamp_ns), grey, scale, mask)
+        key, current = self._key, [int(stamp_ns), grey, scale, mask, None]
         refused = dict(delta_R=np.eye(3), std_rad=math.inf, valid=False)
-        if prev is None:
+        if key is None:
+            self._key = current
             return ImageRotation(int(stamp_ns), int(stamp_ns), reason="no_previous", **refused)
-        t0, grey0, scale0, mask0 = prev
+        t0, grey0, scale0, mask0, p0 = key
         if grey0.shape != grey.shape or scale0 != scale:
+            self._key = current
             return ImageRotation(t0, int(stamp_ns), reason="size", **refused)
         if not 0 < stamp_ns - t0 <= cfg.max_interval_ns:
+            self._key = current
             return ImageRotation(t0, int(stamp_ns), reason="interval", **refused)
-        p0, quality = cv2.goodFeaturesToTrackWithQuality(grey0, cfg.max_corners, cfg.corner_quality,
-                                                         cfg.min_corner_distance_px, mask0, blockSize=5)
-        if p0 is not None:  # drop weak corners: sensor noise on a flat wall is no texture
-            p0 = p0[quality.reshape(-1) >= cfg.min_corner_strength / 255.0]
-        if p0 is None or len(p0) < cfg.min_points:
-            return ImageRotation(t0, int(stamp_ns), reason="low_texture", points=0 if p0 is None else len(p0),
-                                 **refused)
+        if p0 is None:  # the key image's corners, found once
+            p0, quality = cv2.goodFeaturesToTrackWithQuality(grey0, cfg.max_corners, cfg.corner_quality,
+                                                             cfg.min_corner_distance_px, mask0, blockSize=5)
+            if p0 is not None:  # drop weak corners: sensor noise on a flat wall is no texture
+                p0 = p0[quality.reshape(-1) >= cfg.min_corner_strength / 255.0]
+            key[4] = p0 = np.zeros((0, 1, 2), np.float32) if p0 is None else p0
+        if len(p0) < cfg.min_points:
+            self._key = current
+            return ImageRotation(t0, int(stamp_ns), reason="low_texture", points=len(p0), **refused)
         p1, st, _ = cv2.calcOpticalFlowPyrLK(grey0, grey, p0, None, **self._pyr_args)
         p0, p1 = p0[:, 0].astype(np.float64), p1[:, 0].astype(np.float64)  # N x 2 each
         h, w = grey.shape
@@ -202,7 +222,13 @@ class ImageRotationEstimator:
         ok &= mask[np.clip(p1[:, 1].astype(int), 0, h - 1), np.clip(p1[:, 0].astype(int), 0, w - 1)] > 0
         p0, p1 = p0[ok], p1[ok]
         if len(p0) < cfg.min_points:
+            self._key = current
             return ImageRotation(t0, int(stamp_ns), reason="low_texture", points=len(p0), **refused)
+        if stamp_ns - t0 < cfg.key_interval_ns and \
+                float(np.median(np.linalg.norm(p1 - p0, axis=1))) < cfg.min_motion_px:
+            # Too little motion to measure well yet: keep the key image, compare the next one.
+            return ImageRotation(t0, int(stamp_ns), reason="short", points=len(p0), **refused)
+        self._key = current
         return self._fit(t0, int(stamp_ns), p0, p1, np.asarray(K, dtype=np.float64), scale)
 
     def _mask(self, shape, boxes_xyxy, scale: float) -> np.ndarray:
