@@ -287,6 +287,13 @@ class WhamStage:
         """Give a processed image (people's boxes masked) to the image gyro-bias source."""
         self.grounding.observe_image(stamp_ns, image, K, boxes_xyxy)
 
+    def observe_camera_rotation(self, t0_ns: int, t1_ns: int, delta_R: np.ndarray, std_rad: float):
+        """Camera rotation ``C(t0)^T C(t1)`` (3, 3) known from TF: a gyro-bias observation (any thread).
+
+        See :meth:`WorldGrounding.observe_camera_rotation`; returns its ``BiasObservation``.
+        """
+        return self.grounding.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad, "tf")
+
     def decide(self, stamp_ns: int) -> GroundingStep:
         """Frame-rate policy and camera motion for a frame (call once per frame)."""
         return self.grounding.on_frame(stamp_ns)
@@ -482,6 +489,10 @@ class Pipeline:
     def grounding_status(self) -> Dict:
         """Gyro bias, rest state, gravity and drift of the world model."""
         return self.wham.grounding_status()
+
+    def observe_camera_rotation(self, t0_ns: int, t1_ns: int, delta_R: np.ndarray, std_rad: float):
+        """Camera rotation from TF as a gyro-bias observation (see :meth:`WhamStage.observe_camera_rotation`)."""
+        return self.wham.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad)
 
     def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).

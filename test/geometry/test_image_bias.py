@@ -210,3 +210,12 @@ def test_status_never_reports_an_angle_past_180_deg():
     assert 85.0 < st["gyro_bias_unknown_for_s"] < 91.0
     # prior bias uncertainty max_bias_rad_s = 0.1 rad/s: 344 deg/min
     assert st["drift_rate_deg_per_min"] == pytest.approx(np.degrees(0.1) * 60.0, rel=1e-3)
+
+
+def test_pipeline_stages_pass_tf_rotations_to_the_grounding():
+    from wham_ros.pipeline import WhamStage
+
+    g = WorldGrounding(GroundingConfig())
+    stage = WhamStage(engine=None, grounding=g)
+    out = stage.observe_camera_rotation(0, 100_000_000, np.eye(3), 1e-4)
+    assert not out.accepted and out.reason == "gyro"  # no IMU yet: nothing to compare with
