@@ -131,6 +131,30 @@ def test_moving_crowd_is_rejected_and_never_pulls_the_bias(texture):
     assert r["g"].image_bias.accepted == 0 and last["gyro_bias_source"] == "unknown"
 
 
+def test_crowd_arriving_after_the_bias_is_learnt_never_pulls_it(texture):
+    """After 10 s of clean background a textured crowd slides across 45 % of the view (unmasked)."""
+    rig = TurningRig(duration_s=25.0)
+    camera = TexturedCamera(texture, K, SIZE)
+    crowd = world_texture(width=512, seed=7)
+    w = int(SIZE[0] * 0.45)
+
+    def frames(stamps):
+        images, _ = render_recording(rig, camera, stamps, people=0)
+        for t, im in zip(stamps, images):
+            if t > 10.0:
+                x = int(t * 60.0) % (crowd.shape[1] - w)
+                im[10:110, 10:10 + w] = crowd[100:200, x:x + w, None]
+        return images, [()] * len(stamps)
+
+    r = simulate(rig, camera, imu_for(rig), frames_of=frames, pass_boxes=False)
+    bias_err = np.abs(np.array([s["gyro_bias"] for s in r["status"]]) - r["true_bias"][-1]).max(axis=1)
+    i10 = np.searchsorted(r["t"], 10.0)
+    assert r["status"][i10]["gyro_bias_from"] == "image" and bias_err[i10] < 6e-4
+    assert r["g"].image_bias.counts["outliers"] > 20  # the crowd made fits fail ...
+    assert bias_err[i10:].max() < bias_err[i10] + 2e-4  # ... and never moved the bias away
+    assert np.degrees(angle_between(r["R_est"], r["R_true"])).max() < 1.5
+
+
 def test_heavy_motion_blur_stands_down_and_never_pulls_the_bias(texture):
     """Horizontal blur up to 15 px on a 160 px image (centred on the stamp), varying per frame."""
     rig = TurningRig(duration_s=12.0)
