@@ -11,9 +11,9 @@ DDS takes it (only the stamps matter to the estimator).
 * publisher after the node (odd starts): the node is active, a new publisher sends the first
   0.2-0.7 s right away, while discovery may still be under way (some or all may be lost).
 
-Then, once the publisher sees the node's subscription, the rest of the stream follows (reliable,
-queue deep enough), and the scenario waits until the node's grounding has every sample sent
-after the match. A last start without any rest covers 40 s of stamps (50 Hz), so the /diagnostics
+Then, once the publisher and the node's new subscription see each other, the rest of the stream
+follows (reliable, queue deep enough), and the scenario waits until the node's grounding has
+the stream's last sample. A last start without any rest covers 40 s of stamps (50 Hz), so the /diagnostics
 collected during the run include a bias unknown for longer than it takes a 0.1 rad/s prior to
 pass 180 deg.
 """
@@ -59,11 +59,13 @@ class ImuOnlyPipeline:
         self.grounding = WorldGrounding(pipeline_config(values, warn).grounding_config())
         self.received = 0
         self.first_stamp_ns = None
+        self.last_stamp_ns = None
 
     def add_imu(self, sample):
         self.received += 1
         if self.first_stamp_ns is None:
             self.first_stamp_ns = sample.stamp_ns
+        self.last_stamp_ns = sample.stamp_ns
         return self.grounding.add_imu(sample)
 
     def grounding_status(self):
@@ -132,15 +134,18 @@ def main():
         if not before:
             for m in msgs[:lead]:  # right after the node: discovery may still be under way
                 pub.publish(m)
-        wait_for(lambda: pub.get_subscription_count() > 0, timeout=TIMEOUT_S, what="imu subscription")
+        imu_sub = node._subs[-1]  # the activation's new imu subscription
+        wait_for(lambda: pub.get_subscription_count() > 0 and imu_sub.get_publisher_count() > 0,
+                 timeout=TIMEOUT_S, what="imu publisher and subscription matched")
         pipe = holder["pipe"]
         for m in msgs[lead:]:
             pub.publish(m)
         if no_rest:  # a /diagnostics message with most of the unknown-bias stream behind it
             wait_for(lambda: any(float(d["values"].get("grounding.gyro_bias_unknown_for_s", 0)) > 35.0
                                  for d in list(diags)), timeout=TIMEOUT_S, what="diagnostics")
-        else:
-            wait_for(lambda: pipe.received >= len(msgs) - lead, timeout=TIMEOUT_S, what="the IMU stream")
+        else:  # reliable, in order: once the last sample is in, all that will come has come
+            wait_for(lambda: pipe.last_stamp_ns == samples[-1].stamp_ns, timeout=TIMEOUT_S,
+                     what=f"the last IMU sample of start {i}")
         st = pipe.grounding.status()
         starts.append({"publisher_first": before, "sent": len(msgs), "received": pipe.received,
                        "rest_seen_s": REST_S - (pipe.first_stamp_ns - t0_ns) / NS,
