@@ -120,12 +120,12 @@ class ImageBiasSource:
         self.counts: Dict[str, int] = {}
 
     def reset(self) -> None:
-        """Forget the previous image (a time jump); the checks are kept."""
+        """Forget the key image (a time jump); the checks are kept."""
         self.estimator.reset()
 
     def process(self, stamp_ns: int, image: np.ndarray, K: np.ndarray,
                 boxes_xyxy: Sequence[Sequence[float]] = ()) -> ImageRotation:
-        """Fit this image against the previous one and maybe feed the bias filter.
+        """Fit this image against the key image and maybe feed the bias filter.
 
         Args:
             stamp_ns: image stamp (camera clock).

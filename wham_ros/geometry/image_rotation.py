@@ -1,8 +1,10 @@
 """Camera rotation between two images from the background: a gyro-bias observation.
 
-The newest image is turned grey and downscaled (at most ``max_width_px`` wide); corners of the
-previous image (Shi-Tomasi, people's boxes masked out) are tracked into it with pyramidal
-Lucas-Kanade, and a rotation-only model is fitted with RANSAC.
+The newest image is turned grey, downscaled (at most ``max_width_px`` wide) and smoothed;
+corners of the key image (the previous one, or an earlier one while the camera moved less than
+``min_motion_px``: sub-pixel tracking is biased towards whole pixels) are found once
+(Shi-Tomasi, people's boxes masked out), tracked into it with pyramidal Lucas-Kanade, and a
+rotation-only model is fitted with RANSAC.
 
 Model: a background point far away (or a camera that only turns) seen along the unit bearing
 ``b0 = normalize(K^-1 [u0, v0, 1])`` in the first image and ``b1`` in the second satisfies
