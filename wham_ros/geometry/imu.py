@@ -140,7 +140,7 @@ class ImuStatus:
 
     Attributes:
         bias_rad_s: (3,) current bias (IMU frame).
-        bias_source: ``fixed``, ``estimated`` or ``unknown`` (no rest seen yet).
+        bias_source: ``fixed``, ``estimated`` or ``unknown`` (no rest or rotation observation yet).
         bias_std_rad_s: 1-sigma uncertainty of each bias component now.
         at_rest: the last window test confirmed rest (and no sample moved since).
         time_since_rest_s: IMU time since the last confirmed rest (or the first sample).
