@@ -70,3 +70,21 @@ def test_world_is_levelled_when_the_camera_turns_from_the_first_sample():
     # and the level frame keeps the camera's heading
     R_true = R_ZUP_YDOWN @ level_rotation(down_true)
     assert np.degrees(angle_between(g.world.camera_pose()[0], R_true)) < 0.5
+
+
+def test_world_is_levelled_from_a_short_start_rest_when_the_first_frame_comes_later():
+    """0.8 s of rest, then fast motion (up to 1.5 rad/s: the turned accelerometer is refused)."""
+    rig = LongRig([Segment("rest", 0.8), Segment("move", 4.0, (1.5, 1.0, 0.8))])
+    imu = NoisyImu(rate_hz=200.0, seed=6)
+    samples, _ = imu.samples(rig)
+    g = WorldGrounding(GroundingConfig(imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
+    first_ns = int(2.5 * NS)
+    for s in samples:
+        if s.stamp_ns <= first_ns + 5_000_000:
+            g.add_imu(s)
+    assert g.gravity(first_ns) is None  # no usable accelerometer window at the frame
+    g.on_frame(first_ns)
+    assert g.world.gravity_known
+    C = rig.orientations(np.array([2.5]))[0]
+    down_est = g.world.camera_pose()[0].T @ DOWN
+    assert np.degrees(np.arccos(np.clip((C.T @ DOWN) @ down_est, -1, 1))) < 0.5

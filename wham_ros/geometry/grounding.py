@@ -8,8 +8,9 @@ runs WHAM on that frame with the returned ``cam_angvel``. A new track calls
 
 The shared world is created on the first WHAM step: gravity from the IMU if available
 (orientation field, else the accelerometer samples of the last ``gravity_window_ns`` turned
-by the gyro into the frame's IMU frame, when they agree: a camera that only turns), else
-WHAM's default (the first camera frame; a warning says so). While the IMU reports confirmed
+by the gyro into the frame's IMU frame, when they agree: a camera that only turns; else the
+accelerometer of the last rest, at most 5 s ago, turned by the gyro), else WHAM's default (the
+first camera frame; a warning says so). While the IMU reports confirmed
 rest, the camera tilt is re-levelled from gravity (gyro drift in roll/pitch is removed; heading
 drift is not observable); with ``relevel_moving`` also while it turns, when the turned
 accelerometer samples agree more tightly (no linear acceleration).
@@ -52,6 +53,7 @@ BIAS_SOURCES = ("rest", "image", "tf")
 MAX_REPORTED_DEG = 180.0  # a 1-sigma orientation error past this says nothing: capped
 MOVING_GRAVITY = dict(max_norm_error_m_s2=0.15, max_std_m_s2=0.15, max_rate_rad_s=1.0)
 MOVING_RELEVEL_PERIOD_NS = 250_000_000  # re-levelling while turning is tried at most this often
+REST_GRAVITY_HOLD_NS = 5_000_000_000  # a new world may be levelled from a rest this long ago
 
 
 @dataclass(frozen=True)
@@ -329,9 +331,24 @@ class WorldGrounding:
         self._measured_ns, self._ahead = end, np.eye(3) if ahead is None else ahead
         return CameraMotion(relative_rotation_to_cam_angvel(delta), delta, valid, reason)
 
+    def _gravity_from_last_rest(self, stamp_ns: int) -> Optional[GravityEstimate]:
+        """Gravity of the last rest (e.g. a short one at the start) turned to ``stamp_ns`` by the gyro."""
+        rest = self.imu.rest_accel
+        if rest is None:
+            return None
+        accel, t_rest = rest
+        t0 = t_rest - self.config.imu.time_offset_ns  # camera clock
+        if not 0 <= stamp_ns - t0 <= REST_GRAVITY_HOLD_NS:
+            return None
+        rel = self.imu.relative_rotation(t0, stamp_ns)
+        if not rel.valid:
+            return None
+        down_rest = self.imu.R_cam_imu @ (-accel / np.linalg.norm(accel))  # camera frame at the rest
+        return GravityEstimate(rel.delta_R.T @ down_rest, "accelerometer at the last rest")
+
     def _create_world(self, stamp_ns: int) -> WorldFrame:
         self.imu.mark_heading_reference()
-        g = self.gravity(stamp_ns)
+        g = self.gravity(stamp_ns) or self._gravity_from_last_rest(stamp_ns)
         if g is None:
             LOGGER.warning("No gravity direction at start (no IMU orientation and no quasi-static "
                            "accelerometer data): %s is the first camera frame (z = camera up), "

@@ -267,6 +267,7 @@ class ImuIntegrator:
         self._bias_until_ns = -1
         self._stream_start_ns: Optional[int] = None  # first sample of the current clock
         self._last_rest_ns: Optional[int] = None  # last confirmed rest (or the first sample)
+        self._rest_accel: Optional[Tuple[np.ndarray, int]] = None  # (mean accel (3,), stamp) at rest
         self._noise_density = self.config.gyro_noise_density
         self._last_rest_eval_ns: Optional[int] = None
         self._rest_mean = np.zeros(3)  # gyro mean of the last quiet window
@@ -472,6 +473,9 @@ class ImuIntegrator:
         if not rest:
             return
         self._rest_mean = gyro.mean(axis=0)
+        accels = [a for a in self._accel[lo:] if a is not None]
+        if len(accels) >= cfg.rest_min_samples:
+            self._rest_accel = (np.mean(accels, axis=0), stamp)
         # The older half of the first quiet window may hold the motion's tail, unless the window
         # begins with the stream (nothing was seen moving before it).
         if first_of_rest and self._stamps[lo] - start > cfg.rest_window_ns // 4:
@@ -664,6 +668,11 @@ class ImuIntegrator:
         accel = np.asarray([a for a in self._accel[lo:hi] if a is not None]).reshape(-1, 3)
         orient = next((q for q in reversed(self._orient[lo:hi]) if q is not None), None)
         return gyro, accel, np.asarray(self._stamps[lo:hi], dtype=np.int64), orient
+
+    @property
+    def rest_accel(self) -> Optional[Tuple[np.ndarray, int]]:
+        """``(mean acceleration (3,) m/s^2, IMU frame; IMU stamp ns)`` of the last confirmed rest window."""
+        return self._rest_accel
 
     def derotated_accel(self, t_ns: int, window_ns: int) -> np.ndarray:
         """Accelerations of ``[t_ns - window_ns, t_ns]`` turned into the IMU frame at ``t_ns``.
