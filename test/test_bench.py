@@ -49,3 +49,11 @@ def test_bench_wham_prints_every_engine_row():
     assert rows == ["stream fp32", "stream fp32", "stream fp16", "stream int8",
                     "stream fp32 static", "reference step (unfused)",
                     "batch forward T=60 (per frame)"]
+
+
+def test_bench_image_rotation_json_times_each_camera_size():
+    res = run_bench("bench/bench_image_rotation.py", "--frames", "6", "--clock", "cpu")
+    assert res["clock"] == "cpu" and set(res["sizes"]) == {"640x480", "1280x720"}
+    for row in res["sizes"].values():
+        assert 0 < row["median_ms"] <= row["p95_ms"]
+        assert row["refused"] == 0 and row["fitted"] >= 2  # the textured scene: no pair refused

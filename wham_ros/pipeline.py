@@ -88,6 +88,9 @@ class PipelineConfig:
         gyro_bias_random_walk: how fast the gyro bias may wander, rad/s/sqrt(s) (the bias
             estimator's process noise; also widens the at-rest rate test between rests).
         imu_history_s: IMU history kept for integration and gravity (a time window, s).
+        bias_sources: what may update the gyro bias: 'rest' (confirmed rests), 'image' (the
+            rotation between processed images, composed pipeline only) and 'tf' (camera
+            rotations from TF); see ``wham_ros.geometry.grounding``.
         full_mesh: compute the 6890-vertex mesh for every person by default (a call to
             ``process(..., full_mesh=...)`` overrides it per frame).
         flip_eval: WHAM demo's FLIP_EVAL: also run HMR2.0 and WHAM's recurrent part on the
@@ -122,6 +125,7 @@ class PipelineConfig:
     gyro_bias: Optional[Sequence[float]] = None
     gyro_bias_random_walk: float = 5e-5
     imu_history_s: float = 10.0
+    bias_sources: Sequence[str] = ("rest", "image", "tf")
     full_mesh: bool = False
     flip_eval: bool = False
     torch_threads: int = 1
@@ -135,7 +139,8 @@ class PipelineConfig:
                         bias_random_walk=float(self.gyro_bias_random_walk),
                         buffer_ns=int(self.imu_history_s * 1e9))
         return GroundingConfig(world_frame_id=self.world_frame_id, camera_motion=self.camera_motion,
-                               frame_rate_mode=self.frame_rate_mode, imu=imu)
+                               frame_rate_mode=self.frame_rate_mode, imu=imu,
+                               bias_sources=tuple(self.bias_sources))
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -161,6 +166,7 @@ class FrontEnd:
         self.flip_eval = flip_eval
         self._emitted: set = set()
         self._warned_no_K = False
+        self.last_boxes = np.zeros((0, 4))  # (N, 4) xyxy person detections of the last frame
 
     def process(self, frame: CameraFrame) -> FrontEndResult:
         """Run the front-end on one frame.
@@ -173,6 +179,7 @@ class FrontEnd:
         K = self._intrinsics(frame, W, H)
         t = {"t0": time.perf_counter()}
         dets = self.detector.detect(frame.image)
+        self.last_boxes = np.asarray(dets[:, :4], dtype=np.float64).reshape(-1, 4)
         t["detect"] = time.perf_counter()
         kps = self.keypoints(frame.image, dets[:, :4]) if len(dets) else np.zeros((0, 17, 3), np.float32)
         t["keypoints"] = time.perf_counter()
@@ -280,6 +287,17 @@ class WhamStage:
     def grounding_status(self) -> Dict:
         """Gyro bias, rest state, gravity and drift (see :meth:`WorldGrounding.status`)."""
         return self.grounding.status()
+
+    def observe_image(self, stamp_ns: int, image: np.ndarray, K: np.ndarray, boxes_xyxy=()) -> None:
+        """Give a processed image (people's boxes masked) to the image gyro-bias source."""
+        self.grounding.observe_image(stamp_ns, image, K, boxes_xyxy)
+
+    def observe_camera_rotation(self, t0_ns: int, t1_ns: int, delta_R: np.ndarray, std_rad: float):
+        """Camera rotation ``C(t0)^T C(t1)`` (3, 3) known from TF: a gyro-bias observation (any thread).
+
+        See :meth:`WorldGrounding.observe_camera_rotation`; returns its ``BiasObservation``.
+        """
+        return self.grounding.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad, "tf")
 
     def decide(self, stamp_ns: int) -> GroundingStep:
         """Frame-rate policy and camera motion for a frame (call once per frame)."""
@@ -476,6 +494,10 @@ class Pipeline:
         """Gyro bias, rest state, gravity and drift of the world model."""
         return self.wham.grounding_status()
 
+    def observe_camera_rotation(self, t0_ns: int, t1_ns: int, delta_R: np.ndarray, std_rad: float):
+        """Camera rotation from TF as a gyro-bias observation (see :meth:`WhamStage.observe_camera_rotation`)."""
+        return self.wham.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad)
+
     def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).
 
@@ -493,7 +515,10 @@ class Pipeline:
                                dropped=True, skipped_reason=step.reason)
         fe = self.frontend.process(frame)
         result = self.wham.process(fe, step, full_mesh)
-        result.timings_ms = {**fe.timings_ms, **result.timings_ms}
+        t0 = time.perf_counter()
+        self.wham.observe_image(frame.stamp_ns, frame.image, fe.K, self.frontend.last_boxes)
+        result.timings_ms = {**fe.timings_ms, **result.timings_ms,
+                             "image_rotation": (time.perf_counter() - t0) * 1e3}
         return result
 
     def reset(self) -> None:

@@ -62,3 +62,26 @@ def test_status_after_shutdown_is_stale_not_running():
     assert level_and_message(stats.snapshot()) == (WARN, "node is inactive")
     stats.state = "finalized"
     assert level_and_message(stats.snapshot()) == (STALE, "node is shut down")
+
+
+def test_grounding_warning_gives_a_drift_rate_while_the_bias_is_unknown_never_an_angle():
+    from wham_ros.geometry.grounding import GroundingConfig, WorldGrounding
+    from wham_ros.ros.diagnostics import grounding_problem
+    from wham_ros.types import ImuSample
+
+    g = WorldGrounding(GroundingConfig(bias_sources=("rest",)))
+    for k in range(200 * 60):  # a minute of turning at 0.3 rad/s: no rest, bias unknown
+        g.add_imu(ImuSample(1_000_000_000 + k * 5_000_000, [0.0, 0.3, 0.0], [0.0, 0.0, 9.8]))
+    snap = {"grounding": g.status(), "drift_warn_deg": 2.0}
+    text = grounding_problem(snap)
+    assert text.startswith("gyro bias unknown for 60 s") and "may drift up to 344 deg/min" in text
+    assert snap["grounding"]["drift_since_rest_deg"] == 180.0  # 0.1 rad/s x 60 s = 344 deg: capped
+    # Known bias but a long time without a rest: the angle, capped, and where the bias came from.
+    g2 = {**snap["grounding"], "gyro_bias_source": "estimated", "gyro_bias_from": "rest+image",
+          "drift_rate_deg_per_min": 0.8}
+    text = grounding_problem({"grounding": g2, "drift_warn_deg": 2.0})
+    assert "may have drifted more than 180 deg" in text and "gyro bias from rest+image" in text
+    g3 = {**g2, "drift_since_rest_deg": 1.0, "image_bias_state": "standing_down",
+          "image_bias_problem": "too little texture in the background"}
+    assert grounding_problem({"grounding": g3, "drift_warn_deg": 2.0}) == \
+        "image bias source stands down: too little texture in the background"

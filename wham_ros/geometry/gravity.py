@@ -108,7 +108,8 @@ def gravity_from_accelerometer(accel: np.ndarray, gyro: Optional[np.ndarray] = N
 
 
 def estimate_gravity(accel: np.ndarray, gyro: Optional[np.ndarray], orientation_xyzw: Optional[np.ndarray],
-                     R_cam_imu: np.ndarray, reference: str = "enu") -> Optional[GravityEstimate]:
+                     R_cam_imu: np.ndarray, reference: str = "enu",
+                     **quasi_static) -> Optional[GravityEstimate]:
     """Down direction in the camera optical frame from the best available IMU source.
 
     Args:
@@ -117,6 +118,7 @@ def estimate_gravity(accel: np.ndarray, gyro: Optional[np.ndarray], orientation_
         orientation_xyzw (np.ndarray | None): (4,) newest valid IMU orientation.
         R_cam_imu (np.ndarray): (3, 3) IMU -> camera optical rotation.
         reference: reference frame of the orientation field (``enu`` or ``ned``).
+        **quasi_static: limits passed to :func:`gravity_from_accelerometer`.
 
     Returns:
         GravityEstimate | None: down in the camera optical frame; None when neither source is usable.
@@ -124,7 +126,7 @@ def estimate_gravity(accel: np.ndarray, gyro: Optional[np.ndarray], orientation_
     down = gravity_from_orientation(orientation_xyzw, reference)
     source = "orientation"
     if down is None:
-        down, source = gravity_from_accelerometer(accel, gyro), "accelerometer"
+        down, source = gravity_from_accelerometer(accel, gyro, **quasi_static), "accelerometer"
     if down is None:
         return None
     return GravityEstimate(R_cam_imu @ down, source)

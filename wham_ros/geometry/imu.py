@@ -38,10 +38,15 @@ known, the window mean minus the bias must be within ``rest_rate_sigmas`` standa
 (sample noise / sqrt(N) and the bias uncertainty; not for a fixed bias) on every axis, and the
 angle it integrates to over the window within ``rest_max_angle_rad``; a steady pan of 0.01 rad/s
 fails both. Before
-any bias is known, the mean must be below ``max_bias_rad_s``. The bias is a Kalman estimate of
-a random walk (``bias_random_walk``): only samples of confirmed rest update it (the older half
-of each rest window except the first of a rest, each sample once), so each update moves it by
-at most a few standard errors, and its norm stays below ``max_bias_rad_s``.
+any bias is known, the mean must be below ``max_bias_rad_s``. While the stream is younger than
+``rest_window_ns``, the window is everything since its first sample, once that spans
+``start_rest_window_ns``: a short start rest, or one whose first samples were lost, is used.
+The bias is a Kalman estimate of a random walk (``bias_random_walk``), updated by samples of
+confirmed rest (the older half of each rest window except the first of a rest that does not
+begin with the stream, each sample once; with ``bias_from_rest``) and by rotation observations
+of other sensors (:meth:`ImuIntegrator.observe_rotation`: images, TF), each gated like a rest,
+so each update moves it by at most a few standard errors, and its norm stays below
+``max_bias_rad_s``.
 :meth:`ImuIntegrator.status` reports the bias, its uncertainty and the orientation uncertainty
 the gyro has accumulated since the last rest.
 """
@@ -55,7 +60,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from wham_ros.geometry.so3 import exp_so3, is_rotation
+from wham_ros.geometry.so3 import exp_so3, is_rotation, log_so3
 from wham_ros.types import ImuSample
 
 LOGGER = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ class ImuConfig:
         max_samples: at most this many samples are kept (the oldest go first).
         clock_reset_samples: this many consecutive ``late`` samples clear the buffer.
         fixed_bias_rad_s: (3,) gyro bias in the IMU frame; when set, the estimator is not used.
-        estimate_bias: estimate the bias while at rest (ignored when fixed_bias_rad_s is set).
+        estimate_bias: estimate the bias (ignored when fixed_bias_rad_s is set).
+        bias_from_rest: confirmed rests update the bias (the ``rest`` bias source).
         rest_window_ns: window of the at-rest test.
         rest_gyro_std_rad_s: max per-axis gyro std over the window to count as at rest; a sample
             more than 3x this from the last quiet window's mean ends a rest at once.
@@ -94,6 +100,12 @@ class ImuConfig:
         max_bias_rad_s: largest believable bias norm (a larger window mean is motion).
         bias_random_walk: rate random walk of the bias, rad/s/sqrt(s) (Kalman process noise).
         gyro_noise_density: prior white-noise density, rad/s/sqrt(Hz), until a rest measures it.
+        start_rest_window_ns: shortest rest judged at the start of the stream (the first samples
+            of a new publisher can be lost, and a start rest may be short): while the stream
+            is younger than ``rest_window_ns``, a window from its first sample of at least
+            this length is tested, and its older half is used (nothing moved before it).
+        observed_bias_floor_rad_s: rotation observations (images, TF) never make the bias
+            uncertainty smaller than this (they are not as clean as a rest).
     """
 
     R_cam_imu: np.ndarray = field(default_factory=lambda: np.eye(3))
@@ -107,6 +119,7 @@ class ImuConfig:
     clock_reset_samples: int = 50
     fixed_bias_rad_s: Optional[np.ndarray] = None
     estimate_bias: bool = True
+    bias_from_rest: bool = True
     rest_window_ns: int = NS_PER_S
     rest_gyro_std_rad_s: float = 0.02
     rest_accel_std_m_s2: float = 0.2
@@ -117,6 +130,8 @@ class ImuConfig:
     max_bias_rad_s: float = 0.1
     bias_random_walk: float = 5e-5
     gyro_noise_density: float = 3e-4
+    start_rest_window_ns: int = 500_000_000
+    observed_bias_floor_rad_s: float = 1e-4
 
 
 @dataclass
@@ -125,7 +140,7 @@ class ImuStatus:
 
     Attributes:
         bias_rad_s: (3,) current bias (IMU frame).
-        bias_source: ``fixed``, ``estimated`` or ``unknown`` (no rest seen yet).
+        bias_source: ``fixed``, ``estimated`` or ``unknown`` (no rest or rotation observation yet).
         bias_std_rad_s: 1-sigma uncertainty of each bias component now.
         at_rest: the last window test confirmed rest (and no sample moved since).
         time_since_rest_s: IMU time since the last confirmed rest (or the first sample).
@@ -135,6 +150,9 @@ class ImuStatus:
             is not re-levelled by gravity, so its error adds up over the segments).
         noise_density: gyro white-noise density used, rad/s/sqrt(Hz).
         samples: samples in the history window.
+        bias_sources: where the current bias came from, oldest first: ``rest``, ``image``,
+            ``tf`` (``fixed`` for a fixed bias; empty while unknown).
+        unknown_for_s: IMU time since the first sample while no bias is known, else 0.
     """
 
     bias_rad_s: np.ndarray
@@ -146,6 +164,27 @@ class ImuStatus:
     heading_drift_rad: float
     noise_density: float
     samples: int
+    bias_sources: Tuple[str, ...] = ()
+    unknown_for_s: float = 0.0
+
+
+@dataclass
+class BiasObservation:
+    """Outcome of :meth:`ImuIntegrator.observe_rotation`.
+
+    Attributes:
+        accepted: the observation updated the bias.
+        reason: empty when accepted, else why not (``fixed``, ``gyro``, ``gate``, ``max_bias``).
+        innovation_rad_s: (3,) observed bias minus the bias before, IMU frame.
+        std_rad_s: 1-sigma uncertainty of the observed bias (per axis).
+        gyro_delta_R: (3, 3) the gyro's rotation over the interval (bias before the update).
+    """
+
+    accepted: bool
+    reason: str = ""
+    innovation_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    std_rad_s: float = math.inf
+    gyro_delta_R: np.ndarray = field(default_factory=lambda: np.eye(3))
 
 
 @dataclass
@@ -224,7 +263,11 @@ class ImuIntegrator:
         self._bias_var = self.config.max_bias_rad_s ** 2  # prior: anything up to max_bias
         self._bias_var_ns: Optional[int] = None  # IMU time of _bias_var
         self._bias_count = 0
+        self._bias_sources: List[str] = []  # sources that updated the bias, in first-use order
         self._bias_until_ns = -1
+        self._stream_start_ns: Optional[int] = None  # first sample of the current clock
+        self._last_rest_ns: Optional[int] = None  # last confirmed rest (or the first sample)
+        self._rest_accel: Optional[Tuple[np.ndarray, int]] = None  # (mean accel (3,), stamp) at rest
         self._noise_density = self.config.gyro_noise_density
         self._last_rest_eval_ns: Optional[int] = None
         self._rest_mean = np.zeros(3)  # gyro mean of the last quiet window
@@ -232,6 +275,7 @@ class ImuIntegrator:
         # finished segments' variances (heading).
         self._segment_start_ns: Optional[int] = None
         self._segment_bias_var = self._bias_var_at(0)
+        self._drift_base_std = 0.0  # orientation 1-sigma of the segment before its last bias update
         self._heading_var = 0.0
         self._heading_ref_var = 0.0  # heading variance when the world was fixed
         self.at_rest = False
@@ -327,7 +371,7 @@ class ImuIntegrator:
         self._orient.insert(i, orient)
         self._prune()
         if self._segment_start_ns is None:  # first sample (of this clock)
-            self._segment_start_ns = stamp
+            self._segment_start_ns = self._stream_start_ns = self._last_rest_ns = stamp
             self._segment_bias_var = self._bias_var_at(stamp)
             if self._bias_count:
                 self._bias_var_ns = stamp
@@ -343,7 +387,8 @@ class ImuIntegrator:
             last = self._stamps[-1]
             self._heading_var += self._segment_var(last)
             self._bias_var = self._bias_var_at(last)
-        self._bias_var_ns = self._segment_start_ns = None
+        self._bias_var_ns = self._segment_start_ns = self._stream_start_ns = self._last_rest_ns = None
+        self._drift_base_std = 0.0
         self._bias_until_ns = -1
         self._stamps, self._gyro, self._accel, self._orient = [], [], [], []
         self._late_in_row = 0
@@ -410,10 +455,14 @@ class ImuIntegrator:
     def _update_rest(self, stamp: int) -> None:
         """Window test at the newest sample ``stamp``; updates the bias at confirmed rest."""
         cfg = self.config
-        if self._last_rest_eval_ns is not None and stamp - self._last_rest_eval_ns < cfg.rest_window_ns // 4:
+        start = self._stream_start_ns if self._stream_start_ns is not None else stamp
+        young = stamp - start < cfg.rest_window_ns  # a start rest may be shorter than the window
+        window = min(max(stamp - start, cfg.start_rest_window_ns), cfg.rest_window_ns) if young \
+            else cfg.rest_window_ns
+        if self._last_rest_eval_ns is not None and stamp - self._last_rest_eval_ns < window // 4:
             return
-        lo = bisect.bisect_left(self._stamps, stamp - cfg.rest_window_ns)
-        if len(self._stamps) - lo < cfg.rest_min_samples or stamp - self._stamps[lo] < cfg.rest_window_ns * 0.9:
+        lo = bisect.bisect_left(self._stamps, stamp - window)
+        if len(self._stamps) - lo < cfg.rest_min_samples or stamp - self._stamps[lo] < window * 0.9:
             return
         self._last_rest_eval_ns = stamp
         stamps = np.asarray(self._stamps[lo:], dtype=np.int64)  # N
@@ -424,11 +473,16 @@ class ImuIntegrator:
         if not rest:
             return
         self._rest_mean = gyro.mean(axis=0)
-        if first_of_rest:  # the older half of the first quiet window may hold the motion's tail
+        accels = [a for a in self._accel[lo:] if a is not None]
+        if len(accels) >= cfg.rest_min_samples:
+            self._rest_accel = (np.mean(accels, axis=0), stamp)
+        # The older half of the first quiet window may hold the motion's tail, unless the window
+        # begins with the stream (nothing was seen moving before it).
+        if first_of_rest and self._stamps[lo] - start > cfg.rest_window_ns // 4:
             self._bias_until_ns = max(self._bias_until_ns, int(stamps[len(stamps) // 2]))
         std = gyro.std(axis=0)  # 3, the white noise at rest
         self._noise_density = float(np.sqrt(np.mean(std ** 2) * np.mean(np.diff(stamps)) / NS_PER_S))
-        if cfg.estimate_bias and self._fixed_bias is None:
+        if cfg.estimate_bias and cfg.bias_from_rest and self._fixed_bias is None:
             # Only the older half of the window: motion starting at its end, still below the
             # thresholds, then does not leak into the estimate. Each sample is used once.
             half = lo + max((len(self._stamps) - lo) // 2, 1)
@@ -436,6 +490,7 @@ class ImuIntegrator:
             if first < half:
                 self._kalman_update(np.asarray(self._gyro[first:half]), self._stamps[half - 1],
                                     float(np.mean(std ** 2)))
+                self._add_source("rest")
                 self._bias_until_ns = self._stamps[half - 1]
         self._end_segment(stamp)
 
@@ -492,14 +547,82 @@ class ImuIntegrator:
         if self._segment_start_ns is None:
             return 0.0
         dt = max(t_ns - self._segment_start_ns, 0) / NS_PER_S
-        return (self._segment_bias_var * dt ** 2 + self._noise_density ** 2 * dt
-                + self.config.bias_random_walk ** 2 * dt ** 3 / 3.0)
+        # The bias error is nearly constant over a segment: its angle adds up linearly, also on
+        # top of the part before the last bias update (errors of one estimate are correlated).
+        return ((self._drift_base_std + math.sqrt(self._segment_bias_var) * dt) ** 2
+                + self._noise_density ** 2 * dt + self.config.bias_random_walk ** 2 * dt ** 3 / 3.0)
 
     def _end_segment(self, t_ns: int) -> None:
         """A confirmed rest: the drift so far goes to the heading sum, a new segment starts."""
         self._heading_var += self._segment_var(t_ns)
+        self._drift_base_std = 0.0
+        self._segment_start_ns = self._last_rest_ns = t_ns
+        self._segment_bias_var = self._bias_var_at(t_ns)
+
+    def _restart_segment(self, t_ns: int) -> None:
+        """The bias was updated while moving: the drift so far stays, it grows slower from now on."""
+        if self._segment_start_ns is None:
+            return
+        t_ns = max(t_ns, self._segment_start_ns)
+        self._drift_base_std = math.sqrt(self._segment_var(t_ns))
         self._segment_start_ns = t_ns
         self._segment_bias_var = self._bias_var_at(t_ns)
+
+    def _add_source(self, source: str) -> None:
+        if source not in self._bias_sources:
+            self._bias_sources.append(source)
+
+    def observe_rotation(self, t0_ns: int, t1_ns: int, delta_R: np.ndarray, std_rad: float,
+                         source: str) -> BiasObservation:
+        """Use a camera rotation measured by another sensor (images, TF) as a bias observation.
+
+        The gyro integrated over the same interval with the current bias ``b`` differs from the
+        measured rotation by the bias error ``d``: ``R_meas^T R_gyro ~ exp(R_cam_imu d dt)``, so
+        ``b + d`` is an observation of the bias with variance ``(std_rad / dt)^2`` plus the gyro's
+        white noise over the interval, ``N^2 / dt``. It is rejected when ``d`` is more than
+        ``rest_rate_sigmas`` standard errors (its own and the bias') on an axis, the same gate a
+        rest passes, or when the bias it implies exceeds ``max_bias_rad_s``.
+
+        Args:
+            t0_ns: start of the interval (camera clock).
+            t1_ns: end of the interval (camera clock), > t0_ns.
+            delta_R (np.ndarray): (3, 3) measured ``C(t0)^T C(t1)``, camera optical frame.
+            std_rad: 1-sigma uncertainty of ``delta_R`` (rad, per axis).
+            source: name reported in :attr:`ImuStatus.bias_sources` (``image``, ``tf``).
+
+        Returns:
+            BiasObservation: whether and why (not) the bias was updated.
+        """
+        cfg = self.config
+        if self._fixed_bias is not None or not cfg.estimate_bias:
+            return BiasObservation(False, "fixed")
+        dt = (int(t1_ns) - int(t0_ns)) / NS_PER_S
+        R = np.asarray(delta_R, dtype=np.float64)
+        if dt <= 0.0 or not math.isfinite(std_rad) or std_rad <= 0.0 or not is_rotation(R, tol=1e-4):
+            return BiasObservation(False, "input")
+        gyro = self.relative_rotation(t0_ns, t1_ns)
+        if not gyro.valid:
+            return BiasObservation(False, "gyro", gyro_delta_R=gyro.delta_R)
+        d = self._R_cam_imu.T @ log_so3(R.T @ gyro.delta_R) / dt  # 3, IMU frame
+        meas_var = (std_rad / dt) ** 2 + self._noise_density ** 2 / dt
+        t_imu = int(t1_ns) + cfg.time_offset_ns
+        var = self._bias_var_at(max(t_imu, self._bias_var_ns or t_imu))
+        out = BiasObservation(False, "", d, math.sqrt(meas_var), gyro.delta_R)
+        if np.any(np.abs(d) > cfg.rest_rate_sigmas * math.sqrt(var + meas_var)):
+            out.reason = "gate"
+            return out
+        if np.linalg.norm(self._bias + d) > cfg.max_bias_rad_s:
+            out.reason = "max_bias"
+            return out
+        gain = var / (var + meas_var)
+        self._bias = self._bias + gain * d
+        self._bias_var = max((1.0 - gain) * var, min(var, cfg.observed_bias_floor_rad_s ** 2))
+        self._bias_var_ns = max(t_imu, self._bias_var_ns or t_imu)
+        self._bias_count += 1
+        self._add_source(source)
+        self._restart_segment(min(t_imu, self._stamps[-1]) if self._stamps else t_imu)
+        out.accepted = True
+        return out
 
     def mark_heading_reference(self) -> None:
         """The world's heading is fixed now: heading drift counts from the newest sample on."""
@@ -512,13 +635,19 @@ class ImuIntegrator:
         seg = self._segment_var(t)
         source = "fixed" if self._fixed_bias is not None else "estimated" if self._bias_count else "unknown"
         start = self._segment_start_ns if self._segment_start_ns is not None else t
+        unknown_for = 0.0
+        if source == "unknown" and self._stream_start_ns is not None:
+            unknown_for = max(t - self._stream_start_ns, 0) / NS_PER_S
+        rest = self._last_rest_ns if self._last_rest_ns is not None else start
         return ImuStatus(bias_rad_s=self.bias, bias_source=source,
                          bias_std_rad_s=math.sqrt(self._bias_var_at(t)), at_rest=self.at_rest,
-                         time_since_rest_s=(t - start) / NS_PER_S,
+                         time_since_rest_s=(t - rest) / NS_PER_S,
                          drift_since_rest_rad=math.sqrt(seg),
                          heading_drift_rad=math.sqrt(max(self._heading_var + seg - self._heading_ref_var,
                                                          0.0)),
-                         noise_density=self._noise_density, samples=len(self._stamps))
+                         noise_density=self._noise_density, samples=len(self._stamps),
+                         bias_sources=("fixed",) if self._fixed_bias is not None else tuple(self._bias_sources),
+                         unknown_for_s=unknown_for)
 
     # ------------------------------------------------------------------ output
     def recent(self, t_ns: int, window_ns: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
@@ -539,6 +668,42 @@ class ImuIntegrator:
         accel = np.asarray([a for a in self._accel[lo:hi] if a is not None]).reshape(-1, 3)
         orient = next((q for q in reversed(self._orient[lo:hi]) if q is not None), None)
         return gyro, accel, np.asarray(self._stamps[lo:hi], dtype=np.int64), orient
+
+    @property
+    def rest_accel(self) -> Optional[Tuple[np.ndarray, int]]:
+        """``(mean acceleration (3,) m/s^2, IMU frame; IMU stamp ns)`` of the last confirmed rest window."""
+        return self._rest_accel
+
+    def derotated_accel(self, t_ns: int, window_ns: int) -> np.ndarray:
+        """Accelerations of ``[t_ns - window_ns, t_ns]`` turned into the IMU frame at ``t_ns``.
+
+        Each sample ``a_i`` is rotated by the bias-corrected gyro from its stamp to ``t_ns``:
+        ``a_i' = dR(t_i, t)^T a_i``. While the IMU only turns (no linear acceleration), all of
+        them measure the same specific force (gravity, upwards) in the frame at ``t_ns``.
+
+        Args:
+            t_ns: end of the window (IMU clock).
+            window_ns: window length.
+
+        Returns:
+            np.ndarray: (M, 3) m/s^2, IMU frame at ``t_ns`` (samples with a valid acceleration).
+        """
+        lo = bisect.bisect_left(self._stamps, t_ns - window_ns)
+        hi = bisect.bisect_right(self._stamps, t_ns)
+        if hi - lo < 2:
+            return np.zeros((0, 3))
+        stamps = np.asarray(self._stamps[lo:hi], dtype=np.int64)  # N
+        gyro = np.asarray(self._gyro[lo:hi]) - self.bias  # N x 3
+        steps = exp_so3(0.5 * (gyro[1:] + gyro[:-1]) * (np.diff(stamps) / NS_PER_S)[:, None])  # N-1 x 3 x 3
+        # to_end[i] = dR(t_i, t_last) = steps[i] @ ... @ steps[N-2]; to_end[N-1] = I. Suffix
+        # products by doubling (log2 N batched products instead of N small ones).
+        to_end = np.concatenate([steps, np.eye(3)[None]])  # N x 3 x 3
+        shift = 1
+        while shift < len(to_end):
+            to_end[:-shift] = to_end[:-shift] @ to_end[shift:]
+            shift *= 2
+        out = [to_end[i].T @ a for i, a in enumerate(self._accel[lo:hi]) if a is not None]
+        return np.asarray(out).reshape(-1, 3)
 
     def covers(self, t_ns: int) -> bool:
         """True if the buffer has a sample at or after camera stamp ``t_ns`` (+ time offset).

@@ -191,19 +191,33 @@ def camera_rate_warning(snap: dict) -> Optional[Tuple[str, str]]:
 
 
 def grounding_problem(snap: dict) -> Optional[str]:
-    """Why the world frame may have drifted, or None.
+    """Why the world frame may have drifted (or may drift), or None.
 
     ``snap["grounding"]`` is the pipeline's ``grounding_status()`` (None without one) and
-    ``snap["drift_warn_deg"]`` the threshold on its ``drift_since_rest_deg``.
+    ``snap["drift_warn_deg"]`` the threshold on its ``drift_since_rest_deg``. While the gyro bias
+    is unknown the message gives the rate the orientation may drift at (deg/min) and since
+    when, never an angle (a 1-sigma angle past 180 deg says nothing); otherwise it names the
+    sources of the bias. An image bias source that stands down says why.
     """
     g, limit = snap.get("grounding"), snap.get("drift_warn_deg")
     if not g or limit is None or g.get("camera_motion") != "imu" or not g.get("imu_samples"):
         return None
+    rate = g.get("drift_rate_deg_per_min")
+    image = (f"; image bias source stands down: {g['image_bias_problem']}"
+             if g.get("image_bias_state") == "standing_down" else "")
+    if g["gyro_bias_source"] == "unknown":
+        since = g.get("gyro_bias_unknown_for_s", g["time_since_rest_s"])
+        return (f"gyro bias unknown for {since:.0f} s (no rest or rotation observation yet): the camera "
+                f"orientation may drift up to {rate:.0f} deg/min (1 sigma){image}")
     if g["drift_since_rest_deg"] > limit:
-        cause = ("gyro bias unknown: no rest seen yet" if g["gyro_bias_source"] == "unknown"
-                 else f"{g['time_since_rest_s']:.0f} s since the last rest")
-        return (f"camera orientation may have drifted {g['drift_since_rest_deg']:.1f} deg "
-                f"(1 sigma, above drift_warn_deg={limit:g}): {cause}")
+        angle = g["drift_since_rest_deg"]
+        angle_text = f"{angle:.1f} deg" if angle < 180.0 else "more than 180 deg"
+        rate_text = f", now {rate:.2f} deg/min" if rate is not None else ""
+        return (f"camera orientation may have drifted {angle_text} (1 sigma, above drift_warn_deg={limit:g}): "
+                f"{g['time_since_rest_s']:.0f} s since the last rest; gyro bias from "
+                f"{g.get('gyro_bias_from', g['gyro_bias_source'])}{rate_text}{image}")
+    if image:
+        return image[2:]
     return None
 
 
@@ -251,6 +265,8 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
         if isinstance(value, list):
             value = "[" + ", ".join(f"{v:.6f}" for v in value) + "]"
         values.append(kv(f"grounding.{key}", value))
+    if snap.get("grounding"):  # also when the summary names a more urgent problem
+        values.append(kv("grounding.problem", grounding_problem(snap) or ""))
     values += [kv(f"execution_provider.{stage}", prov) for stage, prov in sorted(snap["providers"].items())]
     level, message = level_and_message(snap)
     status = f.new("diagnostic_msgs/msg/DiagnosticStatus", level=level,

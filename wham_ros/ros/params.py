@@ -36,6 +36,7 @@ class ParamSpec:
     length: Optional[int] = None
     pipeline_field: Optional[str] = None  # PipelineConfig field it maps to
     read_only: bool = False  # needs a reconfigure (deactivate/cleanup/configure) to change
+    item_choices: Optional[Sequence[str]] = None  # a list of distinct strings, each one of these
 
     def validate(self, value: Any) -> Any:
         """Return ``value`` if valid, else raise :class:`ParameterError`."""
@@ -47,6 +48,11 @@ class ParamSpec:
                                            or value < self.min_value):
             raise ParameterError(f"parameter '{self.name}' = {value!r} is invalid; "
                                  f"expected a finite number >= {self.min_value}")
+        if self.item_choices is not None:
+            items = list(value) if isinstance(value, (list, tuple)) else None
+            if items is None or any(v not in self.item_choices for v in items) or len(set(items)) != len(items):
+                raise ParameterError(f"parameter '{self.name}' = {value!r} is invalid; expected a list "
+                                     f"of distinct names from {', '.join(map(repr, self.item_choices))}")
         if self.length is not None:
             if len(value) != self.length or not all(math.isfinite(v) for v in value):
                 raise ParameterError(f"parameter '{self.name}' = {list(value)!r} is invalid; "
@@ -141,15 +147,21 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
               "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame.",
               length=4, pipeline_field="camera_imu_quat_xyzw", read_only=True),
-    ParamSpec("estimate_gyro_bias", True, "Estimate the gyro bias while the camera is at rest "
-              "(false: use gyro_bias).", read_only=True),
+    ParamSpec("estimate_gyro_bias", True, "Estimate the gyro bias from bias_sources (rests, "
+              "images, TF; false: use gyro_bias).", read_only=True),
     ParamSpec("gyro_bias", [0.0, 0.0, 0.0], "Fixed gyro bias subtracted from "
               "Imu.angular_velocity when estimate_gyro_bias is false, rad/s, IMU frame.",
               length=3, pipeline_field="gyro_bias", read_only=True),
     ParamSpec("gyro_bias_random_walk", 5e-5, "How fast the gyro bias may wander, "
-              "rad/s/sqrt(s): the bias estimator's process noise (bias updates happen only at "
-              "confirmed rest).", min_value=0.0, pipeline_field="gyro_bias_random_walk",
+              "rad/s/sqrt(s): the bias estimator's process noise (bias updates come from "
+              "bias_sources).", min_value=0.0, pipeline_field="gyro_bias_random_walk",
               read_only=True),
+    ParamSpec("bias_sources", ["rest", "image", "tf"], "What may update the gyro bias: 'rest' "
+              "(confirmed rests of the IMU, including a short one at the start of the stream), "
+              "'image' (the camera rotation between processed images, from the background; "
+              "composed node and wham-ros run only) and 'tf' (camera rotations from TF). "
+              "Each observation is gated like a rest.", item_choices=("rest", "image", "tf"),
+              pipeline_field="bias_sources", read_only=True),
     ParamSpec("drift_warn_deg", 2.0, "/diagnostics turns WARN when the camera orientation "
               "error the gyro may have accumulated since the last rest (1 sigma) exceeds this, "
               "deg.", min_value=0.0),
@@ -218,7 +230,7 @@ FRONTEND_ONLY = frozenset({
 WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
     "wham_cuda_graph", "torch_threads",
-    "imu_to_camera_quat_xyzw", "imu_history_s", "gyro_bias_random_walk", "drift_warn_deg",
+    "imu_to_camera_quat_xyzw", "imu_history_s", "gyro_bias_random_walk", "drift_warn_deg", "bias_sources",
     "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
 # Parameters of the composed node only (they need both the image and WHAM's output).
