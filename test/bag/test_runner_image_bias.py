@@ -17,7 +17,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from test_runner import read_back
-from wham_ros.cli.run import load_parameters, run
+from wham_ros.offline.runner import load_parameters, run
 from wham_ros.geometry.frames import R_ZUP_YDOWN
 from wham_ros.geometry.gravity import level_rotation
 from wham_ros.geometry.grounding import WorldGrounding
