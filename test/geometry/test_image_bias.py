@@ -102,7 +102,7 @@ def test_camera_that_never_rests_learns_its_bias_from_the_images(texture):
 def test_low_texture_scene_stands_the_image_source_down_once(texture, caplog):
     rig = TurningRig(duration_s=6.0)
     blank = TexturedCamera(world_texture(contrast=0.02), K, SIZE)
-    with caplog.at_level(logging.WARNING, logger="wham_ros.geometry.image_bias"):
+    with caplog.at_level(logging.INFO, logger="wham_ros.geometry.image_bias"):
         r = simulate(rig, blank, imu_for(rig), people=0)
     last = r["status"][-1]
     assert last["image_bias_state"] == "standing_down"

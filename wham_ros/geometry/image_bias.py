@@ -203,7 +203,9 @@ class ImageBiasSource:
         if cause and cause != self.cause:
             if cause not in self._warned:
                 self._warned.add(cause)
-                LOGGER.warning("Image bias source stands down: %s", self._message(cause))
+                # A blank view is ordinary (the other sources carry on): said, not warned.
+                LOGGER.log(logging.INFO if cause == "low_texture" else logging.WARNING,
+                           "Image bias source stands down: %s", self._message(cause))
         elif not cause and self.cause:
             LOGGER.info("Image bias source is back (was: %s)", self._message(self.cause))
         self.cause = cause
