@@ -3,6 +3,9 @@
     ros2 launch wham_ros wham.launch.py image_topic:=/camera/color/image_raw \
         camera_info_topic:=/camera/color/camera_info imu_topic:=/camera/imu rviz:=true
 
+On a robot, ``fixed_frame:=odom`` (or ``map``) puts every world output into that frame of
+the robot's TF tree (see doc/robot.md).
+
 The node is a lifecycle node that configures and activates itself (parameter
 ``autostart``, default true); set ``autostart:=false`` to drive it with a lifecycle manager.
 ``split:=true`` starts the front-end node (``wham_frontend``: images -> person_observations)
@@ -33,6 +36,9 @@ ARGUMENTS = [
     ("camera_info_topic", "/camera/camera_info", "sensor_msgs/CameraInfo topic.", None),
     ("imu_topic", "/imu/data", "sensor_msgs/Imu topic (gyro of the camera rig).", None),
     ("config", "", "Parameter YAML (default: the installed config/wham.yaml).", None),
+    ("fixed_frame", "", "A z-up frame of the robot's TF tree (odom, map) for every world "
+     "output (empty: the parameter file's fixed_frame, by default the node's own "
+     "wham_world).", None),
     ("autostart", "true", "Configure and activate the lifecycle node at startup.", BOOL),
     ("use_sim_time", "false", "Use /clock (bag playback with --clock).", BOOL),
     ("rviz", "false", "Start RViz with config/wham.rviz (topics follow namespace and "
@@ -58,7 +64,8 @@ def _rviz(share: Path, arg: dict, config: str):
     from wham_ros.ros.rviz_config import render_rviz_config, world_frame_from_params
 
     text = render_rviz_config((share / "config" / "wham.rviz").read_text(), arg["namespace"],
-                              arg["image_topic"], world_frame_from_params(config))
+                              arg["image_topic"],
+                              arg["fixed_frame"] or world_frame_from_params(config))
     out = Path(tempfile.mkdtemp(prefix="wham_rviz_")) / "wham.rviz"
     out.write_text(text)
     return Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
@@ -79,6 +86,7 @@ def _nodes(context):
     common = {"autostart": arg["autostart"] == "true",
               "use_sim_time": arg["use_sim_time"] == "true"}
     image_params = {"image_transport": "compressed" if arg["compressed"] == "true" else "raw"}
+    world_params = {"fixed_frame": arg["fixed_frame"]} if arg["fixed_frame"] else {}
 
     def wham_node(executable, name, params, remaps):
         return Node(package="wham_ros", executable=executable, name=name,
@@ -92,9 +100,10 @@ def _nodes(context):
         imu = [r for r in remappings if r[0] == "imu"]
         actions += [wham_node("wham_frontend_node", "wham_frontend", image_params,
                               [r for r in remappings if r[0] != "imu"]),
-                    wham_node("wham_stage_node", "wham_stage", {}, imu)]
+                    wham_node("wham_stage_node", "wham_stage", world_params, imu)]
     else:
-        actions.append(wham_node("wham_node", "wham", image_params, remappings))
+        actions.append(wham_node("wham_node", "wham", {**image_params, **world_params},
+                                 remappings))
     return actions
 
 

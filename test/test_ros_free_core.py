@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = r'''
 import importlib, pkgutil, sys
 ROS = ("rclpy", "rosidl_runtime_py", "sensor_msgs", "std_msgs", "geometry_msgs",
-       "visualization_msgs", "diagnostic_msgs", "tf2_msgs", "hri_msgs", "launch", "launch_ros")
+       "visualization_msgs", "diagnostic_msgs", "tf2_msgs", "tf2_py", "tf2_ros", "hri_msgs",
+       "launch", "launch_ros", "message_filters")
 
 class Block:
     def find_spec(self, name, path=None, target=None):

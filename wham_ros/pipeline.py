@@ -80,8 +80,13 @@ class PipelineConfig:
         detector_score_threshold: minimum person score kept by the detector.
         vitpose_flip_test: average with mirrored crops (WHAM's setting).
         tracker: tracker parameters.
-        world_frame_id: name of the z-up world frame.
-        camera_motion: 'imu', 'static' or 'orientation' (see ``wham_ros.geometry``).
+        world_frame_id: name of the z-up world frame (without a fixed frame).
+        fixed_frame: a z-up frame of the robot's TF tree (``odom``, ``map``): the world is that
+            frame, with the camera pose given per image (``CameraFrame.T_fixed_cam``); empty:
+            the pipeline's own ``world_frame_id``.
+        camera_motion: 'imu', 'tf' (needs fixed_frame) or 'static'
+            (:mod:`wham_ros.geometry.grounding`).
+        world_anchor: 'start' or 'observed' (:mod:`wham_ros.geometry.anchoring`).
         frame_rate_mode: 'resample' (step WHAM at 30 Hz) or 'every_frame'.
         camera_imu_quat_xyzw: rotation camera_optical <- imu as a quaternion (x, y, z, w).
         gyro_bias: fixed gyro bias (rad/s, IMU frame) or None to estimate it at rest.
@@ -119,7 +124,9 @@ class PipelineConfig:
     vitpose_flip_test: bool = True
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     world_frame_id: str = "wham_world"
+    fixed_frame: str = ""
     camera_motion: str = "imu"
+    world_anchor: str = "start"
     frame_rate_mode: str = "resample"
     camera_imu_quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
     gyro_bias: Optional[Sequence[float]] = None
@@ -138,9 +145,10 @@ class PipelineConfig:
                         estimate_bias=self.gyro_bias is None,
                         bias_random_walk=float(self.gyro_bias_random_walk),
                         buffer_ns=int(self.imu_history_s * 1e9))
-        return GroundingConfig(world_frame_id=self.world_frame_id, camera_motion=self.camera_motion,
-                               frame_rate_mode=self.frame_rate_mode, imu=imu,
-                               bias_sources=tuple(self.bias_sources))
+        return GroundingConfig(world_frame_id=self.fixed_frame or self.world_frame_id,
+                               fixed_frame=self.fixed_frame, camera_motion=self.camera_motion,
+                               world_anchor=self.world_anchor, frame_rate_mode=self.frame_rate_mode,
+                               imu=imu, bias_sources=tuple(self.bias_sources))
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -299,9 +307,19 @@ class WhamStage:
         """
         return self.grounding.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad, "tf")
 
-    def decide(self, stamp_ns: int) -> GroundingStep:
-        """Frame-rate policy and camera motion for a frame (call once per frame)."""
-        return self.grounding.on_frame(stamp_ns)
+    def set_camera_imu_rotation(self, R_cam_imu: np.ndarray) -> None:
+        """IMU -> camera optical rotation (3, 3), e.g. from TF once it is known; any thread."""
+        self.grounding.set_camera_imu_rotation(R_cam_imu)
+
+    def decide(self, stamp_ns: int, T_fixed_cam: Optional[np.ndarray] = None) -> GroundingStep:
+        """Frame-rate policy and camera motion for a frame (call once per frame).
+
+        Args:
+            stamp_ns: the image stamp.
+            T_fixed_cam (np.ndarray | None): (4, 4) camera pose in the fixed frame at that
+                stamp (see :attr:`wham_ros.types.CameraFrame.T_fixed_cam`).
+        """
+        return self.grounding.on_frame(stamp_ns, T_fixed_cam)
 
     def process(self, fe: FrontEndResult, step: Optional[GroundingStep] = None,
                 full_mesh: Optional[bool] = None) -> FrameResult:
@@ -326,6 +344,8 @@ class WhamStage:
             result.dropped, result.skipped_reason = True, step.reason
             return result
         result.camera_motion_valid = step.valid
+        if not step.world_valid:
+            result.world_frame_id = ""  # this frame's world outputs are skipped, not guessed
         for tid in self.engine.track_ids:  # accumulate in time order: R_a R_b^T = prod of steps
             self._pending_rotation[tid] = self._pending_rotation[tid] @ step.delta_R
         res = np.array(fe.res, dtype=np.float32)
@@ -352,8 +372,9 @@ class WhamStage:
         outs = outputs_to_host(self.engine.step(frames, full_mesh=mesh, flipped=flipped))
         by_id = {ob.track_id: ob for ob in fe.observations}
         for tid, out in outs.items():  # one device -> host copy for all tracks (above)
-            result.humans.append(self._human(tid, by_id[tid], out))
-        result.T_world_camera = self.grounding.world.T_world_cam()
+            result.humans.append(self._human(tid, by_id[tid], out, step.world_valid))
+        if step.world_valid:
+            result.T_world_camera = self.grounding.world.T_world_cam()
         result.timings_ms["wham"] = (time.perf_counter() - t0) * 1e3
         return result
 
@@ -375,32 +396,40 @@ class WhamStage:
         self._pending_rotation[ob.track_id] = np.eye(3)
         LOG.info("WHAM track %d started", ob.track_id)
 
-    def _human(self, tid: int, ob: PersonObservation, o: Dict[str, np.ndarray]) -> HumanEstimate:
+    def _human(self, tid: int, ob: PersonObservation, o: Dict[str, np.ndarray],
+               world_valid: bool = True) -> HumanEstimate:
         g = self.grounding
-        if self.engine.age(tid) == 1:
-            g.place_track(tid, o["trans_cam"], o["trans_world"])
+        world_valid = g.track_update(tid, o["trans_cam"], o["trans_world"], world_valid)
         R_cam, R_w = o["poses_root_cam"][0], o["poses_root_world"]
+        human = HumanEstimate(
+            track_id=tid, age=self.engine.age(tid),
+            global_orient_cam=R_cam, global_orient_world=np.full((3, 3), np.nan),
+            body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
+            trans_world=np.full(3, np.nan),
+            smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
+            smpl_joints_world=np.full((len(o["smpl_joints_cam"]), 3), np.nan),
+            coco_joints_cam=o["joints_cam"][:17] + o["trans_cam"],
+            coco_joints_world=np.full((17, 3), np.nan),
+            contact=o["contact"], feet_world=np.full((len(o["feet_cam"]), 3), np.nan),
+            keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
+            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None,
+            root_velocity_world=np.full(3, np.nan), heading_rate=float("nan"))
+        if not world_valid:  # no camera pose in the fixed frame: NaN, not a guess
+            return human
         # Hip-centred points posed with the camera root -> world root: R_w R_cam^T
         to_w = R_w @ R_cam.T
         joints_w = o["joints_cam"] @ to_w.T + o["trans_world"]  # WHAM y-down world of the track
         smpl_w = o["smpl_joints_cam"] @ to_w.T + o["trans_world"]
         feet_w = o["feet_cam"] @ to_w.T + o["trans_world"]
-        R_world = g.rotation_to_world(tid, R_w)
-        return HumanEstimate(
-            track_id=tid, age=self.engine.age(tid),
-            global_orient_cam=R_cam, global_orient_world=R_world,
-            body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
-            trans_world=g.to_world(tid, o["trans_world"]),
-            smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
-            smpl_joints_world=g.to_world(tid, smpl_w),
-            coco_joints_cam=o["joints_cam"][:17] + o["trans_cam"],
-            coco_joints_world=g.to_world(tid, joints_w[:17]),
-            contact=o["contact"], feet_world=g.to_world(tid, feet_w),
-            keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
-            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None,
-            root_velocity_world=g.vector_to_world(tid, o["vel_world_refined"]) * WHAM_FPS,
-            heading_rate=0.0 if self.engine.age(tid) == 1 else heading_rate(
-                g.rotation_to_world(tid, o["poses_root_world_prev"]), R_world, WHAM_FPS))
+        human.global_orient_world = g.rotation_to_world(tid, R_w)
+        human.trans_world = g.to_world(tid, o["trans_world"])
+        human.smpl_joints_world = g.to_world(tid, smpl_w)
+        human.coco_joints_world = g.to_world(tid, joints_w[:17])
+        human.feet_world = g.to_world(tid, feet_w)
+        human.root_velocity_world = g.vector_to_world(tid, o["vel_world_refined"]) * WHAM_FPS
+        human.heading_rate = 0.0 if self.engine.age(tid) == 1 else heading_rate(
+            g.rotation_to_world(tid, o["poses_root_world_prev"]), human.global_orient_world, WHAM_FPS)
+        return human
 
     def reset(self) -> None:
         """Forget all tracks and the world (e.g. when time jumps backwards); the IMU model stays."""
@@ -498,6 +527,10 @@ class Pipeline:
         """Camera rotation from TF as a gyro-bias observation (see :meth:`WhamStage.observe_camera_rotation`)."""
         return self.wham.observe_camera_rotation(t0_ns, t1_ns, delta_R, std_rad)
 
+    def set_camera_imu_rotation(self, R_cam_imu: np.ndarray) -> None:
+        """IMU -> camera optical rotation (3, 3), e.g. from TF once it is known; any thread."""
+        self.wham.set_camera_imu_rotation(R_cam_imu)
+
     def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).
 
@@ -509,7 +542,7 @@ class Pipeline:
             ValueError: a malformed image.
         """
         _check_image(frame.image)
-        step = self.wham.decide(frame.stamp_ns)
+        step = self.wham.decide(frame.stamp_ns, frame.T_fixed_cam)
         if not step.step:
             return FrameResult(frame.stamp_ns, frame.frame_id, self.wham.world_frame_id,
                                dropped=True, skipped_reason=step.reason)

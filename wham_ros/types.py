@@ -3,7 +3,9 @@
 Frames and units (REP-103): metres, radians, seconds as integer nanoseconds.
 ``camera`` = the optical frame of the image header (x right, y down, z forward).
 ``world`` = the configurable z-up world frame (default ``wham_world``, REP-103 x forward,
-y left, z up), gravity aligned when gravity is known.
+y left, z up), gravity aligned when gravity is known; with a fixed frame (``odom``, ``map``)
+the world is that frame. A frame whose world pose is unknown has ``world_frame_id`` ""
+and NaN in every world field.
 Rotation matrices act on column vectors (``x_out = R @ x_in``).
 """
 from __future__ import annotations
@@ -24,12 +26,16 @@ class CameraFrame:
         frame_id: optical frame of the camera (``Image.header.frame_id``).
         K: (3, 3) float64 intrinsics from ``CameraInfo`` or None (WHAM default:
             f = sqrt(W^2 + H^2), principal point at the image centre).
+        T_fixed_cam: (4, 4) float64 pose of the optical frame in the fixed frame (TF
+            ``fixed_frame <- frame_id`` at ``stamp_ns``), or None (no fixed frame, or TF has
+            no transform for this image: its world outputs are then skipped).
     """
 
     stamp_ns: int
     image: np.ndarray
     frame_id: str = "camera_optical_frame"
     K: Optional[np.ndarray] = None
+    T_fixed_cam: Optional[np.ndarray] = None
 
 
 @dataclass

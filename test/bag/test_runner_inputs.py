@@ -146,6 +146,7 @@ def test_calibration_files_and_values(tmp_path):
 
 
 def test_rotation_between_frames_of_a_static_tree():
+    """The runner's IMU mount without a ROS installation (no tf2): static rotations chained."""
     # camera_link -> camera_optical (REP-103 optical convention), camera_link -> imu_link.
     R_link_optical = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
     R_link_imu = rot_z(0.3) @ rot_y(-0.2) @ rot_x(0.1)
@@ -158,6 +159,9 @@ def test_rotation_between_frames_of_a_static_tree():
 
 
 def test_imu_extrinsic_from_tf_static_or_warned(tmp_path, typestore, caplog):
+    """The IMU mount from the bag's /tf_static (camera_link -> optical frame and camera_link ->
+    imu_link: a chain through the common parent): with tf2 where a ROS installation has it,
+    else the chain of static rotations."""
     caplog.set_level(logging.INFO)
     R_cam_imu = rot_x(-np.pi / 2) @ rot_z(0.4)
     tree = [("camera_link", FRAME, [0.5, -0.5, 0.5, -0.5]),

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from geometry_sim import NS, ImuModel, Rig  # noqa: E402
 
 from wham_ros.geometry.camera_motion import relative_rotation_to_cam_angvel  # noqa: E402
-from wham_ros.geometry.frames import R_ZUP_YDOWN  # noqa: E402
+from wham_ros.geometry.frames import R_ZUP_YDOWN, make_transform  # noqa: E402
 from wham_ros.geometry.gravity import level_rotation  # noqa: E402
 from wham_ros.geometry.grounding import GroundingConfig, WorldGrounding  # noqa: E402
 from wham_ros.geometry.imu import ImuConfig  # noqa: E402
@@ -79,18 +79,24 @@ def test_no_imu_falls_back_to_camera_frame_world(caplog):
         WorldGrounding(GroundingConfig(camera_motion="slam"))
 
 
-def test_orientation_mode_uses_tf_orientations():
+def test_tf_mode_uses_tf_orientations():
+    """camera_motion 'tf': cam_angvel is the rotation between the TF camera poses of the steps."""
     rig = Rig()
-    t = np.arange(0.0, 1.0, 0.005)
-    g = WorldGrounding(GroundingConfig(camera_motion="orientation", frame_rate_mode="every_frame"))
-    for ti, Ci in zip(t, rig.orientations(t)):
-        assert g.add_camera_orientation(int(round(ti * NS)), Ci)
+    g = WorldGrounding(GroundingConfig(camera_motion="tf", fixed_frame="odom",
+                                       frame_rate_mode="every_frame"))
     frames = np.round(np.arange(0.1, 0.9, 1 / 30) * NS).astype(np.int64)
-    rows = [g.on_frame(int(s)).cam_angvel for s in frames]
     C = rig.orientations(frames / NS)
+    rows = [g.on_frame(int(s), make_transform(Ci, np.zeros(3))).cam_angvel for s, Ci in zip(frames, C)]
     truth = relative_rotation_to_cam_angvel(np.swapaxes(C[:-1], -1, -2) @ C[1:])
-    np.testing.assert_allclose(np.array(rows[1:]), truth, atol=5e-3)
+    np.testing.assert_allclose(np.array(rows[1:]), truth, atol=1e-9)
+    assert angle_between(g.world.camera_pose()[0], C[-1]) < 1e-9  # the world is the fixed frame
 
+
+def test_modes_that_would_do_nothing_are_refused():
+    with pytest.raises(ValueError, match="orientation"):
+        WorldGrounding(GroundingConfig(camera_motion="orientation"))
+    with pytest.raises(ValueError, match="fixed_frame"):
+        WorldGrounding(GroundingConfig(camera_motion="tf"))
 
 
 def test_frames_ahead_of_the_imu_are_measured_later():

@@ -86,3 +86,21 @@ def subprocess_env(**extra) -> dict:
     env["AMENT_PREFIX_PATH"] = os.pathsep.join(
         p for p in (str(PREFIX), sys.prefix, env.get("AMENT_PREFIX_PATH")) if p)
     return env
+
+
+TF2_ABSENT = ("comes with a ROS 2 installation: it has no PyPI wheel, and its source cannot be "
+              "brought into this test environment")
+
+
+def tf2_check() -> Tuple[bool, str]:
+    """(usable, reason) for the real tf2 (``tf2_py``, ``tf2_ros``) in the ROS environment."""
+    ok, reason = check()
+    if not ok:
+        return ok, reason
+    activate()
+    try:
+        import tf2_py  # noqa: F401
+        import tf2_ros  # noqa: F401
+    except ImportError as exc:
+        return False, f"tf2 not importable ({exc}); tf2 {TF2_ABSENT}"
+    return True, ""

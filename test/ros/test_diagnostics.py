@@ -85,3 +85,19 @@ def test_grounding_warning_gives_a_drift_rate_while_the_bias_is_unknown_never_an
           "image_bias_problem": "too little texture in the background"}
     assert grounding_problem({"grounding": g3, "drift_warn_deg": 2.0}) == \
         "image bias source stands down: too little texture in the background"
+
+
+def test_gyro_tf_disagreement_warns_and_fixed_frame_ignores_gyro_drift():
+    """With a fixed frame the camera orientation is TF's: the gyro's possible drift since rest
+    does not warn, but a gyro that disagrees with TF does."""
+    stats = NodeStats()
+    stats.state, stats.received_frames = "active", 1
+    g = {"camera_motion": "imu", "imu_samples": 100, "drift_since_rest_deg": 9.0,
+         "gyro_bias_source": "unknown", "time_since_rest_s": 60.0, "drift_rate_deg_per_min": 20.0}
+    snap = {**stats.snapshot(), "grounding": dict(g), "drift_warn_deg": 2.0}
+    assert level_and_message(snap)[0] == WARN and "may drift up to 20 deg/min" in level_and_message(snap)[1]
+    snap["grounding"] = {**g, "fixed_frame": "odom", "gyro_tf_disagreement_deg_s": 0.2}
+    assert level_and_message(snap)[1] == "running"
+    snap["grounding"]["gyro_tf_disagreement_deg_s"] = 12.0
+    level, text = level_and_message(snap)
+    assert level == WARN and "gyro and TF disagree on the camera rotation by 12.0 deg/s" in text

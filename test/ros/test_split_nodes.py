@@ -47,7 +47,7 @@ def _launch_nodes(monkeypatch, **args):
     defaults = {"namespace": "", "image_topic": "/cam/image_raw", "compressed": "false",
                 "camera_info_topic": "/cam/info", "imu_topic": "/imu", "config": "/p.yaml",
                 "autostart": "true", "use_sim_time": "false", "rviz": "false",
-                "log_level": "info", "split": "false"}
+                "log_level": "info", "split": "false", "fixed_frame": ""}
     defaults.update(args)
     stubs = {
         "ament_index_python": None,
@@ -78,6 +78,15 @@ def test_launch_composed_by_default(monkeypatch):
     assert sorted(node["remappings"]) == [("camera_info", "/cam/info"), ("image", "/cam/image_raw"),
                                           ("imu", "/imu")]
     assert node["parameters"][0] == "/p.yaml" and node["parameters"][1]["image_transport"] == "raw"
+
+
+def test_launch_fixed_frame_goes_to_the_node_that_grounds(monkeypatch):
+    (node,) = _launch_nodes(monkeypatch, fixed_frame="odom")
+    assert node["parameters"][1]["fixed_frame"] == "odom"
+    assert "fixed_frame" not in _launch_nodes(monkeypatch)[0]["parameters"][1]  # the file's value
+    fe, stage = _launch_nodes(monkeypatch, split="true", fixed_frame="map")
+    assert stage["parameters"][1]["fixed_frame"] == "map"
+    assert "fixed_frame" not in fe["parameters"][1]  # the front-end does not declare it
 
 
 def test_launch_split(monkeypatch):

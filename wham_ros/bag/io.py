@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
-
-import numpy as np
+from typing import Dict, Iterator, Optional, Tuple
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
@@ -22,6 +20,7 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMU = "sensor_msgs/msg/Imu"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 TF_STATIC_TOPIC = "/tf_static"
+TF_TOPIC = "/tf"
 
 
 class BagError(RuntimeError):
@@ -30,7 +29,8 @@ class BagError(RuntimeError):
 
 @dataclass
 class BagRecord:
-    """One input message: ``kind`` is 'image', 'compressed', 'camera_info' or 'imu'."""
+    """One input message: ``kind`` is 'image', 'compressed', 'camera_info', 'imu' or 'tf'
+    (``/tf`` and ``/tf_static``, with ``include_tf``)."""
 
     kind: str
     topic: str
@@ -60,10 +60,12 @@ class InputBag:
         path: rosbag2 directory (MCAP or sqlite3) or a single .mcap file.
         image_topic, camera_info_topic, imu_topic: topics to use; None picks the first
             topic of the right type (images: Image or CompressedImage).
+        include_tf: also iterate over ``/tf`` and ``/tf_static`` (kind 'tf').
     """
 
     def __init__(self, path, image_topic: Optional[str] = None,
-                 camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None) -> None:
+                 camera_info_topic: Optional[str] = None, imu_topic: Optional[str] = None,
+                 include_tf: bool = False) -> None:
         from wham_ros.bag.typestore import make_typestore
 
         self.path = Path(path)
@@ -83,8 +85,10 @@ class InputBag:
         self.camera_info_topic = _pick(conns, (CAMERA_INFO,), camera_info_topic, "camera_info")
         self.imu_topic = _pick(conns, (IMU,), imu_topic, "imu")
         self.topic_types: Dict[str, str] = {c.topic: c.msgtype for c in conns}
-        self._conns = [c for c in conns if c.topic in
-                       (self.image_topic, self.camera_info_topic, self.imu_topic)]
+        wanted = (self.image_topic, self.camera_info_topic, self.imu_topic) + (
+            (TF_TOPIC, TF_STATIC_TOPIC) if include_tf else ())
+        self._conns = [c for c in conns if c.topic in wanted
+                       and (c.topic not in (TF_TOPIC, TF_STATIC_TOPIC) or c.msgtype == TF_MESSAGE)]
         self.num_images = sum(c.msgcount for c in conns if c.topic == self.image_topic)
         self.has_camera_info = any(c.msgcount for c in conns if c.topic == self.camera_info_topic)
 
@@ -102,17 +106,20 @@ class InputBag:
             return self.reader.deserialize(raw, conn.msgtype).header.frame_id
         return None
 
-    def static_rotations(self) -> List[Tuple[str, str, np.ndarray]]:
-        """``(parent, child, quat_xyzw)`` of every transform on ``/tf_static`` (empty: none)."""
-        conns = [c for c in self._all_conns if c.topic == TF_STATIC_TOPIC and c.msgtype == TF_MESSAGE]
-        out = []
+    def tf_messages(self, topic: str) -> Iterator[Tuple[int, object]]:
+        """``(log time ns, tf2_msgs/TFMessage)`` on ``topic`` (``/tf`` or ``/tf_static``) in log order."""
+        conns = [c for c in self._all_conns if c.topic == topic and c.msgtype == TF_MESSAGE]
         if not conns:  # (an empty list would mean every connection to the reader)
-            return out
-        for conn, _, raw in self.reader.messages(connections=conns):
-            for tf in self.reader.deserialize(raw, conn.msgtype).transforms:
-                q = tf.transform.rotation
-                out.append((tf.header.frame_id, tf.child_frame_id,
-                            np.array([q.x, q.y, q.z, q.w], dtype=np.float64)))
+            return
+        for conn, log_time, raw in self.reader.messages(connections=conns):
+            yield log_time, self.reader.deserialize(raw, conn.msgtype)
+
+    def tf_children(self) -> Dict[str, str]:
+        """child frame -> parent frame of every transform on ``/tf`` and ``/tf_static``."""
+        out: Dict[str, str] = {}
+        for topic in (TF_TOPIC, TF_STATIC_TOPIC):
+            for _, msg in self.tf_messages(topic):
+                out.update({tf.child_frame_id: tf.header.frame_id for tf in msg.transforms})
         return out
 
     def __iter__(self) -> Iterator[BagRecord]:
@@ -121,8 +128,10 @@ class InputBag:
                 kind = "compressed" if conn.msgtype == COMPRESSED else "image"
             elif conn.topic == self.camera_info_topic:
                 kind = "camera_info"
-            else:
+            elif conn.topic == self.imu_topic:
                 kind = "imu"
+            else:
+                kind = "tf"
             yield BagRecord(kind, conn.topic, conn.msgtype, log_time, bytes(raw),
                             self.reader.deserialize(raw, conn.msgtype))
 
@@ -174,9 +183,10 @@ class OutputBag:
         self.writer.write(conn, int(time_ns), self.typestore.serialize_cdr(msg, msgtype))
         self.counts[topic] = self.counts.get(topic, 0) + 1
 
-    def write_raw(self, topic: str, msgtype: str, raw: bytes, time_ns: int, msgdef=None) -> None:
+    def write_raw(self, topic: str, msgtype: str, raw: bytes, time_ns: int, msgdef=None,
+                  latched: bool = False) -> None:
         """Copy an already serialised message (e.g. an input image) unchanged."""
-        conn = self._conn(topic, msgtype, False, msgdef)
+        conn = self._conn(topic, msgtype, latched, msgdef)
         self.writer.write(conn, int(time_ns), raw)
         self.counts[topic] = self.counts.get(topic, 0) + 1
 

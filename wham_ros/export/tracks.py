@@ -75,7 +75,10 @@ class TrackExporter:
     needs_mesh = False
 
     def add(self, frame: Optional[CameraFrame], result: FrameResult) -> None:
-        """Record one frame's humans (``frame``, the image, is not needed)."""
+        """Record one frame's humans (``frame``, the image, is not needed); a frame without a
+        world pose (``world_frame_id`` empty, no TF for it) is left out."""
+        if not result.world_frame_id:
+            return
         self.world_frame_id, self.camera_frame_id = result.world_frame_id, result.frame_id
         for h in result.humans:
             self.tracks.setdefault(h.track_id, []).append(h)

@@ -260,8 +260,11 @@ class TrackAnchor:
         R_world_wham: (3, 3) track's WHAM world -> shared world.
         R_world_cam0: (3, 3) camera orientation at the track start.
         p_world_cam0: (3,) camera position at the track start.
-        origin_world: (3,) hip centre at the first frame in the shared world (after set_origin).
-        trans_wham0: (3,) WHAM ``trans_world`` of the first frame (after set_origin).
+        origin_world: (3,) hip centre at the placement frame in the shared world (after
+            set_origin / place).
+        trans_wham0: (3,) WHAM ``trans_world`` of the placement frame.
+        offset_world: (3,) correction added to every position (``world_anchor: observed``,
+            :mod:`wham_ros.geometry.anchoring`); zeros otherwise.
     """
 
     R_gc: np.ndarray
@@ -270,6 +273,7 @@ class TrackAnchor:
     p_world_cam0: np.ndarray
     origin_world: Optional[np.ndarray] = field(default=None)
     trans_wham0: Optional[np.ndarray] = field(default=None)
+    offset_world: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @classmethod
     def begin(cls, world: WorldFrame) -> "TrackAnchor":
@@ -303,13 +307,38 @@ class TrackAnchor:
             trans_wham0 (np.ndarray): (3,) WHAM ``trans_world`` (y-down) of the first frame
                 (WHAM's rollout starts with the first velocity, not at zero).
         """
-        self.origin_world = self.p_world_cam0 + self.R_world_cam0 @ np.asarray(trans_cam0, dtype=np.float64)
-        self.trans_wham0 = np.asarray(trans_wham0, dtype=np.float64).reshape(3)
+        self.place(self.R_world_cam0, self.p_world_cam0, trans_cam0, trans_wham0)
+
+    def place(self, R_world_cam: np.ndarray, p_world_cam: np.ndarray, trans_cam: np.ndarray,
+              trans_wham: np.ndarray) -> None:
+        """(Re-)place the track at a frame where the camera pose is known.
+
+        The hip centre at that frame is put where the camera sees it,
+        ``origin_world = p_world_cam + R_world_cam @ trans_cam``, and WHAM's world trajectory
+        continues from there (``trans_wham`` is WHAM's ``trans_world`` at the same frame).
+
+        Args:
+            R_world_cam (np.ndarray): (3, 3) camera optical frame -> world at that frame.
+            p_world_cam (np.ndarray): (3,) camera position in the world, m.
+            trans_cam (np.ndarray): (3,) WHAM ``trans_cam`` (hip centre, optical frame), m.
+            trans_wham (np.ndarray): (3,) WHAM ``trans_world`` (y-down) at that frame, m.
+        """
+        self.origin_world = (np.asarray(p_world_cam, dtype=np.float64)
+                             + np.asarray(R_world_cam) @ np.asarray(trans_cam, dtype=np.float64))
+        self.trans_wham0 = np.asarray(trans_wham, dtype=np.float64).reshape(3)
+        self.offset_world = np.zeros(3)
+
+    def rotate(self, R_correction: np.ndarray) -> None:
+        """Turn the track's WHAM world by ``R_correction`` (world <- world as it was thought),
+        e.g. when TF corrects the camera orientation after a gap or a relocalisation; the
+        track then needs :meth:`place` again."""
+        self.R_world_wham = _rotation(R_correction, "R_correction") @ self.R_world_wham
+        self.origin_world = None
 
     def position_to_world(self, points_wham: np.ndarray) -> np.ndarray:
         """WHAM-world points (``trans_world``, ``feet``; y-down) -> shared world.
 
-        ``p_world = origin_world + R_world_wham @ (p_wham - trans_wham0)``.
+        ``p_world = origin_world + R_world_wham @ (p_wham - trans_wham0) + offset_world``.
 
         Args:
             points_wham (np.ndarray): (..., 3).
@@ -322,8 +351,8 @@ class TrackAnchor:
         """
         if not self.placed:
             raise FrameError("TrackAnchor.set_origin must be called with the first WHAM output first")
-        return transform_points(self.R_world_wham, self.origin_world - self.R_world_wham @ self.trans_wham0,
-                                points_wham)
+        return transform_points(self.R_world_wham, self.origin_world + self.offset_world
+                                - self.R_world_wham @ self.trans_wham0, points_wham)
 
     def rotation_to_world(self, rotations_wham: np.ndarray) -> np.ndarray:
         """WHAM-world orientations (``poses_root_world``, y-down) (..., 3, 3) -> shared world."""

@@ -38,6 +38,8 @@ from wham_ros.ros.hri import Rep155Bodies
 from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
 from wham_ros.ros.serialization import CdrFactory
+from wham_ros.geometry.so3 import matrix_to_quat_xyzw
+from wham_ros.ros.tf_poses import BagTf, TfUnavailable, static_rotation
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -195,8 +197,9 @@ class OfflineRunner:
     """
 
     def __init__(self, pipeline, values: Dict[str, Any], out: OutputBag,
-                 camera_info_expected: bool = False) -> None:
+                 camera_info_expected: bool = False, tf: Optional[BagTf] = None) -> None:
         self.pipe = pipeline
+        self.tf = tf  # the bag's TF (fixed_frame): camera pose per image
         self.values = values
         self.out = out
         self.f = RosbagsFactory(out.typestore)
@@ -242,6 +245,12 @@ class OfflineRunner:
         frame = decision.frame
         if frame is None:
             return False
+        if self.tf is not None:
+            fixed = self.values["fixed_frame"]
+            frame.T_fixed_cam, cause, text = self.tf.pose(fixed, frame.frame_id, frame.stamp_ns)
+            if frame.T_fixed_cam is None:
+                self.warn(cause, f"no transform {fixed} <- {frame.frame_id} at {frame.stamp_ns} ns "
+                                 f"({text}): the image is processed, its world outputs skipped")
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh_due = self.mesh_rate.due(frame.stamp_ns, self.values["mesh_rate_hz"])
         sink_mesh = any(s.needs_mesh for s in self.sinks)
@@ -261,6 +270,9 @@ class OfflineRunner:
             self.mesh_rate.mark(result.stamp_ns)
         data = frame_output_bytes(self.cdr, result, self.values, getattr(self.pipe, "faces", None),
                                   mesh)
+        if not result.world_frame_id:
+            self.warn("world_skipped", "frames without a camera pose in the fixed frame publish "
+                                       "no markers, body TF or velocities")
         for name, payload in data.items():
             topic, msgtype = OUT_TOPICS[name]
             self.out.write_raw(topic, msgtype, payload, result.stamp_ns)
@@ -281,17 +293,26 @@ def camera_info_msg(f, calib: CameraCalibration, stamp_ns: int, frame_id: str, w
 
 
 def imu_to_camera_from_tf(source: InputBag, values: Dict[str, Any]) -> Dict[str, Any]:
-    """``values`` with ``imu_to_camera_quat_xyzw`` from the bag's ``/tf_static`` when it has the
-    IMU -> camera chain and the parameter is left at identity; warns when the IMU frame
-    differs from the camera frame and neither gives the rotation."""
-    if source.imu_topic is None or values["camera_motion"] == "static":
+    """``values`` with ``imu_to_camera_quat_xyzw`` from the bag's ``/tf_static`` (looked up with
+    tf2; without a ROS installation, the chain of static rotations) when it has the IMU ->
+    camera chain and the parameter is left at identity; warns when the IMU frame differs from
+    the camera frame and neither gives the rotation."""
+    if source.imu_topic is None or values["camera_motion"] != "imu":
         return values
     camera = values["camera_frame_id"] or source.first_frame_id(source.image_topic)
     imu = source.first_frame_id(source.imu_topic)
-    if camera is None or imu is None:
+    if camera is None or imu is None or imu == camera:
         return values
-    q = rotation_between(source.static_rotations(), camera, imu) if imu != camera else None
     given = [float(v) for v in values["imu_to_camera_quat_xyzw"]] != IDENTITY_QUAT_XYZW
+    try:
+        R = static_rotation((m for _, m in source.tf_messages("/tf_static")), camera, imu)
+        q = None if R is None else matrix_to_quat_xyzw(R)
+    except TfUnavailable:  # no ROS here: the fixed mount is a chain of static rotations
+        q = rotation_between(((t.header.frame_id, t.child_frame_id,
+                               [t.transform.rotation.x, t.transform.rotation.y,
+                                t.transform.rotation.z, t.transform.rotation.w])
+                              for _, m in source.tf_messages("/tf_static") for t in m.transforms),
+                             camera, imu)
     if q is not None and not given:
         LOG.info("IMU -> camera rotation from the bag's /tf_static (%s -> %s): quaternion "
                  "xyzw %s", imu, camera, np.round(q, 6).tolist())
@@ -300,12 +321,55 @@ def imu_to_camera_from_tf(source: InputBag, values: Dict[str, Any]) -> Dict[str,
         LOG.warning("imu_to_camera_quat_xyzw %s is used, not the bag's /tf_static rotation %s "
                     "(%s -> %s)", list(values["imu_to_camera_quat_xyzw"]),
                     np.round(q, 6).tolist(), imu, camera)
-    elif imu != camera and not given:
+    elif not given:
         LOG.warning("IMU frame '%s' differs from camera frame '%s', but the bag's /tf_static "
                     "has no rotation between them and imu_to_camera_quat_xyzw is not set: "
                     "assuming they are aligned (identity); set imu_to_camera_quat_xyzw in "
                     "--config if they are not", imu, camera)
     return values
+
+
+def tf_setup(source: InputBag, values: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[BagTf]]:
+    """Check the bag's TF tree against ``fixed_frame`` / ``publish_camera_tf``; the tf2 buffer.
+
+    Returns:
+        (values, BagTf or None): ``publish_camera_tf`` turned off when the camera frame already
+        has a parent in the bag's tree (a frame has one parent); a buffer with a fixed frame.
+
+    Raises:
+        BagError: ``fixed_frame`` is not a frame of the bag's TF (the message names them).
+        TfUnavailable: a fixed frame without tf2 installed.
+    """
+    fixed = values["fixed_frame"]
+    if not fixed and not values["publish_camera_tf"]:
+        return values, None
+    parents = source.tf_children()  # child -> parent, whole bag
+    frames = sorted(set(parents) | set(parents.values()))
+    camera = values["camera_frame_id"] or source.first_frame_id(source.image_topic)
+    if fixed and fixed not in frames:
+        raise BagError(f"fixed_frame '{fixed}' is not a frame of the bag's /tf or /tf_static; "
+                       f"its frames: {', '.join(frames) or 'none (no TF in the bag)'}")
+    if not fixed:
+        if camera in parents:
+            LOG.warning("camera frame '%s' already has the TF parent '%s' in the bag: no %s -> %s "
+                        "transform is written (a frame has one parent); set fixed_frame (e.g. "
+                        "odom) to place people in the robot's tree", camera, parents[camera],
+                        values["world_frame_id"], camera)
+            values = {**values, "publish_camera_tf": False}
+        return values, None
+    tf = BagTf((m for _, m in source.tf_messages("/tf_static")), source.tf_messages("/tf"),
+               lookahead_ns=int(values["tf_wait_s"] * 1e9))
+    LOG.info("fixed_frame %s: camera poses from the bag's TF (%s)", fixed, " -> ".join(
+        _chain(parents, camera)) if camera else "camera frame unknown")
+    return values, tf
+
+
+def _chain(parents: Dict[str, str], frame: str) -> List[str]:
+    """``frame``'s ancestors up to its root, root first."""
+    chain = [frame]
+    while chain[-1] in parents and len(chain) <= len(parents):
+        chain.append(parents[chain[-1]])
+    return chain[::-1]
 
 
 def _discard(out: OutputBag) -> None:
@@ -361,23 +425,29 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
     if Path(output).exists():
         raise BagError(f"output '{output}' already exists; choose a new directory")
     is_video = path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+    if is_video and values["fixed_frame"]:
+        raise BagError(f"fixed_frame '{values['fixed_frame']}' needs the camera's pose from TF; a "
+                       "video has no TF: leave fixed_frame empty")
     if is_video and values["camera_motion"] != "static":
         LOG.warning("a video has no IMU or camera orientations: camera_motion '%s' -> 'static' "
                     "(WHAM then assumes a camera that does not rotate)", values["camera_motion"])
         values = {**values, "camera_motion": "static"}
-    source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic)
+    source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic,
+                                            include_tf=copy_inputs)
     try:
         if source is not None and camera_calibration is not None and source.has_camera_info:
             raise BagError(f"the bag has CameraInfo on '{source.camera_info_topic}'; "
                            "--camera-info / --fx are for inputs without one")
+        tf = None
         if source is not None:
             values = imu_to_camera_from_tf(source, values)
+            values, tf = tf_setup(source, values)
         frames, total = _video_frames(path, video_fps) if is_video else (None, 0)
         pipe = (pipeline_factory or default_pipeline_factory)(values)
         out = OutputBag(output, make_typestore())
         try:
             runner = OfflineRunner(pipe, values, out, camera_info_expected=bool(
-                source is not None and source.has_camera_info))
+                source is not None and source.has_camera_info), tf=tf)
             runner.sinks = _sinks(pipe, values, render, export_dir, bvh_up, video_fps)
             if is_video:
                 read, stopped = _run_video(runner, out, frames, total, path, frame_id, max_frames,
@@ -441,7 +511,9 @@ def _run_bag(runner: OfflineRunner, out: OutputBag, source: InputBag, max_frames
             first = False
         if copy_inputs:
             out.write_raw(rec.topic, rec.msgtype, rec.raw, rec.log_time_ns,
-                          msgdef=source.msgdef(rec.topic))
+                          msgdef=source.msgdef(rec.topic), latched=rec.topic == "/tf_static")
+        if rec.kind == "tf":
+            continue  # copied only: the runner's tf2 buffer reads TF on its own
         if rec.kind == "camera_info":
             runner.camera_info(rec.msg)
         elif rec.kind == "imu":
@@ -499,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ONNX Runtime execution provider (overrides the config)")
     p.add_argument("--device", help="torch device of WHAM, e.g. cpu or cuda (overrides the config)")
     p.add_argument("--world-frame-id", help="world frame (overrides the config)")
+    p.add_argument("--fixed-frame", help="a z-up frame of the bag's TF tree (odom, map) for every "
+                   "world output, camera poses from the bag's /tf (overrides the config)")
     p.add_argument("--publish-vertices", action="store_true", default=None,
                    help="fill Human.vertices_cam")
     p.add_argument("--mesh-rate-hz", type=float, help="mesh marker rate in message time (0: none)")
@@ -547,7 +621,8 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
         calibration = calibration_from_args(args)
         values = load_parameters(args.config, {
             "providers": args.providers, "device": args.device,
-            "world_frame_id": args.world_frame_id, "publish_vertices": args.publish_vertices,
+            "world_frame_id": args.world_frame_id, "fixed_frame": args.fixed_frame,
+            "publish_vertices": args.publish_vertices,
             "mesh_rate_hz": args.mesh_rate_hz})
         counts = run(args.input, args.output, values, args.image_topic, args.camera_info_topic,
                      args.imu_topic, args.fps, args.frame_id, args.max_frames,
@@ -558,7 +633,7 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
         print(f"wham-ros: wrote {args.output} (incomplete input: {exc.read} of {exc.expected} "
               "frames): " + ", ".join(f"{t} {n}" for t, n in sorted(exc.counts.items())))
         return EXIT_INPUT_ENDED_EARLY
-    except (BagError, ParameterError, CalibrationError, OSError) as exc:
+    except (BagError, ParameterError, CalibrationError, TfUnavailable, OSError) as exc:
         LOG.error("%s", exc)
         return 2
     except (ModelFileError, CheckpointError, BodyModelError) as exc:

@@ -40,9 +40,10 @@ from wham_ros.ros.factory import RclpyFactory
 from wham_ros.ros.frame_input import RateLimiter, imu_sample, stamp_ns
 from wham_ros.ros.hri import Rep155Publisher
 from wham_ros.ros.outputs import frame_output_bytes
-from wham_ros.ros.params import SPECS, ParameterError, params_for
+from wham_ros.ros.params import SPECS, ParameterError, params_for, validate_all
 from wham_ros.ros.publish_queue import PublishQueue
 from wham_ros.ros.serialization import CdrFactory
+from wham_ros.ros.tf_poses import NodeTf
 from wham_ros.types import FrameResult
 
 # (parameter values, warn) -> the object a node runs (Pipeline, FrontEnd or WhamStage).
@@ -51,6 +52,7 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 WORKER_STOP_TIMEOUT_S = 10.0  # longest wait for the frame in progress on deactivate/shutdown
 # Processed frames waiting for the publisher thread; older ones are dropped (counted).
 PUBLISH_QUEUE_DEPTH = 2
+PARENT_CHECK_PERIOD_S = 1.0  # how often TF is asked who parents the camera frame
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -135,6 +137,10 @@ class PipelineNodeBase(LifecycleNode):
         self._publisher: Optional[PublishQueue] = None
         self.finished = Future()  # done after the shutdown transition
         self._next_track_id = 1  # track ids continue across activations (never reused)
+        self._tf: Optional[NodeTf] = None  # tf2 buffer + listener while active (see _start_tf)
+        self._imu_frame = ""  # frame id of the IMU samples (R_cam_imu from TF)
+        self._camera_imu_from_tf = False  # R_cam_imu taken from TF already
+        self._camera_parent = None  # (monotonic s, the camera frame's parent in TF) last seen
         self._log_handler: Optional[log_bridge.RosLogHandler] = log_bridge.install(self.get_logger())
 
     # ------------------------------------------------------------------ subclass hooks
@@ -160,9 +166,7 @@ class PipelineNodeBase(LifecycleNode):
     # ------------------------------------------------------------------ parameters
     def _read_parameters(self) -> Dict[str, Any]:
         values = {spec.name: self.get_parameter(spec.name).value for spec in self._specs}
-        for name, value in values.items():
-            SPECS[name].validate(value)
-        return values
+        return validate_all(values)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for p in params:
@@ -223,11 +227,16 @@ class PipelineNodeBase(LifecycleNode):
 
     @logs_exceptions
     def on_activate(self, state: State) -> TransitionCallbackReturn:
+        if not self._start_tf():  # first: TF (a camera mount, a parent) arrives while models load
+            return TransitionCallbackReturn.FAILURE
         try:
             self._pipe = self._factory(dict(self._values), self.get_logger().warning)
         except Exception as exc:  # model loading reports ModelFileError & co. with a reason
             self.get_logger().error(f"activate failed: cannot build the pipeline: {exc}")
             self.stats.pipeline_errors += 1
+            if self._tf is not None:
+                self._tf.close()
+                self._tf = None
             return TransitionCallbackReturn.FAILURE
         self.stats.providers = {k: str(v) for k, v in getattr(self._pipe, "providers", {}).items()}
         if hasattr(self._pipe, "continue_track_ids"):  # runs a tracker (composed, front-end)
@@ -271,6 +280,9 @@ class PipelineNodeBase(LifecycleNode):
         self._subs = []
         self._next_track_id = getattr(self._pipe, "next_track_id", self._next_track_id)
         self._pipe = None  # the models, sessions, tracks and WHAM states with it
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self._release_inputs()
         with self.stats.lock:
             self.stats.active_tracks = 0
@@ -278,6 +290,95 @@ class PipelineNodeBase(LifecycleNode):
 
     def _release_inputs(self) -> None:
         """Forget per-stream input state held between frames (subclasses extend)."""
+
+    # ------------------------------------------------------------------ TF
+    def _start_tf(self) -> bool:
+        """Listen to TF when the node needs it (a fixed frame, the IMU mount, or to see whether
+        the camera frame has a parent before publishing one); False (logged) when the fixed
+        frame does not appear within ``tf_timeout_s``."""
+        v = self._values
+        fixed = v.get("fixed_frame", "")
+        mount = (v.get("camera_motion") == "imu"
+                 and [float(q) for q in v.get("imu_to_camera_quat_xyzw", [])] == [0.0, 0.0, 0.0, 1.0])
+        self._camera_imu_from_tf = False
+        self._camera_parent = None
+        if not fixed and not mount and not v.get("publish_camera_tf", False):
+            return True
+        try:
+            self._tf = NodeTf(self)
+        except ImportError as exc:  # tf2_ros comes with every ROS 2 installation
+            if fixed:
+                self.get_logger().error(
+                    f"activate failed: fixed_frame '{fixed}' needs tf2_ros ({exc}); install "
+                    "ros-<distro>-tf2-ros")
+                return False
+            if "tf2_missing" not in self._warned:  # said once per process, not an input error
+                self._warned.add("tf2_missing")
+                self.get_logger().warning(
+                    f"tf2_ros is not importable ({exc}): the IMU mount comes from "
+                    "imu_to_camera_quat_xyzw alone, and with publish_camera_tf the camera TF is "
+                    "published without looking for a parent in the tree")
+            return True
+        if fixed and not self._tf.wait_for_frame(fixed, v["tf_timeout_s"]):
+            frames = self._tf.frames()
+            self.get_logger().error(
+                f"activate failed: fixed_frame '{fixed}' did not appear in TF within "
+                f"tf_timeout_s={v['tf_timeout_s']:g} s; TF has "
+                + (", ".join(frames) if frames else "no frames (is anything publishing /tf?)"))
+            self._tf.close()
+            self._tf = None
+            return False
+        if fixed:
+            self.get_logger().info(f"fixed_frame {fixed}: camera poses from TF at each image stamp")
+        return True
+
+    def camera_pose(self, frame_id: str, stamp: int):
+        """(4, 4) pose of ``frame_id`` in the fixed frame at ``stamp`` from TF, or None (no fixed
+        frame, or TF has none within ``tf_wait_s``: warned once per cause, counted)."""
+        self._camera_imu_rotation(frame_id)
+        fixed = self._values.get("fixed_frame", "")
+        if not fixed or self._tf is None:
+            return None
+        T, cause, text = self._tf.pose(fixed, frame_id, stamp, self._values["tf_wait_s"])
+        if T is None:
+            self.warn_once(f"world_skipped_{cause}",
+                           f"no transform {fixed} <- {frame_id} at {stamp * 1e-9:.3f} s ({text}): "
+                           "the image is processed and published in the camera frame, its world "
+                           "outputs are skipped")
+        return T
+
+    def _camera_imu_rotation(self, camera_frame: str) -> None:
+        """Give the pipeline R_cam_imu from TF once the IMU and camera frames are known
+        (``imu_to_camera_quat_xyzw`` left at identity; a set parameter overrides TF)."""
+        if self._camera_imu_from_tf or self._tf is None or not self._imu_frame:
+            return
+        if self._imu_frame == camera_frame:
+            self._camera_imu_from_tf = True
+            return
+        R = self._tf.rotation(camera_frame, self._imu_frame)
+        setter = getattr(self._pipe, "set_camera_imu_rotation", None)
+        if R is not None and setter is not None:
+            setter(R)
+            self._camera_imu_from_tf = True
+            self.get_logger().info(f"IMU -> camera rotation from TF ({self._imu_frame} -> "
+                                   f"{camera_frame})")
+
+    def output_values(self, frame_id: str) -> Dict[str, Any]:
+        """The parameters for one frame's outputs: ``publish_camera_tf`` off when TF already
+        has a parent for the camera frame other than the node's world (never re-parent)."""
+        values = self._values
+        if values["publish_camera_tf"] and not values.get("fixed_frame") and self._tf is not None:
+            now = time.monotonic()
+            if self._camera_parent is None or now - self._camera_parent[0] > PARENT_CHECK_PERIOD_S:
+                self._camera_parent = (now, self._tf.parent(frame_id))  # (a YAML dump of TF)
+            parent = self._camera_parent[1]
+            if parent and parent != values["world_frame_id"]:
+                self.warn_once("camera_frame_has_parent",
+                               f"camera frame '{frame_id}' already has the TF parent '{parent}': "
+                               f"no {values['world_frame_id']} -> {frame_id} transform is published "
+                               "(set fixed_frame, e.g. odom, to place people in the robot's tree)")
+                return {**values, "publish_camera_tf": False}
+        return values
 
     @logs_exceptions
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -364,6 +465,8 @@ class PipelineNodeBase(LifecycleNode):
             self.stats.stamp_rates["imu"].tick(stamp_ns(msg.header.stamp))
             self.stats.received_imu += 1
         sample = imu_sample(msg, self.warn_once)
+        if sample is not None:
+            self._imu_frame = sample.frame_id
         pipe = self._pipe  # None while inactive
         if sample is not None and pipe is not None and not pipe.add_imu(sample):
             self.stats.count_invalid("imu_rejected")

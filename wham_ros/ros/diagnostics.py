@@ -29,6 +29,8 @@ TIMING_WINDOW_FRAMES = 100
 TIMINGS = ("latency", "input_wait", "processing", "publish_wait", "publish")
 # Latency (image stamp -> publish) above which the status turns WARN.
 LATENCY_WARN_MS = 500.0
+# Mean gyro vs TF camera rotation disagreement above which the status turns WARN, deg/s.
+GYRO_TF_WARN_DEG_S = 5.0
 
 
 class RateMeter:
@@ -191,7 +193,7 @@ def camera_rate_warning(snap: dict) -> Optional[Tuple[str, str]]:
 
 
 def grounding_problem(snap: dict) -> Optional[str]:
-    """Why the world frame may have drifted (or may drift), or None.
+    """Why the world frame may have drifted (or may drift, or gyro and TF disagree), or None.
 
     ``snap["grounding"]`` is the pipeline's ``grounding_status()`` (None without one) and
     ``snap["drift_warn_deg"]`` the threshold on its ``drift_since_rest_deg``. While the gyro bias
@@ -200,6 +202,12 @@ def grounding_problem(snap: dict) -> Optional[str]:
     sources of the bias. An image bias source that stands down says why.
     """
     g, limit = snap.get("grounding"), snap.get("drift_warn_deg")
+    disagreement = (g or {}).get("gyro_tf_disagreement_deg_s")
+    if disagreement is not None and disagreement > GYRO_TF_WARN_DEG_S:
+        return (f"gyro and TF disagree on the camera rotation by {disagreement:.1f} deg/s: check "
+                "the IMU mount (TF or imu_to_camera_quat_xyzw) and the robot's odometry")
+    if g and g.get("fixed_frame"):
+        return None  # the camera orientation comes from TF: the gyro's drift does not place anyone
     if not g or limit is None or g.get("camera_motion") != "imu" or not g.get("imu_samples"):
         return None
     rate = g.get("drift_rate_deg_per_min")

@@ -113,11 +113,12 @@ class Rep155Bodies:
             out.append(BodyMessage(body_topic(bid, "skeleton2d"), SKELETON2D, f.new(
                 SKELETON2D, header=hdr, skeleton=[f.new(POINT2D, x=float(x), y=float(y), c=float(c))
                                                   for x, y, c in pts])))
-        world = header(f, result.stamp_ns, result.world_frame_id)
-        out.append(BodyMessage(body_topic(bid, "velocity"), TWIST_STAMPED, f.new(
-            TWIST_STAMPED, header=world, twist=f.new(
-                "geometry_msgs/msg/Twist", linear=vector3(f, h.root_velocity_world),
-                angular=vector3(f, [0.0, 0.0, h.heading_rate])))))
+        if result.world_frame_id:  # else no world pose for this image: no velocity
+            world = header(f, result.stamp_ns, result.world_frame_id)
+            out.append(BodyMessage(body_topic(bid, "velocity"), TWIST_STAMPED, f.new(
+                TWIST_STAMPED, header=world, twist=f.new(
+                    "geometry_msgs/msg/Twist", linear=vector3(f, h.root_velocity_world),
+                    angular=vector3(f, [0.0, 0.0, h.heading_rate])))))
         angles = rep155.joint_angles(h.body_pose, body.offsets)
         out.append(BodyMessage(body_topic(bid, "joint_states"), JOINT_STATE, f.new(
             JOINT_STATE, header=header(f, result.stamp_ns, ""),

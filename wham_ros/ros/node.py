@@ -183,6 +183,7 @@ class WhamNode(PipelineNodeBase):
         frame = self._input.frame(item, self._reset)
         if frame is None:
             return
+        frame.T_fixed_cam = self.camera_pose(frame.frame_id, frame.stamp_ns)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh = self._outputs.mesh_due(self._values)
         overlay = self._overlay.due(self._values)
@@ -193,7 +194,7 @@ class WhamNode(PipelineNodeBase):
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
-            self._outputs.publish(result, self._values, mesh)
+            self._outputs.publish(result, self.output_values(frame.frame_id), mesh)
             if overlay:
                 self._overlay.publish(frame, result, self._values, self._outputs.faces)
 

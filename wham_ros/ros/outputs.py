@@ -24,27 +24,32 @@ def frame_output_bytes(f: CdrFactory, result: FrameResult, values: Dict[str, Any
         f: the CDR factory (one per thread).
         result: the pipeline's result for the frame.
         values: node parameters (``contact_threshold``, ``publish_vertices``, ``publish_tf``,
-            ``publish_camera_tf``).
+            ``publish_camera_tf``, ``fixed_frame``). The camera transform is sent only without
+            a fixed frame (with one the camera frame is the robot's) and only when the
+            caller has not found the camera frame parented already (set
+            ``publish_camera_tf`` false then); nothing world-framed is sent for a frame without
+            a world pose (``result.world_frame_id`` empty).
         faces: (F, 3) SMPL triangles for the mesh marker, or None.
         mesh: also build the mesh marker.
 
     Returns:
-        ``humans`` (HumanArray), ``markers`` (skeleton + contacts MarkerArray), ``tf``
-        (TFMessage, only when there is a transform to send), ``mesh`` (MarkerArray, only when
-        ``mesh``).
+        ``humans`` (HumanArray), ``markers`` (skeleton + contacts MarkerArray, with a world
+        pose), ``tf`` (TFMessage, only when there is a transform to send), ``mesh``
+        (MarkerArray, only when ``mesh`` and with a world pose).
     """
     humans = conversions.sorted_humans(result)
     rotations = conversions.human_rotations(humans) if humans else None
     thr = values["contact_threshold"]
-    out = {
-        "humans": f.serialize(conversions.result_to_msg(
-            f, result, thr, values["publish_vertices"], rotations)),
-        "markers": f.serialize(markers.skeleton_markers(f, result, thr)),
-    }
-    bodies = values["publish_tf"] and bool(humans)
-    camera = values["publish_camera_tf"] and result.T_world_camera is not None
+    out = {"humans": f.serialize(conversions.result_to_msg(
+        f, result, thr, values["publish_vertices"], rotations))}
+    world = bool(result.world_frame_id)
+    if world:  # the markers are world-framed
+        out["markers"] = f.serialize(markers.skeleton_markers(f, result, thr))
+    bodies = values["publish_tf"] and bool(humans) and world
+    camera = (values["publish_camera_tf"] and not values.get("fixed_frame")
+              and result.T_world_camera is not None and world)
     if bodies or camera:
         out["tf"] = f.serialize(conversions.tf_msg(f, result, bodies, camera, rotations))
-    if mesh:
+    if mesh and world:
         out["mesh"] = f.serialize(markers.mesh_markers(f, result, faces))
     return out

@@ -145,7 +145,8 @@ PARAMS: List[ParamSpec] = [
               "leaves the other cores to ONNX Runtime.", min_value=0, pipeline_field="torch_threads",
               read_only=True),
     ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
-              "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame.",
+              "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame. "
+              "Identity: taken from TF (camera frame <- IMU frame) once both are known.",
               length=4, pipeline_field="camera_imu_quat_xyzw", read_only=True),
     ParamSpec("estimate_gyro_bias", True, "Estimate the gyro bias from bias_sources (rests, "
               "images, TF; false: use gyro_bias).", read_only=True),
@@ -165,9 +166,15 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("drift_warn_deg", 2.0, "/diagnostics turns WARN when the camera orientation "
               "error the gyro may have accumulated since the last rest (1 sigma) exceeds this, "
               "deg.", min_value=0.0),
-    ParamSpec("camera_motion", "imu", "Camera rotation source: 'imu' (gyro), 'orientation' "
-              "(Imu.orientation) or 'static' (no IMU).", choices=("imu", "static", "orientation"),
+    ParamSpec("camera_motion", "imu", "Camera rotation source: 'imu' (gyro), 'tf' (the "
+              "rotation between images from TF fixed_frame -> camera; needs fixed_frame, no IMU) "
+              "or 'static' (a camera that does not rotate).", choices=("imu", "tf", "static"),
               pipeline_field="camera_motion", read_only=True),
+    ParamSpec("world_anchor", "start", "Where a track's world positions come from: 'start' "
+              "(placed by the camera at its first frame, then WHAM's world trajectory) or "
+              "'observed' (WHAM's motion fused every frame with the camera's view through TF, "
+              "so WHAM's drift does not accumulate).", choices=("start", "observed"),
+              pipeline_field="world_anchor", read_only=True),
     ParamSpec("frame_rate_mode", "resample", "'resample': step WHAM at its 30 Hz training rate; "
               "'every_frame': one WHAM step per image.", choices=("resample", "every_frame"),
               pipeline_field="frame_rate_mode", read_only=True),
@@ -188,14 +195,27 @@ PARAMS: List[ParamSpec] = [
               pipeline_field="tracker.max_lost", read_only=True),
     # Outputs.
     ParamSpec("world_frame_id", "wham_world", "z-up world frame of the *_world fields, TF "
-              "parent of body_<id> and frame of the markers.", pipeline_field="world_frame_id",
+              "parent of body_<id> and frame of the markers when fixed_frame is empty (the "
+              "node's own world, fixed where the camera stood at start).",
+              pipeline_field="world_frame_id", read_only=True),
+    ParamSpec("fixed_frame", "", "A z-up frame of the robot's TF tree (REP-105 'odom' or "
+              "'map'): every *_world field, body_<id> TF, marker and velocity is then in it, "
+              "people are placed by the camera's TF pose at each image, and the node publishes "
+              "no camera transform. Empty: the node's own world_frame_id.",
+              pipeline_field="fixed_frame", read_only=True),
+    ParamSpec("tf_timeout_s", 5.0, "With a fixed_frame: activate fails (naming the frames TF "
+              "has) when the fixed frame has not appeared in TF within this, s.", min_value=0.0,
+              read_only=True),
+    ParamSpec("tf_wait_s", 0.1, "Longest wait for TF fixed_frame -> camera at an image's "
+              "stamp, s; an image without it is still processed and published in the camera "
+              "frame, its world outputs skipped (counted on /diagnostics).", min_value=0.0,
               read_only=True),
     ParamSpec("publish_vertices", False, "Fill Human.vertices_cam (6890 x 3 float32, camera "
               "frame) in human_pose.", read_only=True),
     ParamSpec("publish_tf", True, "Broadcast world -> body_<id> on /tf."),
-    ParamSpec("publish_camera_tf", True, "Broadcast world -> camera optical frame (the images' "
-              "frame id) on /tf; set false when that frame already has a TF parent (a camera "
-              "driver's tree), since a frame can have only one."),
+    ParamSpec("publish_camera_tf", True, "Broadcast world_frame_id -> camera optical frame (the "
+              "images' frame id) on /tf when fixed_frame is empty. Never with a fixed_frame, nor "
+              "when the camera frame already has a TF parent (a frame can have only one)."),
     ParamSpec("mesh_rate_hz", 2.0, "Maximum rate of the SMPL mesh markers on "
               "human_pose/mesh (0 disables; built only while subscribed).", min_value=0.0),
     ParamSpec("contact_threshold", 0.5, "Contact score at or above which a foot is in contact.",
@@ -231,7 +251,8 @@ WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
     "wham_cuda_graph", "torch_threads",
     "imu_to_camera_quat_xyzw", "imu_history_s", "gyro_bias_random_walk", "drift_warn_deg", "bias_sources",
-    "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_frame_id", "publish_vertices",
+    "estimate_gyro_bias", "gyro_bias", "camera_motion", "world_anchor", "world_frame_id",
+    "fixed_frame", "tf_timeout_s", "tf_wait_s", "publish_vertices",
     "publish_tf", "publish_camera_tf", "mesh_rate_hz", "contact_threshold"})
 # Parameters of the composed node only (they need both the image and WHAM's output).
 COMPOSED_ONLY = frozenset({"overlay_rate_hz", "overlay_mode"})
@@ -252,10 +273,15 @@ def params_for(role: str) -> List[ParamSpec]:
 
 
 def validate_all(values: Dict[str, Any]) -> Dict[str, Any]:
-    """Validate every known parameter in ``values``; raises :class:`ParameterError`."""
+    """Validate every known parameter in ``values`` and their combinations; raises
+    :class:`ParameterError`."""
     for name, value in values.items():
         if name in SPECS:
             SPECS[name].validate(value)
+    if values.get("camera_motion") == "tf" and not values.get("fixed_frame", ""):
+        raise ParameterError("parameter 'camera_motion' = 'tf' reads the camera rotation from TF "
+                             "fixed_frame -> camera; set 'fixed_frame' (e.g. odom) or use "
+                             "camera_motion 'imu' or 'static'")
     return values
 
 

@@ -28,14 +28,17 @@ def resolve_topic(topic: str, namespace: str) -> str:
 
 
 def world_frame_from_params(param_file: Optional[str]) -> str:
-    """``world_frame_id`` set in a ROS parameter YAML (any node key), else the default."""
+    """The frame the outputs are in, from a ROS parameter YAML (any node key): ``fixed_frame``
+    when set, else ``world_frame_id``, else the default."""
     if not param_file or not Path(param_file).is_file():
         return DEFAULT_WORLD_FRAME
     data = yaml.safe_load(Path(param_file).read_text()) or {}
-    for section in data.values():
-        params = (section or {}).get("ros__parameters", {}) if isinstance(section, dict) else {}
-        if params.get("world_frame_id"):
-            return str(params["world_frame_id"])
+    sections = [(section or {}).get("ros__parameters", {}) if isinstance(section, dict) else {}
+                for section in data.values()]
+    for key in ("fixed_frame", "world_frame_id"):
+        for params in sections:
+            if params.get(key):
+                return str(params[key])
     return DEFAULT_WORLD_FRAME
 
 

@@ -164,12 +164,12 @@ class WhamStageNode(PipelineNodeBase):
         fe.ended_track_ids = sorted(set(fe.ended_track_ids) | set(carried))
         mesh = self._outputs.mesh_due(self._values)
         t0 = time.perf_counter()
-        result = self._pipe.process(fe, self._pipe.decide(t_ns),
-                                    full_mesh=mesh or self._values["publish_vertices"])
+        step = self._pipe.decide(t_ns, self.camera_pose(fe.frame_id, t_ns))
+        result = self._pipe.process(fe, step, full_mesh=mesh or self._values["publish_vertices"])
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(t_ns, processing_ms, len(result.humans), result.dropped)
         if not result.dropped:
-            self._outputs.publish(result, self._values, mesh)
+            self._outputs.publish(result, self.output_values(fe.frame_id), mesh)
 
 
 def frontend_main(args=None) -> int:
