@@ -15,7 +15,7 @@ from synthetic_set import load_paths
 from test_runner import read_back
 from test_runner_e2e import write_config
 from wham_ros.bag.robot_bag import write_robot_bag
-from wham_ros.cli.run import main
+from wham_ros.offline.runner import main
 from wham_ros.ros.frame_input import stamp_ns
 from wham_ros.testing.robot_world import RobotWorld
 
@@ -164,7 +164,7 @@ def test_camera_frame_with_a_parent_is_not_reparented(tmp_path, typestore, synth
 
 def test_modes_that_cannot_work_are_refused(tmp_path, caplog):
     """camera_motion 'tf' needs a fixed frame; a video has no TF for one."""
-    from wham_ros.cli.run import load_parameters
+    from wham_ros.offline.runner import load_parameters
     from wham_ros.ros.params import ParameterError
 
     with pytest.raises(ParameterError, match="fixed_frame"):
