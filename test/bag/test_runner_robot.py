@@ -14,7 +14,7 @@ import pytest
 from synthetic_set import load_paths
 from test_runner import read_back
 from test_runner_e2e import write_config
-from wham_ros.bag.robot_bag import write_robot_bag
+from wham_ros.testing.robot_bag import write_robot_bag
 from wham_ros.offline.runner import main
 from wham_ros.ros.frame_input import stamp_ns
 from wham_ros.testing.robot_world import RobotWorld

@@ -37,7 +37,7 @@ from rclpy.time import Time  # noqa: E402
 
 from scenario_node import wait_for  # noqa: E402
 from scenario_real import model_parameters  # noqa: E402
-from wham_ros.bag.robot_bag import TF_STATIC_TOPIC, robot_messages  # noqa: E402
+from wham_ros.testing.robot_bag import TF_STATIC_TOPIC, robot_messages  # noqa: E402
 from wham_ros.msg import HumanArray  # noqa: E402
 from wham_ros.ros.factory import RclpyFactory  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402

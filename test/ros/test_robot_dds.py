@@ -17,13 +17,18 @@ import netns  # noqa: E402
 from wham_ros.testing.robot_world import RobotWorld  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=["imu", "tf"])
-def run(request, synthetic_models):
+@pytest.fixture(scope="module")
+def tf2():
+    """The real tf2_ros (a ROS installation's) for the client; skipped with the reason when absent."""
     import ros_env
 
     ok, reason = ros_env.tf2_check()
     if not ok:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", params=["imu", "tf"])
+def run(request, tf2, synthetic_models):
     proc = netns.run_isolated([sys.executable, str(HERE / "scenario_robot.py"), str(synthetic_models),
                                request.param], timeout=400)
     return netns.result_of(proc, f"scenario_robot {request.param}")
@@ -66,7 +71,7 @@ def test_no_frame_gets_a_second_parent(run):
     assert any(c.startswith("body_") for c in parents)
 
 
-def test_fixed_frame_that_never_appears_fails_activate(synthetic_models):
+def test_fixed_frame_that_never_appears_fails_activate(tf2, synthetic_models):
     proc = netns.run_isolated([sys.executable, str(HERE / "scenario_robot.py"), str(synthetic_models),
                                "missing"], timeout=120)
     out = netns.result_of(proc, "scenario_robot missing")
@@ -76,7 +81,7 @@ def test_fixed_frame_that_never_appears_fails_activate(synthetic_models):
             "camera_link, camera_optical_frame, head_pan_link, imu_link, odom") in proc.stderr
 
 
-def test_without_a_fixed_frame_the_camera_frame_keeps_its_parent(synthetic_models):
+def test_without_a_fixed_frame_the_camera_frame_keeps_its_parent(tf2, synthetic_models):
     """The node's own wham_world: bodies under it, but no wham_world -> camera transform, since
     the robot's tree already parents the camera frame."""
     proc = netns.run_isolated([sys.executable, str(HERE / "scenario_robot.py"), str(synthetic_models),

@@ -13,7 +13,7 @@ z forward). People are coloured upright boxes (what the synthetic detector of
 :mod:`wham_ros.testing.synthetic_models` finds) standing on the floor of ``odom``, each
 facing the camera; they may walk at a constant velocity. Everything is a function of time,
 so the truth (camera pose, each person's hip centre) is exact at any stamp. ROS-free: the
-messages are built by :mod:`wham_ros.bag.robot_bag`.
+messages are built by :mod:`wham_ros.testing.robot_bag`.
 """
 from __future__ import annotations
 
