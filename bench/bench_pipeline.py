@@ -20,7 +20,13 @@ pool threads add their CPU time to the networks.
 
 Run: ``.venv/bin/python bench/bench_pipeline.py [--size tiny|real] [--frames N] [--clock wall|cpu] [--json]``
 (``--json`` prints ``{"people": {"1": {"total_ms", "network_ms", "host_ms", "stages": {stage:
-{"total_ms", "network_ms", "host_ms"}}}, "4": ...}}``, medians per frame).
+{"total_ms", "network_ms", "host_ms"}}}, "4": ...}, "depth": {"1": {"estimate_ms",
+"placement_ms", "per_person_ms"}, "4": ...}}``, medians per frame).
+
+Depth (RGB-D, doc/rgbd.md): the same scenes again with an aligned depth image per frame (4 m,
+10 % holes); ``estimate_ms`` is the front-end's per-person body depth (its ``depth`` stage),
+``placement_ms`` the WHAM stage's move of every person to their depth
+(``DepthPlacement.apply``), ``per_person_ms`` their sum per person: the host time depth adds.
 """
 import argparse
 import contextlib
@@ -137,16 +143,58 @@ def measure(pipe, people, frames, timer=time.perf_counter):
             "host_ms": med["total"] - med["network"], "stages": stages}
 
 
+def measure_depth(pipe, people, frames, timer=time.perf_counter):
+    """Host time depth adds, medians per frame: {"estimate_ms", "placement_ms", "per_person_ms"}."""
+    import numpy as np
+
+    pipe.reset()
+    scene = make_scene(frames + WARMUP_FRAMES, people=people, size=(640 * max(1, people // 2), 480))
+    H, W = scene.frames[0].image.shape[:2]
+    depth = np.full((H, W), 4.0, np.float32)
+    depth[np.random.default_rng(0).random((H, W)) < 0.1] = np.nan
+    placement = pipe.wham.depth
+    apply, spent = placement.apply, [0.0]
+
+    def timed_apply(*args, **kwargs):
+        t0 = timer()
+        try:
+            return apply(*args, **kwargs)
+        finally:
+            spent[0] += timer() - t0
+
+    placement.apply = timed_apply
+    k, rows = 0, defaultdict(list)
+    try:
+        for i, fr in enumerate(scene.frames):
+            while k < len(scene.imu) and scene.imu[k].stamp_ns <= fr.stamp_ns:
+                pipe.add_imu(scene.imu[k])
+                k += 1
+            fr.depth, spent[0] = depth, 0.0
+            with stage_timer(timer):
+                r = pipe.process(fr)
+            if i < WARMUP_FRAMES:
+                continue
+            if sum(h.root_source == "depth" for h in r.humans) != people:
+                raise RuntimeError(f"expected {people} humans placed from depth")
+            rows["estimate"].append(r.timings_ms["depth"])
+            rows["placement"].append(spent[0] * 1e3)
+    finally:
+        placement.apply = apply
+    est, place = statistics.median(rows["estimate"]), statistics.median(rows["placement"])
+    return {"estimate_ms": est, "placement_ms": place, "per_person_ms": (est + place) / people}
+
+
 def run(size: str, frames: int, threads: int, clock: str = "wall") -> dict:
     """{"people": {"1": ..., "4": ...}, "providers", "size", "frames", "torch_threads", "clock"}."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = synthetic_pipeline_config(make_synthetic_model_dir(tmp), torch_threads=threads)
-        out = {}
+        out, depth = {}, {}
         for people in (1, 4):
             fe = real_size_frontend(cfg) if size == "real" else build_frontend(cfg)
             pipe = Pipeline(cfg, frontend=fe, wham=build_wham_stage(cfg))
             out[str(people)] = measure(pipe, people, frames, CLOCKS[clock])
-    return {"people": out, "providers": {k: str(v) for k, v in pipe.providers.items()},
+            depth[str(people)] = measure_depth(pipe, people, frames, CLOCKS[clock])
+    return {"people": out, "depth": depth, "providers": {k: str(v) for k, v in pipe.providers.items()},
             "size": size, "frames": frames, "torch_threads": threads, "clock": clock}
 
 
@@ -175,6 +223,10 @@ def main():
               f"| {b['total_ms']:.1f} | {b['network_ms']:.1f} | {b['host_ms']:.1f} |")
     print(f"| **frame** | {one['total_ms']:.1f} | {one['network_ms']:.1f} | {one['host_ms']:.1f} "
           f"| {four['total_ms']:.1f} | {four['network_ms']:.1f} | {four['host_ms']:.1f} |")
+    d1, d4 = res["depth"]["1"], res["depth"]["4"]
+    print(f"\nDepth (host): 1 person {d1['estimate_ms']:.3f} + {d1['placement_ms']:.3f} ms "
+          f"= {d1['per_person_ms']:.3f} ms/person; 4 people {d4['estimate_ms']:.3f} + "
+          f"{d4['placement_ms']:.3f} ms = {d4['per_person_ms']:.3f} ms/person")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ def test_bench_pipeline_json_splits_host_and_network():
         # every ONNX model and WHAM's layers ran inside the timed networks
         assert all(row["stages"][s]["network_ms"] > 0 for s in ("detect", "keypoints", "encode", "wham"))
         assert row["stages"]["track"]["network_ms"] == 0
+        depth = res["depth"][people]  # the host time an aligned depth image adds
+        assert depth["estimate_ms"] > 0 and depth["placement_ms"] > 0
+        assert abs(depth["per_person_ms"] - (depth["estimate_ms"] + depth["placement_ms"]) / int(people)) < 1e-9
 
 
 def test_bench_ros_json_times_every_builder():

@@ -22,6 +22,7 @@ ROOM_ORDER = [
     "image_conversion",  # ROS image encodings <-> numpy (cv_bridge's semantics, no ROS)
     "ort_session",       # ONNX Runtime sessions, providers, ModelFileError
     "geometry",          # rotations, camera, IMU integration, frames, grounding
+    "depth",             # depth images: decoding, pairing by stamp, a person's depth, placement
     "assets",            # reading model files safely (safe_load) and checksums
     "body",              # SMPL body model, its converter and error type, REP-155 kinematics
     "detect",            # person detector (ONNX), boxes, letterbox, NMS

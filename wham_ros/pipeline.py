@@ -9,7 +9,9 @@ The one place the stages are wired together::
 
 :class:`FrontEnd` and :class:`WhamStage` only exchange a :class:`wham_ros.types.FrontEndResult`,
 so they can run in one process (:class:`Pipeline`, lowest latency) or as two ROS nodes on
-different machines. WHAM steps at 30 Hz (``wham_ros.geometry.frame_rate``); the front-end is
+different machines. A frame with an aligned depth image (``CameraFrame.depth``) gets each
+person's hip-centre depth in the front-end (``PersonObservation.root_depth_m``), and the
+WHAM stage places them there (:mod:`wham_ros.depth`). WHAM steps at 30 Hz (``wham_ros.geometry.frame_rate``); the front-end is
 skipped on frames WHAM does not step on.
 """
 import logging
@@ -20,6 +22,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from wham_ros.depth.body import BodyDepthConfig, BodyDepthEstimator
+from wham_ros.depth.placement import DepthPlacement
 from wham_ros.frontend.wham_inputs import (
     bbox_from_keypoints,
     default_intrinsics,
@@ -101,6 +105,8 @@ class PipelineConfig:
         flip_eval: WHAM demo's FLIP_EVAL: also run HMR2.0 and WHAM's recurrent part on the
             mirrored view and merge pose, shape and contacts (more accurate, ~2x the HMR2.0
             and WHAM cost).
+        depth_min_m, depth_max_m: valid range of the depth camera, m (readings outside it,
+            as 0 and NaN, are none); used on frames that come with a depth image.
         torch_threads: CPU threads of torch (WHAM); 0 keeps torch's default. WHAM's per-frame
             products are memory-bound matrix-vector products, so one thread is as fast as two
             and leaves a core to ONNX Runtime (OpenMP threads contending for the same cores
@@ -136,6 +142,8 @@ class PipelineConfig:
     full_mesh: bool = False
     flip_eval: bool = False
     torch_threads: int = 1
+    depth_min_m: float = 0.3
+    depth_max_m: float = 10.0
 
     def grounding_config(self) -> GroundingConfig:
         """The world-grounding part of this configuration."""
@@ -166,12 +174,14 @@ class FrontEnd:
         keypoints: callable ``(image_rgb, boxes_xyxy (N, 4)) -> (N, 17, 3)``.
         encoder: callable ``(image_rgb, bboxes_cxcys (N, 3)) -> dict`` (HMR2.0 outputs).
         tracker: a :class:`MultiPersonTracker`.
+        depth: the depth camera's range (per-person depth on frames with a depth image).
     """
 
     def __init__(self, detector, keypoints, encoder, tracker: MultiPersonTracker,
-                 flip_eval: bool = False):
+                 flip_eval: bool = False, depth: Optional[BodyDepthConfig] = None):
         self.detector, self.keypoints, self.encoder, self.tracker = detector, keypoints, encoder, tracker
         self.flip_eval = flip_eval
+        self.body_depth = BodyDepthEstimator(depth)
         self._emitted: set = set()
         self._warned_no_K = False
         self.last_boxes = np.zeros((0, 4))  # (N, 4) xyxy person detections of the last frame
@@ -195,6 +205,8 @@ class FrontEnd:
         live = {p.track_id for p in self.tracker.tracks if p.track_id >= 0}
         ended = sorted(self._emitted - live)
         self._emitted -= set(ended)
+        for tid in ended:
+            self.body_depth.end_track(tid)
         t["track"] = time.perf_counter()
         obs: List[PersonObservation] = []
         if people:
@@ -226,6 +238,12 @@ class FrontEnd:
                 obs.append(ob)
         t["encode"] = time.perf_counter()
         stages = ["detect", "keypoints", "track", "encode"]
+        if frame.depth is not None:
+            for ob in obs:
+                ob.root_depth_m = self.body_depth.estimate(ob.track_id, frame.stamp_ns, frame.depth,
+                                                           ob.bbox_xyxy, ob.keypoints)
+            t["depth"] = time.perf_counter()
+            stages.append("depth")
         prev, timings = t["t0"], {}
         for s in stages:
             timings[s] = (t[s] - prev) * 1e3
@@ -249,6 +267,7 @@ class FrontEnd:
         """Forget all tracks; new tracks get ids after the old ones (never reused)."""
         self.tracker.reset()
         self._emitted.clear()
+        self.body_depth.reset()
 
     @property
     def next_track_id(self) -> int:
@@ -280,6 +299,7 @@ class WhamStage:
 
     def __init__(self, engine: StreamingWHAM, grounding: WorldGrounding, full_mesh: bool = False):
         self.engine, self.grounding, self.full_mesh = engine, grounding, full_mesh
+        self.depth = DepthPlacement()
         # Per track: camera rotation R_last R_now^T since the track's last WHAM step, so a
         # track that was not observed for some frames gets the whole rotation of the gap.
         self._pending_rotation: Dict[int, np.ndarray] = {}
@@ -339,6 +359,7 @@ class WhamStage:
         for tid in fe.ended_track_ids:
             self.engine.end_track(tid)
             self.grounding.end_track(tid)
+            self.depth.end_track(tid)
             self._pending_rotation.pop(tid, None)
         if not step.step:
             result.dropped, result.skipped_reason = True, step.reason
@@ -371,8 +392,12 @@ class WhamStage:
         mesh = self.full_mesh if full_mesh is None else full_mesh
         outs = outputs_to_host(self.engine.step(frames, full_mesh=mesh, flipped=flipped))
         by_id = {ob.track_id: ob for ob in fe.observations}
+        K = np.asarray(fe.K, np.float64)
+        to_world = self.grounding.world.camera_to_world if step.world_valid else None
         for tid, out in outs.items():  # one device -> host copy for all tracks (above)
-            result.humans.append(self._human(tid, by_id[tid], out, step.world_valid))
+            human = self._human(tid, by_id[tid], out, step.world_valid)
+            result.humans.append(self.depth.apply(human, fe.stamp_ns, by_id[tid].root_depth_m, K,
+                                                  to_world))
         if step.world_valid:
             result.T_world_camera = self.grounding.world.T_world_cam()
         result.timings_ms["wham"] = (time.perf_counter() - t0) * 1e3
@@ -436,6 +461,7 @@ class WhamStage:
         self.engine.reset()
         self._pending_rotation.clear()
         self.grounding.reset()
+        self.depth.reset()
 
 
 def build_frontend(cfg: PipelineConfig) -> FrontEnd:
@@ -466,7 +492,8 @@ def build_frontend(cfg: PipelineConfig) -> FrontEnd:
                          f"{KEYPOINT_BACKENDS}")
     encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers, options=cfg.ort,
                        crop_backend=cfg.crop_backend, upload=upload)
-    return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker), cfg.flip_eval)
+    return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker), cfg.flip_eval,
+                    BodyDepthConfig(cfg.depth_min_m, cfg.depth_max_m))
 
 
 def _apply_torch_threads(cfg: PipelineConfig) -> None:

@@ -29,6 +29,8 @@ class CameraFrame:
         T_fixed_cam: (4, 4) float64 pose of the optical frame in the fixed frame (TF
             ``fixed_frame <- frame_id`` at ``stamp_ns``), or None (no fixed frame, or TF has
             no transform for this image: its world outputs are then skipped).
+        depth: (H, W) float32 depth (z) in metres on this image's pixel grid, NaN where the
+            depth camera has no reading; None without a paired depth image.
     """
 
     stamp_ns: int
@@ -36,6 +38,7 @@ class CameraFrame:
     frame_id: str = "camera_optical_frame"
     K: Optional[np.ndarray] = None
     T_fixed_cam: Optional[np.ndarray] = None
+    depth: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -74,6 +77,8 @@ class PersonObservation:
         init_body_pose: (23, 3, 3) body joint rotations from HMR2.0; WHAM uses it when the track starts.
         init_betas: (10,) shape from HMR2.0; WHAM uses it when the track starts.
         is_new: True on the first frame the track is handed to WHAM.
+        root_depth_m: hip-centre z from the depth image (camera optical frame), m, or None
+            (no depth image, or no reading on this person).
         flipped_x, flipped_mask, flipped_features, flipped_init_*: the same for the mirrored
             view (keypoints mirrored ``x -> W - x`` with left/right swapped, box centre mirrored,
             HMR2.0 on the mirrored crop); only with flip-eval, else None.
@@ -90,6 +95,7 @@ class PersonObservation:
     init_body_pose: Optional[np.ndarray] = None
     init_betas: Optional[np.ndarray] = None
     is_new: bool = False
+    root_depth_m: Optional[float] = None
     flipped_x: Optional[np.ndarray] = None
     flipped_mask: Optional[np.ndarray] = None
     flipped_features: Optional[np.ndarray] = None
@@ -125,9 +131,12 @@ class HumanEstimate:
         bbox_xyxy: (4,) input box, pixels.
         vertices_cam: (6890, 3) mesh in the camera frame, or None when not requested.
         root_velocity_world: (3,) hip-centre velocity in the world frame, m/s: WHAM's refined
-            root velocity (its per-step root displacement x 30 steps/s).
+            root velocity (its per-step root displacement x 30 steps/s), or with a depth
+            root the rate of the depth-placed positions (:mod:`wham_ros.depth.placement`).
         heading_rate: rate of change of the heading (yaw of the body's forward axis, SMPL +z,
             about world z), rad/s, counter-clockwise positive; 0 on the track's first step.
+        root_source: where the camera-frame root's distance comes from: 'depth' (the depth
+            image) or 'monocular' (WHAM's box-scale estimate).
     """
 
     track_id: int
@@ -149,6 +158,7 @@ class HumanEstimate:
     vertices_cam: Optional[np.ndarray] = None
     root_velocity_world: np.ndarray = field(default_factory=lambda: np.zeros(3))
     heading_rate: float = 0.0
+    root_source: str = "monocular"
 
 
 @dataclass

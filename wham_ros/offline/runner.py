@@ -32,8 +32,9 @@ from wham_ros.body.smpl import BodyModelError
 from wham_ros.ort_session import ModelFileError
 from wham_ros.wham.checkpoint import CheckpointError
 from wham_ros.ros import conversions, markers
+from wham_ros.ros.depth_input import DepthInput
 from wham_ros.ros.factory import RosbagsFactory
-from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample
+from wham_ros.ros.frame_input import FrameInput, RateLimiter, imu_sample, stamp_ns
 from wham_ros.ros.hri import Rep155Bodies
 from wham_ros.ros.outputs import frame_output_bytes
 from wham_ros.ros.params import PARAMS, ParameterError, pipeline_kwargs, validate_all
@@ -49,6 +50,9 @@ IDENTITY_QUAT_XYZW = [0.0, 0.0, 0.0, 1.0]
 # A video may announce a frame more than it decodes (estimated counts); fewer is truncation.
 VIDEO_COUNT_TOLERANCE = 1
 EXIT_INPUT_ENDED_EARLY = 4
+# A colour image waits this long (log time) for its depth image, which a camera driver may
+# record just after it; then it runs with the nearest depth image kept so far.
+DEPTH_LOOKAHEAD_NS = 200_000_000
 VIDEO_WRITE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")  # --render (wham_ros.render.video.FOURCC)
 OUT_TOPICS = {
     "humans": ("/human_pose", conversions.HUMAN_ARRAY),
@@ -58,6 +62,10 @@ OUT_TOPICS = {
     "tf": ("/tf", conversions.TF_MESSAGE),
 }
 PipelineFactory = Callable[[Dict[str, Any]], Any]
+
+
+class NoFrameProcessed(BagError):
+    """The input had images but none could be processed (each was refused; the causes say why)."""
 
 
 class InputEndedEarly(RuntimeError):
@@ -213,6 +221,8 @@ class OfflineRunner:
         self.frames = 0
         self.skipped = 0
         self.resets = 0
+        self.depth: Optional[DepthInput] = None  # set when a depth topic is used
+        self.people = self.people_from_depth = 0
 
     def write_faces(self, stamp_ns: int) -> None:
         faces = getattr(self.pipe, "faces", None)
@@ -242,6 +252,8 @@ class OfflineRunner:
             self.pipe.reset()
             self.resets += 1
             self.mesh_rate.reset()
+            if self.depth is not None:
+                self.depth.reset()
         frame = decision.frame
         if frame is None:
             return False
@@ -251,6 +263,8 @@ class OfflineRunner:
             if frame.T_fixed_cam is None:
                 self.warn(cause, f"no transform {fixed} <- {frame.frame_id} at {frame.stamp_ns} ns "
                                  f"({text}): the image is processed, its world outputs skipped")
+        if self.depth is not None:
+            frame = self.depth.attach(frame, msg.header.frame_id)
         # The 6890-vertex mesh only on frames that publish it (marker due or publish_vertices).
         mesh_due = self.mesh_rate.due(frame.stamp_ns, self.values["mesh_rate_hz"])
         sink_mesh = any(s.needs_mesh for s in self.sinks)
@@ -260,6 +274,8 @@ class OfflineRunner:
             self.skipped += 1
             return False
         self.write_result(result, mesh_due)
+        self.people += len(result.humans)
+        self.people_from_depth += sum(h.root_source == "depth" for h in result.humans)
         for sink in self.sinks:
             sink.add(frame, result)
         return True
@@ -397,7 +413,9 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
         input_path: rosbag2 directory / .mcap file, or a video file.
         output: output bag directory (must not exist).
         values: node parameters (:func:`load_parameters`).
-        image_topic, camera_info_topic, imu_topic: bag topics (None: first of each type).
+        image_topic, camera_info_topic, imu_topic: bag topics (None: the first colour (else
+            grey) image topic, the CameraInfo beside it, the first Imu topic). The aligned
+            depth topic is ``values['depth_topic']`` ('' none, 'auto' the bag's).
         video_fps: frame rate for video stamps (None: the file's).
         frame_id: camera optical frame for video input.
         max_frames: stop after this many processed frames.
@@ -416,6 +434,7 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
 
     Raises:
         BagError: a missing or unreadable input, an existing output.
+        NoFrameProcessed: the input had images but none could be processed (output removed).
         InputEndedEarly: a video ended before its announced frame count (output written).
     """
     path = Path(input_path)
@@ -432,8 +451,12 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
         LOG.warning("a video has no IMU or camera orientations: camera_motion '%s' -> 'static' "
                     "(WHAM then assumes a camera that does not rotate)", values["camera_motion"])
         values = {**values, "camera_motion": "static"}
+    if is_video and values["depth_topic"]:
+        LOG.warning("a video has no depth stream: depth_topic '%s' is ignored", values["depth_topic"])
     source = None if is_video else InputBag(path, image_topic, camera_info_topic, imu_topic,
-                                            include_tf=copy_inputs)
+                                            include_tf=copy_inputs, depth_topic=values["depth_topic"] or None)
+    if source is not None and source.image_choice:
+        LOG.info("%s", source.image_choice)
     try:
         if source is not None and camera_calibration is not None and source.has_camera_info:
             raise BagError(f"the bag has CameraInfo on '{source.camera_info_topic}'; "
@@ -449,6 +472,8 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
             runner = OfflineRunner(pipe, values, out, camera_info_expected=bool(
                 source is not None and source.has_camera_info), tf=tf)
             runner.sinks = _sinks(pipe, values, render, export_dir, bvh_up, video_fps)
+            if source is not None and source.depth_topic:
+                runner.depth = DepthInput(runner.warn, values["depth_max_dt_s"], source.depth_topic)
             if is_video:
                 read, stopped = _run_video(runner, out, frames, total, path, frame_id, max_frames,
                                            copy_inputs, progress, camera_calibration)
@@ -457,6 +482,13 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
                          camera_calibration)
             for sink in runner.sinks:
                 sink.close()
+            if runner.frames == 0 and (read if is_video else source.num_images) \
+                    and max_frames != 0:
+                raise NoFrameProcessed(
+                    f"none of the images of '{source.image_topic if source else path}' could be "
+                    "processed: " + (", ".join(f"{c} x{n}" for c, n in sorted(runner.warn.counts.items()))
+                                     or "no reason recorded") + "; see the warnings above")
+            _log_depth_summary(runner)
         except Exception:
             _discard(out)
             raise
@@ -468,6 +500,15 @@ def run(input_path: str, output: str, values: Dict[str, Any], image_topic: Optio
     if is_video and not stopped and total > 0 and read < total - VIDEO_COUNT_TOLERANCE:
         raise InputEndedEarly(path, read, total, dict(out.counts))
     return dict(out.counts)
+
+
+def _log_depth_summary(runner: OfflineRunner) -> None:
+    """One line on how many people the depth stream placed."""
+    if runner.depth is not None:
+        d = runner.depth
+        LOG.info("depth: %d images received (%d refused), %d of %d frames paired, %d of %d "
+                 "people placed from depth", d.received, d.refused, d.paired, d.paired + d.unpaired,
+                 runner.people_from_depth, runner.people)
 
 
 def _run_video(runner: OfflineRunner, out: OutputBag, frames, total: int, path: Path,
@@ -500,10 +541,40 @@ def _run_video(runner: OfflineRunner, out: OutputBag, frames, total: int, path: 
 
 def _run_bag(runner: OfflineRunner, out: OutputBag, source: InputBag, max_frames: Optional[int],
              copy_inputs: bool, progress: bool, calib: Optional[CameraCalibration]) -> None:
-    """Feed a bag's images, CameraInfo and IMU in log-time order."""
+    """Feed a bag's images, CameraInfo, IMU and depth in log-time order.
+
+    With a depth topic, an image waits (up to :data:`DEPTH_LOOKAHEAD_NS` of log time) until
+    a depth image that may pair with it was read, as a driver may record depth just after
+    colour.
+    """
     bar = _Progress(min(source.num_images, max_frames or source.num_images), progress)
     first = True
+    pending: List[Any] = []  # images waiting for their depth image (log-time order)
+
+    def release(log_time_ns: Optional[int]) -> None:
+        """Process the waiting images whose depth came or that waited long enough (None: all)."""
+        while pending and (log_time_ns is None or runner.depth is None
+                           or _depth_covers(runner.depth, pending[0])
+                           or log_time_ns - pending[0].log_time_ns > DEPTH_LOOKAHEAD_NS):
+            if max_frames is not None and runner.frames >= max_frames:
+                pending.clear()
+                return
+            image(pending.pop(0))
+
+    def image(rec) -> None:
+        if calib is not None and runner.input.camera_info is None:
+            if rec.kind == "compressed" and calib.width is None:
+                raise BagError("--fx/--fy for a CompressedImage bag need --camera-info "
+                               "(with the image size) instead")
+            size = ((rec.msg.width, rec.msg.height) if rec.kind == "image"
+                    else (calib.width, calib.height))
+            runner.camera_info(camera_info_msg(runner.f, calib, rec.log_time_ns,
+                                               rec.msg.header.frame_id, *size))
+        runner.image(rec.msg, rec.kind == "compressed", rec.topic, rec.log_time_ns)
+        bar.update()
+
     for rec in source:
+        release(rec.log_time_ns)
         if max_frames is not None and runner.frames >= max_frames:
             break
         if first:
@@ -518,18 +589,22 @@ def _run_bag(runner: OfflineRunner, out: OutputBag, source: InputBag, max_frames
             runner.camera_info(rec.msg)
         elif rec.kind == "imu":
             runner.imu(rec.msg)
+        elif rec.kind == "depth":
+            runner.depth.add(rec.msg)
+        elif rec.kind == "depth_camera_info":
+            runner.depth.set_camera_info(rec.msg)
         else:
-            if calib is not None and runner.input.camera_info is None:
-                if rec.kind == "compressed" and calib.width is None:
-                    raise BagError("--fx/--fy for a CompressedImage bag need --camera-info "
-                                   "(with the image size) instead")
-                size = ((rec.msg.width, rec.msg.height) if rec.kind == "image"
-                        else (calib.width, calib.height))
-                runner.camera_info(camera_info_msg(runner.f, calib, rec.log_time_ns,
-                                                   rec.msg.header.frame_id, *size))
-            runner.image(rec.msg, rec.kind == "compressed", rec.topic, rec.log_time_ns)
-            bar.update()
+            pending.append(rec)
+        release(rec.log_time_ns)
+    release(None)
     bar.close()
+
+
+def _depth_covers(depth: DepthInput, rec) -> bool:
+    """A depth image that may pair with the image (stamped at or after its stamp less
+    ``depth_max_dt_s``) was read."""
+    newest = depth.store.newest_stamp_ns
+    return newest is not None and newest >= stamp_ns(rec.msg.header.stamp) - depth.store.max_dt_ns
 
 
 def _sinks(pipe, values: Dict[str, Any], render: Optional[str], export_dir: Optional[str],
@@ -555,8 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="rosbag2 directory or .mcap file (MCAP or sqlite3), or a video file")
     p.add_argument("-o", "--output", required=True, help="output MCAP rosbag2 directory (must not exist)")
     p.add_argument("--config", help="node parameter YAML (config/wham.yaml format)")
-    p.add_argument("--image-topic", help="image topic (default: first Image/CompressedImage topic)")
-    p.add_argument("--camera-info-topic", help="CameraInfo topic (default: first CameraInfo topic)")
+    p.add_argument("--image-topic", help="image topic (default: the first colour, else grey, "
+                   "Image/CompressedImage topic; never a depth topic)")
+    p.add_argument("--camera-info-topic", help="CameraInfo topic (default: the one beside the "
+                   "image topic, else the first CameraInfo topic)")
+    p.add_argument("--depth-topic", help="aligned depth Image topic, or 'auto' (the bag's depth "
+                   "topic in the colour frame); overrides the config's depth_topic")
     p.add_argument("--imu-topic", help="Imu topic (default: first Imu topic)")
     p.add_argument("--fps", type=float, help="video frame rate for stamps (default: from the file)")
     p.add_argument("--frame-id", default="camera_optical_frame", help="camera frame for video input")
@@ -623,7 +702,7 @@ def main(argv=None, pipeline_factory: Optional[PipelineFactory] = None) -> int:
             "providers": args.providers, "device": args.device,
             "world_frame_id": args.world_frame_id, "fixed_frame": args.fixed_frame,
             "publish_vertices": args.publish_vertices,
-            "mesh_rate_hz": args.mesh_rate_hz})
+            "mesh_rate_hz": args.mesh_rate_hz, "depth_topic": args.depth_topic})
         counts = run(args.input, args.output, values, args.image_topic, args.camera_info_topic,
                      args.imu_topic, args.fps, args.frame_id, args.max_frames,
                      not args.no_inputs, not args.no_progress, pipeline_factory,

@@ -31,6 +31,9 @@ TIMINGS = ("latency", "input_wait", "processing", "publish_wait", "publish")
 LATENCY_WARN_MS = 500.0
 # Mean gyro vs TF camera rotation disagreement above which the status turns WARN, deg/s.
 GYRO_TF_WARN_DEG_S = 5.0
+# With a depth_topic: a depth image older than this (since received) is stale, and the
+# status turns WARN (people are then placed monocular).
+DEPTH_STALE_S = 1.0
 
 
 class RateMeter:
@@ -112,7 +115,7 @@ class NodeStats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         # Input rates from message stamps (the sensors' rates); processed / output: wall time.
-        self.stamp_rates = {name: StampRateMeter() for name in ("image", "camera_info", "imu")}
+        self.stamp_rates = {name: StampRateMeter() for name in ("image", "camera_info", "imu", "depth")}
         self.rates = {name: RateMeter() for name in ("processed", "output")}
         self.received_frames = 0
         self.processed_frames = 0
@@ -128,6 +131,19 @@ class NodeStats:
         self.timings = {name: TimingWindow() for name in TIMINGS}
         self.providers: Dict[str, str] = {}
         self.state = "unconfigured"
+        # Depth (composed node with a depth_topic): receipt time of the newest depth image
+        # (monotonic s), and per processed frame (people, of them placed from depth).
+        self.depth_topic = ""
+        self.depth_received_at: Optional[float] = None
+        self.depth_people: Deque[Tuple[int, int]] = collections.deque(maxlen=TIMING_WINDOW_FRAMES)
+        self.frames_without_depth = 0
+
+    def count_depth(self, paired: bool, people: int, from_depth: int) -> None:
+        """Record one processed frame: did it come with a depth image, how many of its
+        ``people`` were placed from depth."""
+        with self.lock:
+            self.frames_without_depth += not paired
+            self.depth_people.append((people, from_depth))
 
     def count_invalid(self, cause: str) -> None:
         with self.lock:
@@ -164,7 +180,20 @@ class NodeStats:
                 "publish_dropped_frames": self.publish_dropped_frames,
                 "providers": dict(self.providers),
                 **timings,
+                **self._depth_snapshot(),
             }
+
+    def _depth_snapshot(self) -> dict:
+        """Depth keys of the snapshot (lock held): rate, age, share of people from depth."""
+        people = sum(p for p, _ in self.depth_people)
+        return {
+            "depth_topic": self.depth_topic,
+            "depth_rate_hz": self.stamp_rates["depth"].rate_hz(),
+            "depth_age_s": None if self.depth_received_at is None
+            else time.monotonic() - self.depth_received_at,
+            "depth_share": sum(d for _, d in self.depth_people) / people if people else None,
+            "frames_without_depth": self.frames_without_depth,
+        }
 
 
 def camera_rate_warning(snap: dict) -> Optional[Tuple[str, str]]:
@@ -229,6 +258,20 @@ def grounding_problem(snap: dict) -> Optional[str]:
     return None
 
 
+def depth_problem(snap: dict) -> Optional[str]:
+    """Why people are placed monocular although a depth_topic is set, or None."""
+    topic = snap.get("depth_topic")
+    if not topic:
+        return None
+    age = snap["depth_age_s"]
+    if age is None:
+        return f"no depth image received on {topic}: people are placed monocular"
+    if age > DEPTH_STALE_S:
+        return (f"depth image stale on {topic} (last received {age:.1f} s ago): people are "
+                "placed monocular")
+    return None
+
+
 def level_and_message(snap: dict) -> tuple:
     """(level, summary) of a :meth:`NodeStats.snapshot` (plus ``grounding`` / ``drift_warn_deg``)."""
     if snap["state"] == "finalized":
@@ -247,6 +290,9 @@ def level_and_message(snap: dict) -> tuple:
     drift = grounding_problem(snap)
     if drift:
         return WARN, drift
+    depth = depth_problem(snap)
+    if depth:
+        return WARN, depth
     if snap["invalid_inputs"]:
         return WARN, "invalid inputs received: " + ", ".join(sorted(snap["invalid_inputs"]))
     return OK, "running"
@@ -268,6 +314,9 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
                                        "resets", "last_reset_reason", "active_tracks")]
     values += [kv(f"{name}{suffix}", snap[f"{name}{suffix}"])
                for name in TIMINGS for suffix in ("_ms", "_p95_ms")]
+    if snap.get("depth_topic"):
+        values += [kv(k, snap[k]) for k in ("depth_topic", "depth_rate_hz", "depth_age_s",
+                                            "depth_share", "frames_without_depth")]
     values += [kv(f"invalid_input.{cause}", n) for cause, n in sorted(snap["invalid_inputs"].items())]
     for key, value in sorted((snap.get("grounding") or {}).items()):  # gyro bias, rest, drift
         if isinstance(value, list):

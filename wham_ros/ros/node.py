@@ -4,7 +4,9 @@ Thin adapter over ``wham_ros.pipeline.Pipeline`` (built by ``pipeline_factory``)
 
 * subscriptions (relative names, remap in launch; sensor-data QoS, REP-2003):
   ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage),
-  ``camera_info`` (sensor_msgs/CameraInfo), ``imu`` (sensor_msgs/Imu);
+  ``camera_info`` (sensor_msgs/CameraInfo), ``imu`` (sensor_msgs/Imu) and, when the
+  ``depth_topic`` parameter names one, an aligned depth image (sensor_msgs/Image) with the
+  CameraInfo beside it (doc/rgbd.md);
 * publications: ``human_pose`` (wham_ros/HumanArray, reliable), ``human_pose/markers``
   (skeleton + contacts), ``human_pose/mesh`` (SMPL TRIANGLE_LIST, throttled, only while
   subscribed), ``human_pose/mesh_faces`` (wham_ros/MeshFaces, transient local),
@@ -34,13 +36,20 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from wham_ros.depth.topics import camera_info_topic_of
 from wham_ros.ros.base_node import Factory, HumanOutputs, PipelineNodeBase
+from wham_ros.ros.depth_input import DepthInput
+from wham_ros.ros.depth_sync import depth_subscription
+from wham_ros.ros.diagnostics import DEPTH_STALE_S
 from wham_ros.ros.frame_input import FrameInput, stamp_ns
 from wham_ros.ros.overlay import OverlayPublisher
 from wham_ros.ros.params import pipeline_kwargs
 
 NODE_NAME = "wham"
 SHUTDOWN_LINGER_S = 0.3  # spinning after the shutdown transition (its service response)
+# A frame waits at most this long (wall time) for a depth image stamped at or after it, while
+# the depth stream is live (a driver may send depth just after colour).
+DEPTH_WAIT_S = 0.1
 
 
 def pipeline_config(values: Dict[str, Any], warn: Callable[[str], None]):
@@ -61,7 +70,7 @@ def default_pipeline_factory(values: Dict[str, Any], warn: Callable[[str], None]
 
 
 class ImageInput:
-    """Image + CameraInfo subscriptions of a node feeding its latest-input worker.
+    """Image + CameraInfo (+ aligned depth) subscriptions of a node feeding its latest-input worker.
 
     Args:
         node: the node (``_submit`` receives ``(msg, compressed)``).
@@ -70,6 +79,7 @@ class ImageInput:
     def __init__(self, node: PipelineNodeBase) -> None:
         self.node = node
         self.frames = FrameInput(node.warn_once, self._camera_info_published)
+        self.depth: Optional[DepthInput] = None  # with a depth_topic, while active
         self._info_sub = None
         self._waiting_noted = False
 
@@ -85,11 +95,36 @@ class ImageInput:
             image = node.create_subscription(Image, "image", lambda m: self._on_image(m, False), sensor)
         self._info_sub = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
                                                   sensor)
-        return [image, self._info_sub]
+        subs = [image, self._info_sub]
+        topic = node._values["depth_topic"]
+        if topic:
+            sub, store, how = depth_subscription(node, Image, topic, sensor,
+                                                 node._values["depth_max_dt_s"], self._on_depth)
+            self.depth = DepthInput(node.warn_once, node._values["depth_max_dt_s"], topic, store)
+            with node.stats.lock:
+                node.stats.depth_topic = node.resolve_topic_name(topic)
+            node.get_logger().info(f"depth from {node.stats.depth_topic}, paired by stamp "
+                                   f"(depth_max_dt_s {node._values['depth_max_dt_s']:g}) with {how}")
+            subs.append(sub)
+            info = camera_info_topic_of(topic)
+            if info != "camera_info":  # not the colour image's own
+                subs.append(node.create_subscription(CameraInfo, info, self.depth.set_camera_info,
+                                                     sensor))
+        return subs
 
     def release(self) -> None:
-        """Forget the subscription handle (destroyed by the node on deactivate)."""
+        """Forget the subscription handles (destroyed by the node on deactivate)."""
         self._info_sub = None
+        self.depth = None
+
+    def _on_depth(self, msg: Image) -> None:
+        depth = self.depth
+        if depth is None:
+            return
+        with self.node.stats.lock:
+            self.node.stats.stamp_rates["depth"].tick(stamp_ns(msg.header.stamp))
+            self.node.stats.depth_received_at = time.monotonic()
+        depth.add(msg)
 
     def _on_image(self, msg, compressed: bool) -> None:
         with self.node.stats.lock:
@@ -127,11 +162,26 @@ class ImageInput:
             node.note_reset(f"image time jumped back by {decision.jumped_back_ns * 1e-9:.3f} s "
                             "(bag loop or clock reset)")
             reset()
+            if self.depth is not None:
+                self.depth.reset()
         if decision.waiting_for_camera_info and not self._waiting_noted:
             self._waiting_noted = True
             node.get_logger().info(f"waiting up to {node._values['camera_info_wait_s']:g} s for "
                                    "a CameraInfo before processing images")
+        if decision.frame is not None and self.depth is not None:
+            return self._with_depth(decision.frame, msg.header.frame_id)
         return decision.frame
+
+    def _with_depth(self, frame, header_frame_id: str):
+        """``frame`` with its paired depth image; waits up to :data:`DEPTH_WAIT_S` for one
+        that may pair (stamped at or after it less ``depth_max_dt_s``) while the depth stream
+        is live."""
+        depth = self.depth
+        with self.node.stats.lock:
+            received_at = self.node.stats.depth_received_at
+        if received_at is not None and time.monotonic() - received_at < DEPTH_STALE_S:
+            depth.store.wait_until_covered(frame.stamp_ns, DEPTH_WAIT_S)
+        return depth.attach(frame, header_frame_id)
 
 
 class WhamNode(PipelineNodeBase):
@@ -193,6 +243,9 @@ class WhamNode(PipelineNodeBase):
         result = self._pipe.process(frame, full_mesh=full_mesh)
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(frame.stamp_ns, processing_ms, len(result.humans), result.dropped)
+        if self._input.depth is not None and not result.dropped:
+            self.stats.count_depth(frame.depth is not None, len(result.humans),
+                                   sum(h.root_source == "depth" for h in result.humans))
         if not result.dropped:  # else WHAM's 30 Hz policy skipped it: nothing to publish
             self._outputs.publish(result, self.output_values(frame.frame_id), mesh)
             if overlay:

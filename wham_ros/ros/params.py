@@ -85,6 +85,20 @@ PARAMS: List[ParamSpec] = [
               "'image_stamp_future' bad input, so a wrong stamp neither reaches WHAM nor resets "
               "the tracks (0: no check).", min_value=0.0),
     ParamSpec("camera_frame_id", "", "Override of the images' header.frame_id (empty: use it)."),
+    ParamSpec("depth_topic", "", "Depth image aligned to the colour image (same frame, size "
+              "and intrinsics; 16UC1 mm or 32FC1 m, 0/NaN = no reading), e.g. "
+              "/camera/aligned_depth_to_color/image_raw; its CameraInfo is the sibling "
+              "camera_info topic. People are then placed at their measured distance. Empty: "
+              "monocular only. The offline runner also takes 'auto' (the bag's depth topic in "
+              "the colour frame). In split mode, a front-end node parameter.", read_only=True),
+    ParamSpec("depth_max_dt_s", 0.02, "Largest stamp difference between a colour image and "
+              "the depth image paired with it, s (exact stamps pair first, else the nearest).",
+              min_value=0.0, read_only=True),
+    ParamSpec("depth_min_m", 0.3, "Depth readings nearer than this are none (the depth "
+              "camera's minimum range), m.", min_value=0.0, pipeline_field="depth_min_m",
+              read_only=True),
+    ParamSpec("depth_max_m", 10.0, "Depth readings farther than this are none, m.",
+              min_value=0.0, pipeline_field="depth_max_m", read_only=True),
     # Models and compute.
     ParamSpec("wham_checkpoint", "", "WHAM checkpoint (.pth) path (empty: the model cache, "
               "see wham-ros models list).", pipeline_field="wham_checkpoint", read_only=True),
@@ -242,7 +256,8 @@ SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Split mode (front-end node + WHAM-stage node): parameters only one of the two uses.
 FRONTEND_ONLY = frozenset({
     "image_transport", "require_camera_info", "camera_info_wait_s", "max_stamp_ahead_s",
-    "camera_frame_id", "detector_onnx", "vitpose_onnx",
+    "camera_frame_id", "depth_topic", "depth_max_dt_s", "depth_min_m", "depth_max_m",
+    "detector_onnx", "vitpose_onnx",
     "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
     "trt_max_workspace_size", "trt_layer_norm_fp32_fallback", "max_people", "ort_gpu_mem_limit",
     "ort_arena_extend_strategy", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",

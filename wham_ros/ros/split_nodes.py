@@ -98,6 +98,9 @@ class FrontEndNode(PipelineNodeBase):
         fe = self._pipe.process(frame)
         processing_ms = (time.perf_counter() - t0) * 1e3
         self._count_processed(frame.stamp_ns, processing_ms, len(fe.observations))
+        if self._input.depth is not None:
+            self.stats.count_depth(frame.depth is not None, len(fe.observations),
+                                   sum(ob.root_depth_m is not None for ob in fe.observations))
         self._publish_later(frame.stamp_ns, lambda: self._pubs["observations"].publish(
             conversions.frontend_result_to_msg(self._f, fe)))
 
