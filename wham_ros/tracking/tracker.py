@@ -224,7 +224,12 @@ class _Track:
         self.smooth_kp = None if kp is None else self.kp_filter(self.kp[:, :2], t_s)
 
     def predicted_box(self, max_frames: int) -> np.ndarray:
-        return self.box + self.vel * min(self.misses + 1, max_frames + 1)
+        """Constant-velocity box (at most ``max_frames + 1`` frames ahead); sides that close
+        in (a person going behind another) keep at least half the last size."""
+        p = self.box + self.vel * min(self.misses + 1, max_frames + 1)
+        centre = (p[:2] + p[2:]) / 2
+        half = np.maximum(p[2:] - p[:2], 0.5 * (self.box[2:] - self.box[:2])) / 2
+        return np.concatenate([centre - half, centre + half])
 
     def predicted_kp(self, max_frames: int) -> Optional[np.ndarray]:
         if self.kp is None:
