@@ -218,6 +218,7 @@ class _Track:
         self.signature: Optional[np.ndarray] = None
         self.shape: Optional[np.ndarray] = None
         self.reidentified = False
+        self.full_wh: Optional[np.ndarray] = None  # (2,) last size seen whole in the image
         self.box_filter = OneEuroFilter(cfg.box_min_cutoff_hz, cfg.box_beta, cfg.d_cutoff_hz)
         self.kp_filter = OneEuroFilter(cfg.kp_min_cutoff_hz, cfg.kp_beta, cfg.d_cutoff_hz)
         self.smooth_box = self.box_filter(self.box, t_s)
@@ -250,9 +251,17 @@ class _Track:
             if self.smooth_kp is not None:
                 self.smooth_kp = warp_points(H, self.smooth_kp)
 
-    def update(self, box, score, kp, t_s, gain):
+    def update(self, box, score, kp, t_s, gain, size=None):
         gap = self.misses + 1
-        self.vel = gain * (box - self.box) / gap + (1.0 - gain) * self.vel
+        cut = size is not None and _at_border(box, size)
+        if cut and self.full_wh is not None:  # keep the person's size beyond the border
+            box = _extend_at_border(box, self.full_wh, size)
+        elif not cut:
+            self.full_wh = box[2:] - box[:2]
+        if size is not None and (cut or _at_border(self.box, size)):
+            self.vel = (1.0 - gain) * self.vel  # a box cut by the image border: not the motion
+        else:
+            self.vel = gain * (box - self.box) / gap + (1.0 - gain) * self.vel
         self.box = box.astype(np.float64)
         self.score = float(score)
         self.misses = self.lost_count = self.occluded_count = 0
@@ -276,14 +285,19 @@ class _Track:
         self.shape = betas.copy() if self.shape is None or self.shape.shape != betas.shape \
             else gain * betas + (1.0 - gain) * self.shape
 
-    def snapshot(self) -> TrackedPerson:
+    def snapshot(self, size=None) -> TrackedPerson:
+        """The track now; boxes clipped to an image of ``size`` (W, H) when given."""
         kp = None
         if self.kp is not None and self.smooth_kp is not None:
             kp = np.concatenate([self.smooth_kp, self.kp[:, 2:]], -1).astype(np.float32)
+        box, raw = self.smooth_box, self.box
+        if size is not None:
+            hi = np.array([size[0], size[1], size[0], size[1]], float)
+            box, raw = np.clip(box, 0.0, hi), np.clip(raw, 0.0, hi)
         return TrackedPerson(
             track_id=self.track_id, state=self.state,
-            box_xyxy=self.smooth_box.astype(np.float32), keypoints=kp,
-            raw_box_xyxy=self.box.astype(np.float32),
+            box_xyxy=box.astype(np.float32), keypoints=kp,
+            raw_box_xyxy=raw.astype(np.float32),
             raw_keypoints=None if self.kp is None else self.kp.astype(np.float32),
             score=self.score, age=self.age, frames_since_seen=self.misses,
             reidentified=self.reidentified)
@@ -308,6 +322,30 @@ def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(-1)                                  # N x M
     return inter / np.maximum(box_area(a), 1e-9)[:, None]
+
+
+def _at_border(box: np.ndarray, size, margin_px: float = 2.0) -> bool:
+    """True if an xyxy box touches the border of an image of ``size`` (W, H)."""
+    return bool(box[0] <= margin_px or box[1] <= margin_px or box[2] >= size[0] - margin_px
+                or box[3] >= size[1] - margin_px)
+
+
+def _extend_at_border(box: np.ndarray, wh: np.ndarray, size) -> np.ndarray:
+    """A box cut by the image border, extended beyond it to the size ``wh`` (2,) seen whole
+    (a side inside the image stays)."""
+    out = np.asarray(box, dtype=np.float64).copy()
+    for axis in (0, 1):
+        lo_cut, hi_cut = _at_border_side(out, size, axis)
+        if lo_cut and not hi_cut:
+            out[axis] = min(out[axis], out[axis + 2] - wh[axis])
+        elif hi_cut and not lo_cut:
+            out[axis + 2] = max(out[axis + 2], out[axis] + wh[axis])
+    return out
+
+
+def _at_border_side(box: np.ndarray, size, axis: int, margin_px: float = 2.0):
+    """(low side cut, high side cut) of an xyxy box along x (0) or y (1)."""
+    return bool(box[axis] <= margin_px), bool(box[axis + 2] >= size[axis] - margin_px)
 
 
 def _centre_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -386,15 +424,19 @@ class MultiPersonTracker:
                              f"{len(det)} detections; got shape {kp.shape}")
         return det, kp
 
-    def _similarity(self, tracks: List[_Track], det, kp, sigs) -> np.ndarray:
+    def _similarity(self, tracks: List[_Track], det, kp, sigs, size) -> np.ndarray:
         cfg = self.config
         boxes = np.array([t.predicted_box(cfg.max_lost) for t in tracks]).reshape(-1, 4)
+        if size is not None:  # the part in the image is what a detector can see
+            boxes = np.clip(boxes, 0.0, np.array([size[0], size[1], size[0], size[1]], float))
         sim = iou_matrix(det[:, :4], boxes)                                  # D x T
         w = cfg.keypoint_weight
         if kp is not None and w > 0 and tracks and any(t.kp is not None for t in tracks):
             pred_kp = np.stack([t.predicted_kp(cfg.max_lost) if t.kp is not None
                                 else np.zeros((NUM_JOINTS, 3)) for t in tracks])
             oks = oks_matrix(kp, pred_kp, det[:, :4], cfg.joint_conf)      # D x T (NaN: none)
+            # A pose shifted over a gap (lost, out of view) says little: IoU alone there.
+            oks[:, [t.misses > 0 for t in tracks]] = np.nan
             sim = np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * np.nan_to_num(oks))
         for j, t in enumerate(tracks):  # a track unseen last frame: only someone who looks alike
             if t.misses == 0 or t.signature is None:
@@ -462,8 +504,9 @@ class MultiPersonTracker:
 
         # Stage 1: high-score detections vs all live tracks (IoU + OKS, appearance gate).
         sub_kp = None if kp is None else kp[high]
-        pairs = self._assign(self._similarity(tracks, det[high], sub_kp, [sigs[i] for i in high]),
-                             cfg.match_min_similarity)
+        size = None if image is None else (image.shape[1], image.shape[0])   # W, H
+        pairs = self._assign(self._similarity(tracks, det[high], sub_kp, [sigs[i] for i in high],
+                                              size), cfg.match_min_similarity)
         matched_t = {c for _, c in pairs}
         matches = [(high[r], c) for r, c in pairs]
         unmatched_high = [high[r] for r in range(len(high)) if r not in {r for r, _ in pairs}]
@@ -484,7 +527,7 @@ class MultiPersonTracker:
         for d, ti in matches:
             track = tracks[ti]
             track.update(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s,
-                         cfg.velocity_gain)
+                         cfg.velocity_gain, size)
             if clean[d]:
                 track.observe_signature(sigs[d], cfg.appearance_gain)
             if track.state == TrackState.TENTATIVE and track.hits >= cfg.min_hits:
@@ -525,7 +568,7 @@ class MultiPersonTracker:
             if cfg.min_hits <= 1:
                 self._confirm_all([(track, d)], t_s, shape_of)
 
-        out = [t.snapshot() for t in self._tracks
+        out = [t.snapshot(size) for t in self._tracks
                if t.state == TrackState.CONFIRMED and t.misses == 0
                and (t.kp is None or (t.kp[:, 2] > cfg.joint_conf).sum() >= cfg.min_joints)]
         return sorted(out, key=lambda p: p.track_id)
