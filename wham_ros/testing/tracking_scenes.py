@@ -13,7 +13,7 @@ with the same colour are look-alikes.
 
 Truth per frame: each person's visible box (bounding box of their visible pixels) when at
 least ``MIN_VISIBLE_PX`` pixels and ``MIN_VISIBLE_FRACTION`` of their projected box show.
-:func:`colour_detections` is a detector for the tracker alone (connected components per
+:func:`colour_detections` is a detector for the tracker alone (connected regions per
 colour; separates look-alikes, which the ONNX blob detector merges).
 """
 from dataclasses import dataclass, field
@@ -179,11 +179,16 @@ def colour_detections(image: np.ndarray, min_area_px: int = 200) -> np.ndarray:
     import cv2
 
     out = []
-    img = image.astype(np.int16)
     for c in COLOURS:
-        mask = (np.abs(img - np.array(c, np.int16)).sum(-1) < 128).astype(np.uint8)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-        for x, y, w, h, area in stats[1:]:
+        c = np.array(c, np.int16)
+        mask = cv2.inRange(image, np.clip(c - 64, 0, 255).astype(np.uint8),
+                           np.clip(c + 64, 0, 255).astype(np.uint8))
+        if cv2.countNonZero(mask) < min_area_px:
+            continue
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            area = cv2.countNonZero(mask[y:y + h, x:x + w])
             if area >= min_area_px:
                 out.append([x, y, x + w, y + h, min(1.0, area / 400.0)])
     return np.array(out, np.float64).reshape(-1, 5)
@@ -263,7 +268,8 @@ SCENES: Dict[str, Callable[..., TrackingScene]] = {
 
 
 def track_scene(scene: TrackingScene, config=None, cmc: str = "gyro", features: bool = True,
-                detect: Callable[[np.ndarray], np.ndarray] = colour_detections) -> List[Dict[int, np.ndarray]]:
+                detect: Callable[[np.ndarray], np.ndarray] = colour_detections,
+                tracker=None) -> List[Dict[int, np.ndarray]]:
     """Run :class:`wham_ros.tracking.MultiPersonTracker` alone over a scene (no keypoints).
 
     Args:
@@ -274,6 +280,7 @@ def track_scene(scene: TrackingScene, config=None, cmc: str = "gyro", features: 
         features: give the tracker the image (appearance, image bounds); False: boxes only
             (the tracker before issue 19).
         detect: ``image -> (N, 5)`` detector.
+        tracker: the tracker to use (None: a new one with ``config``).
 
     Returns:
         per frame ``{track id: (4,) box}`` of the people the tracker reports.
@@ -282,7 +289,7 @@ def track_scene(scene: TrackingScene, config=None, cmc: str = "gyro", features: 
     from wham_ros.tracking.camera_compensation import CameraCompensation
     from wham_ros.tracking.tracker import MultiPersonTracker
 
-    tracker = MultiPersonTracker(config)
+    tracker = tracker if tracker is not None else MultiPersonTracker(config)
     comp = CameraCompensation(cmc)
     out = []
     prev_R = None
@@ -302,8 +309,9 @@ def mot_metrics(scene: TrackingScene, hypotheses: List[Dict[int, np.ndarray]]) -
     """IDF1, ID switches, MOTA (py-motmetrics; IoU >= 0.5 matches) against the scene's truth.
 
     Returns:
-        ``idf1``, ``num_switches``, ``mota``, ``num_misses``, ``num_false_positives``, and
-        ``ids_per_person`` (the most track ids any one person got).
+        ``idf1``, ``num_switches``, ``mota``, ``num_misses``, ``num_false_positives``,
+        ``ids_per_person`` (the most track ids any one person got) and ``people_per_id`` (the
+        most people any one track id was given to).
     """
     import motmetrics as mm
 
@@ -325,7 +333,10 @@ def mot_metrics(scene: TrackingScene, hypotheses: List[Dict[int, np.ndarray]]) -
     row = {k: float(summary[k].iloc[0]) for k in summary.columns}
     events = acc.mot_events
     matched = events[events["Type"].isin(["MATCH", "SWITCH"])]
+    people_of: Dict[int, set] = {}
     for oid, hid in zip(matched["OId"], matched["HId"]):
         ids_of[names[int(oid)]].add(hid)
+        people_of.setdefault(hid, set()).add(oid)
     row["ids_per_person"] = float(max((len(v) for v in ids_of.values()), default=0))
+    row["people_per_id"] = float(max((len(v) for v in people_of.values()), default=0))
     return row
