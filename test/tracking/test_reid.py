@@ -123,14 +123,24 @@ def test_shape_gate_refuses_a_different_body():
         assert set().union(*back) == expected          # |1 - 0| * sqrt(10) = 3.2 > gate 1.5
 
 
-def test_occluded_track_is_kept_longer_and_continues(scenes):
+def test_occluded_track_is_kept_longer(scenes):
     scene = scenes["occlusion"]                       # B passes behind C, then A (~15 frames)
-    kept = MultiPersonTracker(TrackerConfig(max_lost=5, occlusion_max_lost=60))
-    m = ts.mot_metrics(scene, ts.track_scene(scene, tracker=kept))
-    assert m["ids_per_person"] == 1 and kept.num_reidentified == 0, m   # kept, found by IoU
-    short = MultiPersonTracker(TrackerConfig(max_lost=5, occlusion_max_lost=0))
-    m = ts.mot_metrics(scene, ts.track_scene(scene, tracker=short))
-    assert m["ids_per_person"] == 1 and short.num_reidentified >= 1, m  # ended, re-identified
+    for occlusion_max_lost, kept in ((60, True), (0, False)):
+        lost_frames = []
+
+        class Spy(MultiPersonTracker):
+            def update(self, *a, **k):
+                out = super().update(*a, **k)
+                lost_frames.append(max([t.frames_since_seen for t in self.tracks
+                                        if t.state == TrackState.LOST], default=0))
+                return out
+
+        tracker = Spy(TrackerConfig(max_lost=5, occlusion_max_lost=occlusion_max_lost))
+        m = ts.mot_metrics(scene, ts.track_scene(scene, tracker=tracker))
+        assert m["ids_per_person"] == 1 and m["people_per_id"] == 1, m
+        # behind a nearer person: live for the whole hiding; else ended after max_lost frames
+        assert (max(lost_frames) > 10) == kept and (max(lost_frames) <= 6) != kept
+        assert tracker.num_reidentified >= 1
 
 
 def test_a_box_inside_a_nearer_person_is_not_a_new_person():

@@ -61,6 +61,9 @@ from wham_ros.tracking.similarity import oks_matrix
 
 LOG = logging.getLogger(__name__)
 _INFEASIBLE = 1e6
+#: Similarity of a detection lying wholly inside an unseen track's predicted box (a part of a
+#: person coming out from behind another or into the image), times the part inside.
+_PART_WEIGHT = 0.5
 #: A detection covered this much by other detections does not update its track's signature.
 _CLEAN_MAX_COVER = 0.1
 #: Shape of a detection, asked only for tracks that have re-identification candidates:
@@ -438,6 +441,10 @@ class MultiPersonTracker:
             # A pose shifted over a gap (lost, out of view) says little: IoU alone there.
             oks[:, [t.misses > 0 for t in tracks]] = np.nan
             sim = np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * np.nan_to_num(oks))
+        unseen = [j for j, t in enumerate(tracks) if t.misses > 0]
+        if unseen and len(det):  # a person coming out from behind another shows a part first
+            part = _cover(det[:, :4], boxes[unseen])                          # D x U
+            sim[:, unseen] = np.maximum(sim[:, unseen], _PART_WEIGHT * part)
         for j, t in enumerate(tracks):  # a track unseen last frame: only someone who looks alike
             if t.misses == 0 or t.signature is None:
                 continue
