@@ -23,8 +23,9 @@ Per frame (``MultiPersonTracker.update``):
    its predicted box is mostly outside the image it is *out of view* (e.g. carried out by a
    head turn) and kept up to ``reid_window_s``; while it is mostly covered by a person matched
    in this frame it is *occluded* and kept up to ``occlusion_max_lost`` frames; other frames
-   count towards ``max_lost``. A lost track that is matched again keeps its id. A track that
-   ends is remembered as an identity (signature, shape, last box) for ``reid_window_s``.
+   count towards ``max_lost``. A lost track that is matched again keeps its id (after more
+   than ``max_lost`` frames unseen it counts as re-identified: its WHAM state restarts). A
+   track that ends is remembered as an identity (signature, shape, last box) for ``reid_window_s``.
 5. Unmatched high-score detections with ``score >= new_track_score`` (and, with keypoints, at
    least ``min_joints`` confident joints) start tentative tracks, except a box mostly inside
    a person matched in this frame (``occluded_birth_cover``: a part of the nearer person, not
@@ -186,8 +187,8 @@ class TrackedPerson:
         score: last matched detection score.
         age: frames since the track was born.
         frames_since_seen: 0 when matched in this frame.
-        reidentified: the track got an earlier person's id back in this frame (its WHAM
-            state restarts).
+        reidentified: in this frame the track got an earlier person's id back, or came back
+            after more than ``max_lost`` frames unseen (its WHAM state restarts).
     """
 
     track_id: int
@@ -533,6 +534,7 @@ class MultiPersonTracker:
         confirming: List[tuple] = []
         for d, ti in matches:
             track = tracks[ti]
+            unseen = track.misses
             track.update(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s,
                          cfg.velocity_gain, size)
             if clean[d]:
@@ -541,7 +543,10 @@ class MultiPersonTracker:
                 confirming.append((track, d))
             elif track.state in (TrackState.LOST, TrackState.OUT_OF_VIEW):
                 track.state = TrackState.CONFIRMED
-                LOG.debug("track %d found again", track.track_id)
+                if unseen > cfg.max_lost:  # back after a long absence: counted, WHAM restarts
+                    track.reidentified = True
+                    self.num_reidentified += 1
+                    LOG.info("track %d found again after %d frames", track.track_id, unseen)
 
         matched_boxes = det[[d for d, _ in matches], :4].reshape(-1, 4)
         for i, track in enumerate(tracks):
