@@ -49,3 +49,12 @@ def test_bench_wham_prints_every_engine_row():
     assert rows == ["stream fp32", "stream fp32", "stream fp16", "stream int8",
                     "stream fp32 static", "reference step (unfused)",
                     "batch forward T=60 (per frame)"]
+
+
+def test_bench_tracking_json_before_and_after():
+    res = run_bench("bench/bench_tracking.py", "--scenes", "look_alikes")
+    assert set(res) == {"look_alikes"}
+    row = res["look_alikes"]
+    assert row["frames"] == 180 and row["ms_per_frame"] > 0
+    assert row["after"]["idf1"] >= 0.95 and row["after"]["num_switches"] == 0
+    assert row["before"]["idf1"] < row["after"]["idf1"]

@@ -1,7 +1,6 @@
 """Issue 19's acceptance run: ``wham-ros run`` keeps one id per person through exits and
 returns, occlusion and a fast head turn (synthetic models, simulated recording with truth)."""
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +62,7 @@ def test_a_returning_person_restarts_wham_under_the_old_id(acceptance_run):
     assert set().union(*tracked) == {"b1", "b2", "b3", "b4"}   # REP-155 body ids continue
 
 
-def test_gyro_dropout_skips_compensation_once_said(tmp_path, synthetic_models, caplog):
+def test_gyro_dropout_skips_compensation_once_said(synthetic_models, caplog):
     from wham_ros.testing.synthetic_models import synthetic_pipeline_config
     from wham_ros.pipeline import Pipeline
 

@@ -62,3 +62,16 @@ def test_status_after_shutdown_is_stale_not_running():
     assert level_and_message(stats.snapshot()) == (WARN, "node is inactive")
     stats.state = "finalized"
     assert level_and_message(stats.snapshot()) == (STALE, "node is shut down")
+
+
+def test_diagnostics_report_the_tracker_counters(typestore):
+    from wham_ros.ros.diagnostics import diagnostics_msg
+    from wham_ros.ros.factory import RosbagsFactory
+
+    snap = NodeStats().snapshot()
+    snap["tracking"] = {"reidentified": 3, "reid_ambiguous": 1, "remembered_ids": 2,
+                        "cmc": "gyro", "cmc_skipped_frames": 0}
+    msg = diagnostics_msg(RosbagsFactory(typestore), snap, 0, "wham")
+    values = {kv.key: kv.value for kv in msg.status[0].values}
+    assert values["tracking.reidentified"] == "3" and values["tracking.reid_ambiguous"] == "1"
+    assert values["tracking.cmc"] == "gyro" and values["tracking.remembered_ids"] == "2"
