@@ -23,9 +23,9 @@ Per frame (``MultiPersonTracker.update``):
    its predicted box is mostly outside the image it is *out of view* (e.g. carried out by a
    head turn) and kept up to ``reid_window_s``; while it is mostly covered by a person matched
    in this frame it is *occluded* and kept up to ``occlusion_max_lost`` frames; other frames
-   count towards ``max_lost``. A lost track that is matched again keeps its id (after more
-   than ``max_lost`` frames unseen it counts as re-identified: its WHAM state restarts). A
-   track that ends is remembered as an identity (signature, shape, last box) for ``reid_window_s``.
+   count towards ``max_lost``. A lost track that is matched again keeps its id; one unseen for
+   more than ``max_lost`` frames is left to re-identification (step 6). A track that ends is
+   remembered as an identity (signature, shape, last box) for ``reid_window_s``.
 5. Unmatched high-score detections with ``score >= new_track_score`` (and, with keypoints, at
    least ``min_joints`` confident joints) start tentative tracks, except a box mostly inside
    a person matched in this frame (``occluded_birth_cover``: a part of the nearer person, not
@@ -187,8 +187,8 @@ class TrackedPerson:
         score: last matched detection score.
         age: frames since the track was born.
         frames_since_seen: 0 when matched in this frame.
-        reidentified: in this frame the track got an earlier person's id back, or came back
-            after more than ``max_lost`` frames unseen (its WHAM state restarts).
+        reidentified: the track got an earlier person's id back in this frame (its WHAM
+            state restarts).
     """
 
     track_id: int
@@ -446,8 +446,10 @@ class MultiPersonTracker:
         if unseen and len(det):  # a person coming out from behind another shows a part first
             part = _cover(det[:, :4], boxes[unseen])                          # D x U
             sim[:, unseen] = np.maximum(sim[:, unseen], _PART_WEIGHT * part)
-        for j, t in enumerate(tracks):  # a track unseen last frame: only someone who looks alike
-            if t.misses == 0 or t.signature is None:
+        for j, t in enumerate(tracks):
+            if t.misses > cfg.max_lost:  # long unseen: only re-identification (margin) matches
+                sim[:, j] = 0.0
+            if t.misses == 0 or t.signature is None:  # unseen last frame: only a look-alike
                 continue
             for i, s in enumerate(sigs):
                 if s is not None and hellinger(s, t.signature) > cfg.reid_appearance_gate:
@@ -543,10 +545,7 @@ class MultiPersonTracker:
                 confirming.append((track, d))
             elif track.state in (TrackState.LOST, TrackState.OUT_OF_VIEW):
                 track.state = TrackState.CONFIRMED
-                if unseen > cfg.max_lost:  # back after a long absence: counted, WHAM restarts
-                    track.reidentified = True
-                    self.num_reidentified += 1
-                    LOG.info("track %d found again after %d frames", track.track_id, unseen)
+                LOG.debug("track %d found again after %d frames", track.track_id, unseen)
 
         matched_boxes = det[[d for d, _ in matches], :4].reshape(-1, 4)
         for i, track in enumerate(tracks):
