@@ -30,6 +30,11 @@ Per frame (``MultiPersonTracker.update``):
    least ``min_joints`` confident joints) start tentative tracks, except a box mostly inside
    a person matched in this frame (``occluded_birth_cover``: a part of the nearer person, not
    a new one); ``min_hits`` consecutive matches confirm a track.
+
+   Near the image border a detection shows only part of a person: the track keeps the size
+   last seen whole (its box reaches beyond the border), association uses the part of the
+   predicted box inside the image, and a detection lying inside an unseen track's predicted
+   box (a part of a person coming back into view or out from behind someone) can match it.
 6. Re-identification at confirmation: the new track is compared with every lost or
    out-of-view track and every remembered identity of the last ``reid_window_s``: appearance
    (Hellinger distance of colour signatures, :mod:`wham_ros.tracking.appearance`) within
@@ -256,6 +261,8 @@ class _Track:
                 self.smooth_kp = warp_points(H, self.smooth_kp)
 
     def update(self, box, score, kp, t_s, gain, size=None):
+        """Take a matched detection. In an image of ``size`` (W, H), a box cut by the border
+        keeps the size last seen whole (beyond the border) and does not update the velocity."""
         gap = self.misses + 1
         cut = size is not None and _at_border(box, size)
         if cut and self.full_wh is not None:  # keep the person's size beyond the border
@@ -328,10 +335,9 @@ def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(box_area(a), 1e-9)[:, None]
 
 
-def _at_border(box: np.ndarray, size, margin_px: float = 2.0) -> bool:
+def _at_border(box: np.ndarray, size) -> bool:
     """True if an xyxy box touches the border of an image of ``size`` (W, H)."""
-    return bool(box[0] <= margin_px or box[1] <= margin_px or box[2] >= size[0] - margin_px
-                or box[3] >= size[1] - margin_px)
+    return any(any(_at_border_side(box, size, axis)) for axis in (0, 1))
 
 
 def _extend_at_border(box: np.ndarray, wh: np.ndarray, size) -> np.ndarray:
