@@ -160,3 +160,22 @@ def test_identity_is_forgotten_after_the_window():
     assert tracker.remembered_ids == []
     back = _run(tracker, [[(box, ts.BLUE)]] * 3, t0=4.0)
     assert set().union(*back) == {2}                   # a new id, never 1 again
+
+
+def test_minutes_of_passers_by_keep_memory_bounded_and_ids_unique():
+    """3 simulated minutes, a new person walking through every 2 s: the remembered identities
+    stay within the window, no id is given twice."""
+    tracker = MultiPersonTracker(TrackerConfig(reid_window_s=10.0))
+    fps, seen, most = 30.0, set(), 0
+    for i in range(int(180 * fps)):
+        t = i / fps
+        det = []
+        for k in range(int(t // 2.0) + 1):           # person k enters at 2k s, walks 6 s
+            age = t - 2.0 * k
+            if 0 <= age < 6.0:
+                x = 20 + 100 * age
+                det.append([x, 100 + 10 * (k % 5), x + 60, 300 + 10 * (k % 5), 0.9])
+        seen |= {p.track_id for p in tracker.update(np.array(det).reshape(-1, 5), None, t)}
+        most = max(most, len(tracker.remembered_ids))
+    assert most <= 6                                   # 10 s window, one person ends per 2 s
+    assert 85 <= len(seen) <= 90 and sorted(seen) == list(range(1, len(seen) + 1))  # 90 people
