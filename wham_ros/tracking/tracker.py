@@ -4,8 +4,9 @@ compensation, re-identification by appearance, body shape and motion).
 Per frame (``MultiPersonTracker.update``):
 
 0. Camera-motion compensation: when the caller gives the image motion since the previous
-   frame (a homography, see :mod:`wham_ros.tracking.camera_compensation`), every track's box,
-   keypoints and filter state, and every remembered identity's box, are moved by it first.
+   frame (a homography, see :mod:`wham_ros.tracking.camera_compensation`), every track's last
+   box and keypoints, its smoothed box, and every remembered identity's box are moved by it
+   first (the smoothed keypoints, WHAM's input, depend on the measurements only).
 1. Every live track (tentative, confirmed, lost, out of view) predicts its box with a
    constant-velocity model (per-frame velocity, an exponential average of measured box motion
    after compensation), and its keypoints by shifting the last ones with the box centre.
@@ -250,15 +251,16 @@ class _Track:
         return out
 
     def compensate(self, H: np.ndarray) -> None:
-        """Move the track into this frame's image by the camera's image motion ``H``."""
+        """Move the track into this frame's image by the camera's image motion ``H``: its last
+        box and keypoints (what association predicts from) and the smoothed box. The smoothed
+        keypoints (WHAM's input) stay a function of the measurements alone, so a front-end
+        with or without a rotation source gives WHAM the same inputs when it associates the
+        same."""
         self.box = warp_boxes(H, self.box)[0]
         self.box_filter.move(lambda b: warp_boxes(H, b)[0])
         self.smooth_box = warp_boxes(H, self.smooth_box)[0]
         if self.kp is not None:
             self.kp[:, :2] = warp_points(H, self.kp[:, :2])
-            self.kp_filter.move(lambda p: warp_points(H, p))
-            if self.smooth_kp is not None:
-                self.smooth_kp = warp_points(H, self.smooth_kp)
 
     def update(self, box, score, kp, t_s, gain, size=None):
         """Take a matched detection. In an image of ``size`` (W, H), a box cut by the border
