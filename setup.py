@@ -26,7 +26,8 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image"],
+        "test": ["pytest>=7", "ruff", "onnx", "smplx", "mcap", "mcap-ros2-support", "scikit-image",
+                 "motmetrics"],
         # mediapipe 0.10.21 itself declares numpy<2 and protobuf<5 but runs with numpy 2 and
         # protobuf 6; install it with: pip install -e ".[mediapipe]" &&
         # pip install --no-deps mediapipe==0.10.21

@@ -60,3 +60,12 @@ def test_bench_image_rotation_json_times_each_camera_size():
     for row in res["sizes"].values():
         assert 0 < row["median_ms"] <= row["p95_ms"]
         assert row["refused"] == 0 and row["fitted"] >= 2  # the textured scene: no pair refused
+
+
+def test_bench_tracking_json_before_and_after():
+    res = run_bench("bench/bench_tracking.py", "--scenes", "look_alikes")
+    assert set(res) == {"look_alikes"}
+    row = res["look_alikes"]
+    assert row["frames"] == 180 and row["ms_per_frame"] > 0
+    assert row["after"]["idf1"] >= 0.95 and row["after"]["num_switches"] == 0
+    assert row["before"]["idf1"] < row["after"]["idf1"]

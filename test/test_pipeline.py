@@ -86,7 +86,7 @@ def test_stages_compose_and_match_batch_wham(models):
             wham.add_imu(scene.imu[k])
             k += 1
         step = wham.decide(fr.stamp_ns)
-        fres = fe.process(fr)
+        fres = fe.process(fr, step.delta_R if step.valid else None)  # as Pipeline does
         out = wham.process(fres, step)
         for ob in fres.observations:
             if ob.track_id == 1:
@@ -221,7 +221,7 @@ def test_flip_eval_pipeline(models):
     pipe = Pipeline(cfg)
     seen = []
     fe_process = pipe.frontend.process
-    pipe.frontend.process = lambda fr: (seen.append(fe_process(fr)), seen[-1])[1]
+    pipe.frontend.process = lambda fr, *rot: (seen.append(fe_process(fr, *rot)), seen[-1])[1]
     res = run(pipe, make_scene(6))
     plain = run(Pipeline(synthetic_pipeline_config(models)), make_scene(6))
     assert [len(r.humans) for r in res] == [len(r.humans) for r in plain] == [0] + [2] * 5

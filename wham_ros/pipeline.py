@@ -36,6 +36,7 @@ from wham_ros.geometry.grounding import GroundingConfig, GroundingStep, WorldGro
 from wham_ros.geometry.imu import ImuConfig
 from wham_ros.geometry.so3 import quat_xyzw_to_matrix
 from wham_ros.ort_session import OrtOptions, format_placement
+from wham_ros.tracking.camera_compensation import CameraCompensation
 from wham_ros.tracking.tracker import MultiPersonTracker, TrackerConfig
 from wham_ros.types import (
     CameraFrame,
@@ -84,6 +85,10 @@ class PipelineConfig:
         detector_score_threshold: minimum person score kept by the detector.
         vitpose_flip_test: average with mirrored crops (WHAM's setting).
         tracker: tracker parameters.
+        cmc: camera-motion compensation of the tracker's boxes: 'gyro' (the rotation the
+            world grounding measures between frames: integrated gyro or TF),
+            'image' (sparse optical flow on the background) or 'off'
+            (``wham_ros.tracking.camera_compensation``).
         world_frame_id: name of the z-up world frame (without a fixed frame).
         fixed_frame: a z-up frame of the robot's TF tree (``odom``, ``map``): the world is that
             frame, with the camera pose given per image (``CameraFrame.T_fixed_cam``); empty:
@@ -129,6 +134,7 @@ class PipelineConfig:
     detector_score_threshold: float = 0.5
     vitpose_flip_test: bool = True
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    cmc: str = "gyro"
     world_frame_id: str = "wham_world"
     fixed_frame: str = ""
     camera_motion: str = "imu"
@@ -175,19 +181,27 @@ class FrontEnd:
         encoder: callable ``(image_rgb, bboxes_cxcys (N, 3)) -> dict`` (HMR2.0 outputs).
         tracker: a :class:`MultiPersonTracker`.
         depth: the depth camera's range (per-person depth on frames with a depth image).
+        cmc: camera-motion compensation mode of the tracker ('gyro', 'image', 'off').
     """
 
     def __init__(self, detector, keypoints, encoder, tracker: MultiPersonTracker,
-                 flip_eval: bool = False, depth: Optional[BodyDepthConfig] = None):
+                 flip_eval: bool = False, depth: Optional[BodyDepthConfig] = None, cmc: str = "gyro"):
         self.detector, self.keypoints, self.encoder, self.tracker = detector, keypoints, encoder, tracker
         self.flip_eval = flip_eval
         self.body_depth = BodyDepthEstimator(depth)
+        self.compensation = CameraCompensation(cmc)
         self._emitted: set = set()
         self._warned_no_K = False
         self.last_boxes = np.zeros((0, 4))  # (N, 4) xyxy person detections of the last frame
 
-    def process(self, frame: CameraFrame) -> FrontEndResult:
+    def process(self, frame: CameraFrame, camera_rotation: Optional[np.ndarray] = None) -> FrontEndResult:
         """Run the front-end on one frame.
+
+        Args:
+            frame: the image.
+            camera_rotation: (3, 3) camera rotation since the previous front-end frame,
+                ``R_{t-1} R_t^T`` (R world -> camera; :class:`GroundingStep.delta_R`), for
+                ``cmc`` 'gyro'; None when not measured (compensation skipped, said once).
 
         Raises:
             ValueError: a malformed image.
@@ -201,9 +215,20 @@ class FrontEnd:
         t["detect"] = time.perf_counter()
         kps = self.keypoints(frame.image, dets[:, :4]) if len(dets) else np.zeros((0, 17, 3), np.float32)
         t["keypoints"] = time.perf_counter()
-        people = self.tracker.update(dets, kps, stamp_s=frame.stamp_ns * 1e-9)
-        live = {p.track_id for p in self.tracker.tracks if p.track_id >= 0}
-        ended = sorted(self._emitted - live)
+        H_img = self.compensation.homography(frame.image, K, camera_rotation, dets[:, :4])
+
+        def shape_of(idx):  # HMR2.0 betas of re-identification candidates (rarely called)
+            return self.encoder(frame.image, bbox_from_keypoints(kps[list(idx)].astype(np.float32)))["betas"]
+
+        people = self.tracker.update(dets, kps, stamp_s=frame.stamp_ns * 1e-9, image=frame.image,
+                                     homography=H_img, shape_of=shape_of)
+        # WHAM keeps the state of tracks unseen for up to max_lost frames (a person out of
+        # view longer restarts WHAM when back, so the state is dropped now).
+        live = {p.track_id for p in self.tracker.tracks
+                if p.track_id >= 0 and p.frames_since_seen <= self.tracker.config.max_lost}
+        # A re-identified person restarts WHAM under the old id: end it, then start anew.
+        ended = sorted((self._emitted - live) | {p.track_id for p in people
+                                                 if p.reidentified and p.track_id in self._emitted})
         self._emitted -= set(ended)
         for tid in ended:
             self.body_depth.end_track(tid)
@@ -215,6 +240,7 @@ class FrontEnd:
             x = normalize_keypoints(kp, bbox, (W, H))
             mask = keypoint_mask(kp)
             enc = self.encoder(frame.image, bbox, flip=self.flip_eval)
+            self.tracker.observe_shapes({p.track_id: enc["betas"][i] for i, p in enumerate(people)})
             if self.flip_eval:  # WHAM demo: flip_kp / flip_bbox, HMR2.0 on the mirrored crop
                 fkp = kp[:, COCO17_FLIP_INDEX].copy()
                 fkp[..., 0] = W - fkp[..., 0]
@@ -250,6 +276,16 @@ class FrontEnd:
             prev = t[s]
         return FrontEndResult(frame.stamp_ns, frame.frame_id, K, (W, H), obs, ended, timings)
 
+    def tracking_status(self) -> Dict:
+        """Tracker counters for diagnostics: ``reidentified`` (people who got their earlier
+        id back), ``reid_ambiguous`` (new ids given because two earlier people fit),
+        ``remembered_ids`` (ended people that can still be re-identified), ``cmc`` (mode) and
+        ``cmc_skipped_frames`` (frames without a measured rotation in 'gyro' mode)."""
+        tr = self.tracker
+        return {"reidentified": tr.num_reidentified, "reid_ambiguous": tr.num_reid_ambiguous,
+                "remembered_ids": len(tr.remembered_ids), "cmc": self.compensation.mode,
+                "cmc_skipped_frames": self.compensation.skipped_frames}
+
     @property
     def providers(self) -> Dict[str, str]:
         """ONNX Runtime execution provider per front-end model, with the node placement
@@ -266,6 +302,7 @@ class FrontEnd:
     def reset(self) -> None:
         """Forget all tracks; new tracks get ids after the old ones (never reused)."""
         self.tracker.reset()
+        self.compensation.reset()
         self._emitted.clear()
         self.body_depth.reset()
 
@@ -493,7 +530,7 @@ def build_frontend(cfg: PipelineConfig) -> FrontEnd:
     encoder = HMR2Onnx(cfg.hmr2_onnx, providers=cfg.providers, options=cfg.ort,
                        crop_backend=cfg.crop_backend, upload=upload)
     return FrontEnd(detector, keypoints, encoder, MultiPersonTracker(cfg.tracker), cfg.flip_eval,
-                    BodyDepthConfig(cfg.depth_min_m, cfg.depth_max_m))
+                    BodyDepthConfig(cfg.depth_min_m, cfg.depth_max_m), cfg.cmc)
 
 
 def _apply_torch_threads(cfg: PipelineConfig) -> None:
@@ -558,6 +595,10 @@ class Pipeline:
         """IMU -> camera optical rotation (3, 3), e.g. from TF once it is known; any thread."""
         self.wham.set_camera_imu_rotation(R_cam_imu)
 
+    def tracking_status(self) -> Dict:
+        """Tracker counters (see :meth:`FrontEnd.tracking_status`)."""
+        return self.frontend.tracking_status()
+
     def process(self, frame: CameraFrame, full_mesh: Optional[bool] = None) -> FrameResult:
         """Process one camera frame (the front-end is skipped when WHAM does not step).
 
@@ -573,7 +614,7 @@ class Pipeline:
         if not step.step:
             return FrameResult(frame.stamp_ns, frame.frame_id, self.wham.world_frame_id,
                                dropped=True, skipped_reason=step.reason)
-        fe = self.frontend.process(frame)
+        fe = self.frontend.process(frame, step.delta_R if step.valid else None)
         result = self.wham.process(fe, step, full_mesh)
         t0 = time.perf_counter()
         self.wham.observe_image(frame.stamp_ns, frame.image, fe.K, self.frontend.last_boxes)

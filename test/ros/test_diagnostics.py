@@ -101,3 +101,16 @@ def test_gyro_tf_disagreement_warns_and_fixed_frame_ignores_gyro_drift():
     snap["grounding"]["gyro_tf_disagreement_deg_s"] = 12.0
     level, text = level_and_message(snap)
     assert level == WARN and "gyro and TF disagree on the camera rotation by 12.0 deg/s" in text
+
+
+def test_diagnostics_report_the_tracker_counters(typestore):
+    from wham_ros.ros.diagnostics import diagnostics_msg
+    from wham_ros.ros.factory import RosbagsFactory
+
+    snap = NodeStats().snapshot()
+    snap["tracking"] = {"reidentified": 3, "reid_ambiguous": 1, "remembered_ids": 2,
+                        "cmc": "gyro", "cmc_skipped_frames": 0}
+    msg = diagnostics_msg(RosbagsFactory(typestore), snap, 0, "wham")
+    values = {kv.key: kv.value for kv in msg.status[0].values}
+    assert values["tracking.reidentified"] == "3" and values["tracking.reid_ambiguous"] == "1"
+    assert values["tracking.cmc"] == "gyro" and values["tracking.remembered_ids"] == "2"

@@ -548,6 +548,8 @@ class PipelineNodeBase(LifecycleNode):
         if "diagnostics" in self._pubs:
             status = getattr(self._pipe, "grounding_status", None)  # the world model, if it has one
             snap["grounding"] = status() if status is not None else None
+            tracking = getattr(self._pipe, "tracking_status", None)  # the tracker, if it runs one
+            snap["tracking"] = tracking() if tracking is not None else None
             snap["drift_warn_deg"] = self._values.get("drift_warn_deg")
             self._pubs["diagnostics"].publish(diagnostics_msg(
                 self._f, snap, self.get_clock().now().nanoseconds, self.get_name()))

@@ -324,6 +324,8 @@ def diagnostics_msg(f, snap: dict, stamp_ns: int, node_name: str, hardware_id: s
         values.append(kv(f"grounding.{key}", value))
     if snap.get("grounding"):  # also when the summary names a more urgent problem
         values.append(kv("grounding.problem", grounding_problem(snap) or ""))
+    for key, value in sorted((snap.get("tracking") or {}).items()):  # re-identifications, CMC
+        values.append(kv(f"tracking.{key}", value))
     values += [kv(f"execution_provider.{stage}", prov) for stage, prov in sorted(snap["providers"].items())]
     level, message = level_and_message(snap)
     status = f.new("diagnostic_msgs/msg/DiagnosticStatus", level=level,

@@ -204,9 +204,35 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("tracker_min_hits", _TRACKER.min_hits, "Consecutive detected frames before a "
               "person gets a track id and is handed to WHAM.", min_value=1,
               pipeline_field="tracker.min_hits", read_only=True),
-    ParamSpec("tracker_max_lost", _TRACKER.max_lost, "Frames a lost track is kept for "
-              "re-identification before it ends (its WHAM state is then dropped).", min_value=0,
+    ParamSpec("tracker_max_lost", _TRACKER.max_lost, "Frames a lost track (in view, not "
+              "behind a person) is kept before it ends (its WHAM state is then dropped; it can "
+              "still get its id back within reid_window_s).", min_value=0,
               pipeline_field="tracker.max_lost", read_only=True),
+    ParamSpec("cmc", "gyro", "Camera-motion compensation of the tracker's boxes before "
+              "association: 'gyro' (the camera rotation between frames from the integrated gyro, "
+              "or TF with camera_motion 'tf'), 'image' (sparse optical flow "
+              "on the background, for cameras without a rotation source; a few ms per frame) or "
+              "'off'.", choices=("gyro", "image", "off"), pipeline_field="cmc", read_only=True),
+    ParamSpec("reid_window_s", _TRACKER.reid_window_s, "How long a person out of view or lost "
+              "keeps their id for re-identification, s (0: ended tracks are not "
+              "re-identified).", min_value=0.0, pipeline_field="tracker.reid_window_s",
+              read_only=True),
+    ParamSpec("reid_appearance_gate", _TRACKER.reid_appearance_gate, "Largest Hellinger "
+              "distance (0..1) of the torso/leg colour histograms of one person seen twice.",
+              min_value=0.0, pipeline_field="tracker.reid_appearance_gate", read_only=True),
+    ParamSpec("reid_shape_gate", _TRACKER.reid_shape_gate, "Largest L2 distance of the "
+              "HMR2.0 body-shape betas of one person seen twice.", min_value=0.0,
+              pipeline_field="tracker.reid_shape_gate", read_only=True),
+    ParamSpec("reid_max_speed", _TRACKER.reid_max_speed, "Motion gate: box heights per "
+              "second a person may have moved while unseen (plus one box height).",
+              min_value=0.0, pipeline_field="tracker.reid_max_speed", read_only=True),
+    ParamSpec("reid_margin", _TRACKER.reid_margin, "The best re-identification candidate "
+              "must beat the second by this much (sum of gate ratios), else the person gets a "
+              "new id: a new id is better than a swapped one.", min_value=0.0,
+              pipeline_field="tracker.reid_margin", read_only=True),
+    ParamSpec("occlusion_max_lost", _TRACKER.occlusion_max_lost, "Frames a lost track whose "
+              "predicted box lies behind a nearer person is kept (beyond tracker_max_lost).",
+              min_value=0, pipeline_field="tracker.occlusion_max_lost", read_only=True),
     # Outputs.
     ParamSpec("world_frame_id", "wham_world", "z-up world frame of the *_world fields, TF "
               "parent of body_<id> and frame of the markers when fixed_frame is empty (the "
@@ -261,7 +287,8 @@ FRONTEND_ONLY = frozenset({
     "hmr2_onnx", "providers", "ort_device_id", "trt_cache_dir", "trt_fp16",
     "trt_max_workspace_size", "trt_layer_norm_fp32_fallback", "max_people", "ort_gpu_mem_limit",
     "ort_arena_extend_strategy", "crop_backend", "keypoint_backend", "detector_format", "detector_score_threshold",
-    "tracker_min_hits", "tracker_max_lost"})
+    "tracker_min_hits", "tracker_max_lost", "cmc", "reid_window_s", "reid_appearance_gate",
+    "reid_shape_gate", "reid_max_speed", "reid_margin", "occlusion_max_lost"})
 WHAM_ONLY = frozenset({
     "imu_queue_size", "wham_checkpoint", "body_model_dir", "device", "wham_precision",
     "wham_cuda_graph", "torch_threads",

@@ -51,6 +51,12 @@ class OneEuroFilter:
         """Forget the state; the next sample passes through unchanged."""
         self._x = self._dx = self._t = None
 
+    def move(self, fn) -> None:
+        """Move the filtered value by ``fn`` (array -> array of the same shape), e.g. the
+        camera-motion compensation of a box; the speed estimate is kept."""
+        if self._x is not None:
+            self._x = np.asarray(fn(self._x), dtype=np.float64).reshape(self._x.shape)
+
     def __call__(self, x: np.ndarray, t_s: float) -> np.ndarray:
         """Filter one sample.
 

@@ -1,25 +1,52 @@
-"""Multi-person tracker with stable ids (ByteTrack-style association, causal smoothing).
+"""Multi-person tracker with stable ids (ByteTrack-style association, camera-motion
+compensation, re-identification by appearance, body shape and motion).
 
 Per frame (``MultiPersonTracker.update``):
 
-1. Every live track (tentative, confirmed, lost) predicts its box with a constant-velocity
-   model (per-frame velocity, an exponential average of measured box motion), and its
-   keypoints by shifting the last ones with the predicted box centre.
+0. Camera-motion compensation: when the caller gives the image motion since the previous
+   frame (a homography, see :mod:`wham_ros.tracking.camera_compensation`), every track's last
+   box and keypoints, its smoothed box, and every remembered identity's box are moved by it
+   first (the smoothed keypoints, WHAM's input, depend on the measurements only).
+1. Every live track (tentative, confirmed, lost, out of view) predicts its box with a
+   constant-velocity model (per-frame velocity, an exponential average of measured box motion
+   after compensation), and its keypoints by shifting the last ones with the box centre.
 2. Stage 1: detections with ``score >= high_score`` are matched to all live tracks by the
    Hungarian algorithm on ``1 - similarity``, ``similarity = (1 - w) IoU + w OKS`` where both
    sides have keypoints (``w = keypoint_weight``) and IoU otherwise; pairs below
-   ``match_min_similarity`` are not matched.
+   ``match_min_similarity`` are not matched. A track not seen in the previous frame is matched
+   only to a detection that looks like it (appearance distance within
+   ``reid_appearance_gate``, when both have a signature): a box moving into an empty slot is
+   not taken for someone else.
 3. Stage 2: detections with ``low_score <= score < high_score`` are matched by IoU
    (``>= low_match_min_iou``) to the tracks that were confirmed and seen in the previous frame
    and are still unmatched (occluded people keep their track through low-score boxes).
-4. Unmatched tentative tracks are removed; unmatched confirmed tracks become lost; lost tracks
-   older than ``max_lost`` frames are removed. A lost track that is matched again keeps its id
-   (re-identification across short occlusions).
+4. Unmatched tentative tracks are removed. An unmatched confirmed track becomes lost; while
+   its predicted box is mostly outside the image it is *out of view* (e.g. carried out by a
+   head turn) and kept up to ``reid_window_s``; while it is mostly covered by a person matched
+   in this frame it is *occluded* and kept up to ``occlusion_max_lost`` frames; other frames
+   count towards ``max_lost``. A lost track that is matched again keeps its id; one unseen for
+   more than ``max_lost`` frames is left to re-identification (step 6). A track that ends is
+   remembered as an identity (signature, shape, last box) for ``reid_window_s``.
 5. Unmatched high-score detections with ``score >= new_track_score`` (and, with keypoints, at
-   least ``min_joints`` confident joints) start tentative tracks; ``min_hits`` consecutive
-   matches confirm a track, which then gets the next id. Ids are never reused, not even
-   after :meth:`MultiPersonTracker.reset` (time jumped back): one id means one person for
-   the tracker's lifetime.
+   least ``min_joints`` confident joints) start tentative tracks, except a box mostly inside
+   a person matched in this frame (``occluded_birth_cover``: a part of the nearer person, not
+   a new one); ``min_hits`` consecutive matches confirm a track.
+
+   Near the image border a detection shows only part of a person: the track keeps the size
+   last seen whole (its box reaches beyond the border), association uses the part of the
+   predicted box inside the image, and a detection lying inside an unseen track's predicted
+   box (a part of a person coming back into view or out from behind someone) can match it.
+6. Re-identification at confirmation: the new track is compared with every lost or
+   out-of-view track and every remembered identity of the last ``reid_window_s``: appearance
+   (Hellinger distance of colour signatures, :mod:`wham_ros.tracking.appearance`) within
+   ``reid_appearance_gate``, body shape (HMR2.0 betas, L2) within ``reid_shape_gate`` when
+   both are known, and the motion gate (centre moved at most ``reid_max_speed`` box heights
+   per second since last seen, plus one box height). The best candidate gives its id back
+   only when no other candidate comes within ``reid_margin`` of it (cost = the sum of the
+   three gate ratios): when unsure, a new id is better than a swapped one. Otherwise the
+   track gets the next id. Ids are never given to two people: not after
+   :meth:`MultiPersonTracker.reset` (time jumped back), not after a remembered identity
+   expires.
 
 Boxes and keypoints of confirmed tracks are smoothed causally with One-Euro filters
 (``wham_ros.tracking.one_euro``). Units: pixels; time in seconds; counts in frames.
@@ -27,27 +54,38 @@ Boxes and keypoints of confirmed tracks are smoothed causally with One-Euro filt
 import enum
 import logging
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from wham_ros.detect.boxes import iou_matrix
+from wham_ros.detect.boxes import box_area, iou_matrix
 from wham_ros.frontend.wham_inputs import CONF_THRESHOLD, MIN_CONFIDENT_JOINTS, NUM_JOINTS
+from wham_ros.tracking.appearance import hellinger, signature
+from wham_ros.tracking.camera_compensation import warp_boxes, warp_points
 from wham_ros.tracking.one_euro import OneEuroFilter
 from wham_ros.tracking.similarity import oks_matrix
 
 LOG = logging.getLogger(__name__)
 _INFEASIBLE = 1e6
+#: Similarity of a detection lying wholly inside an unseen track's predicted box (a part of a
+#: person coming out from behind another or into the image), times the part inside.
+_PART_WEIGHT = 0.5
+#: A detection covered this much by other detections does not update its track's signature.
+_CLEAN_MAX_COVER = 0.1
+#: Shape of a detection, asked only for tracks that have re-identification candidates:
+#: ``shape_of(detection indices) -> (n, 10)`` betas.
+ShapeFn = Callable[[Sequence[int]], Optional[np.ndarray]]
 
 
 class TrackState(enum.Enum):
     """Life cycle of a track."""
 
-    TENTATIVE = "tentative"   # born, not yet seen in min_hits consecutive frames; no id yet
-    CONFIRMED = "confirmed"   # matched in the current frame
-    LOST = "lost"             # confirmed earlier, unmatched for 1..max_lost frames
-    REMOVED = "removed"       # dead; its id is never given out again
+    TENTATIVE = "tentative"     # born, not yet seen in min_hits consecutive frames; no id yet
+    CONFIRMED = "confirmed"     # matched in the current frame
+    LOST = "lost"               # confirmed earlier, unmatched (in view, maybe occluded)
+    OUT_OF_VIEW = "out_of_view"  # lost with its predicted box mostly outside the image
+    REMOVED = "removed"         # ended; its id is never given to another person
 
 
 @dataclass(frozen=True)
@@ -62,7 +100,7 @@ class TrackerConfig:
         low_match_min_iou: stage-2 gate on IoU.
         keypoint_weight: weight w of OKS in the similarity, in [0, 1].
         min_hits: birth: consecutive matched frames before a track is confirmed (>= 1).
-        max_lost: death: frames a lost track is kept for re-identification.
+        max_lost: death: frames a lost track (in view, not occluded) is kept.
         velocity_gain: exponential-average gain of the per-frame box velocity, in (0, 1].
         min_joints: a person is reported only with this many joints above ``joint_conf``.
         joint_conf: joint confidence threshold (WHAM: 0.3).
@@ -70,6 +108,23 @@ class TrackerConfig:
         box_min_cutoff_hz, box_beta: One-Euro parameters for the box corners.
         kp_min_cutoff_hz, kp_beta: One-Euro parameters for the keypoint positions.
         d_cutoff_hz: One-Euro derivative cut-off.
+        reid_window_s: how long an out-of-view track or a remembered identity can be
+            re-identified, s (0: no re-identification of ended tracks).
+        reid_appearance_gate: largest Hellinger distance of two colour signatures of the same
+            person, in [0, 1].
+        reid_shape_gate: largest L2 distance of the body-shape betas of the same person.
+        reid_max_speed: motion gate: box heights per second a person may have moved while
+            unseen.
+        reid_margin: the best re-identification candidate must beat the second by this much
+            (cost units: the sum of gate ratios); else a new id.
+        occlusion_max_lost: frames a lost track hidden behind a person is kept.
+        occlusion_min_cover: a lost track's predicted box covered this much by a person
+            matched in the frame counts as occluded, in (0, 1].
+        occluded_birth_cover: a new box covered this much by a person matched in the frame
+            starts no track, in (0, 1].
+        out_of_view_fraction: a lost track with less than this fraction of its predicted box
+            inside the image is out of view, in [0, 1].
+        appearance_gain: exponential-average gain of a track's signature, in (0, 1].
     """
 
     high_score: float = 0.5
@@ -89,19 +144,39 @@ class TrackerConfig:
     kp_min_cutoff_hz: float = 1.7
     kp_beta: float = 0.02
     d_cutoff_hz: float = 1.0
+    reid_window_s: float = 30.0
+    reid_appearance_gate: float = 0.35
+    reid_shape_gate: float = 1.5
+    reid_max_speed: float = 1.5
+    reid_margin: float = 0.3
+    occlusion_max_lost: int = 90
+    occlusion_min_cover: float = 0.5
+    occluded_birth_cover: float = 0.8
+    out_of_view_fraction: float = 0.5
+    appearance_gain: float = 0.1
 
     def __post_init__(self):
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
             raise ValueError(f"need 0 <= low_score ({self.low_score}) <= high_score "
                              f"({self.high_score}) <= 1")
-        if self.min_hits < 1 or self.max_lost < 0:
-            raise ValueError(f"need min_hits >= 1 and max_lost >= 0; got {self.min_hits}, "
-                             f"{self.max_lost}")
+        if self.min_hits < 1 or self.max_lost < 0 or self.occlusion_max_lost < 0:
+            raise ValueError(f"need min_hits >= 1, max_lost >= 0 and occlusion_max_lost >= 0; "
+                             f"got {self.min_hits}, {self.max_lost}, {self.occlusion_max_lost}")
         if not 0.0 <= self.keypoint_weight <= 1.0 or not 0.0 < self.velocity_gain <= 1.0:
             raise ValueError(f"keypoint_weight ({self.keypoint_weight}) must lie in [0, 1] and "
                              f"velocity_gain ({self.velocity_gain}) in (0, 1]")
         if self.fps <= 0:
             raise ValueError(f"fps must be positive; got {self.fps}")
+        if min(self.reid_window_s, self.reid_appearance_gate, self.reid_shape_gate,
+               self.reid_max_speed, self.reid_margin) < 0:
+            raise ValueError("reid_window_s, reid_appearance_gate, reid_shape_gate, "
+                             "reid_max_speed and reid_margin must be >= 0")
+        for name in ("occlusion_min_cover", "occluded_birth_cover", "appearance_gain"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in (0, 1]; got {getattr(self, name)}")
+        if not 0.0 <= self.out_of_view_fraction <= 1.0:
+            raise ValueError(f"out_of_view_fraction must lie in [0, 1]; got "
+                             f"{self.out_of_view_fraction}")
 
 
 @dataclass
@@ -118,6 +193,8 @@ class TrackedPerson:
         score: last matched detection score.
         age: frames since the track was born.
         frames_since_seen: 0 when matched in this frame.
+        reidentified: the track got an earlier person's id back in this frame (its WHAM
+            state restarts).
     """
 
     track_id: int
@@ -129,6 +206,7 @@ class TrackedPerson:
     score: float
     age: int
     frames_since_seen: int
+    reidentified: bool = False
 
 
 class _Track:
@@ -143,45 +221,149 @@ class _Track:
         self.score = float(score)
         self.hits = 1
         self.age = 0
-        self.misses = 0
+        self.misses = 0          # frames since last matched
+        self.lost_count = 0      # unmatched frames in view and not occluded (vs max_lost)
+        self.occluded_count = 0  # unmatched frames hidden behind a person
+        self.last_seen_s = float(t_s)
+        self.signature: Optional[np.ndarray] = None
+        self.shape: Optional[np.ndarray] = None
+        self.reidentified = False
+        self.full_wh: Optional[np.ndarray] = None  # (2,) last size seen whole in the image
         self.box_filter = OneEuroFilter(cfg.box_min_cutoff_hz, cfg.box_beta, cfg.d_cutoff_hz)
         self.kp_filter = OneEuroFilter(cfg.kp_min_cutoff_hz, cfg.kp_beta, cfg.d_cutoff_hz)
         self.smooth_box = self.box_filter(self.box, t_s)
         self.smooth_kp = None if kp is None else self.kp_filter(self.kp[:, :2], t_s)
 
-    def predicted_box(self) -> np.ndarray:
-        return self.box + self.vel * (self.misses + 1)
+    def predicted_box(self, max_frames: int) -> np.ndarray:
+        """Constant-velocity box (at most ``max_frames + 1`` frames ahead); sides that close
+        in (a person going behind another) keep at least half the last size."""
+        p = self.box + self.vel * min(self.misses + 1, max_frames + 1)
+        centre = (p[:2] + p[2:]) / 2
+        half = np.maximum(p[2:] - p[:2], 0.5 * (self.box[2:] - self.box[:2])) / 2
+        return np.concatenate([centre - half, centre + half])
 
-    def predicted_kp(self) -> Optional[np.ndarray]:
+    def predicted_kp(self, max_frames: int) -> Optional[np.ndarray]:
         if self.kp is None:
             return None
-        shift = (self.predicted_box() - self.box).reshape(2, 2).mean(0)   # centre motion, 2
+        shift = (self.predicted_box(max_frames) - self.box).reshape(2, 2).mean(0)  # centre, 2
         out = self.kp.copy()
         out[:, :2] += shift
         return out
 
-    def update(self, box, score, kp, t_s, gain):
+    def compensate(self, H: np.ndarray) -> None:
+        """Move the track into this frame's image by the camera's image motion ``H``: its last
+        box and keypoints (what association predicts from) and the smoothed box. The smoothed
+        keypoints (WHAM's input) stay a function of the measurements alone, so a front-end
+        with or without a rotation source gives WHAM the same inputs when it associates the
+        same."""
+        self.box = warp_boxes(H, self.box)[0]
+        self.box_filter.move(lambda b: warp_boxes(H, b)[0])
+        self.smooth_box = warp_boxes(H, self.smooth_box)[0]
+        if self.kp is not None:
+            self.kp[:, :2] = warp_points(H, self.kp[:, :2])
+
+    def update(self, box, score, kp, t_s, gain, size=None):
+        """Take a matched detection. In an image of ``size`` (W, H), a box cut by the border
+        keeps the size last seen whole (beyond the border) and does not update the velocity."""
         gap = self.misses + 1
-        self.vel = gain * (box - self.box) / gap + (1.0 - gain) * self.vel
+        cut = size is not None and _at_border(box, size)
+        if cut and self.full_wh is not None:  # keep the person's size beyond the border
+            box = _extend_at_border(box, self.full_wh, size)
+        elif not cut:
+            self.full_wh = box[2:] - box[:2]
+        if size is not None and (cut or _at_border(self.box, size)):
+            self.vel = (1.0 - gain) * self.vel  # a box cut by the image border: not the motion
+        else:
+            self.vel = gain * (box - self.box) / gap + (1.0 - gain) * self.vel
         self.box = box.astype(np.float64)
         self.score = float(score)
-        self.misses = 0
+        self.misses = self.lost_count = self.occluded_count = 0
+        self.last_seen_s = float(t_s)
         self.hits += 1
         self.smooth_box = self.box_filter(self.box, t_s)
         if kp is not None:
             self.kp = kp.astype(np.float64)
             self.smooth_kp = self.kp_filter(self.kp[:, :2], t_s)
 
-    def snapshot(self) -> TrackedPerson:
+    def observe_signature(self, sig: Optional[np.ndarray], gain: float) -> None:
+        if sig is None:
+            return
+        self.signature = sig.copy() if self.signature is None else \
+            gain * sig + (1.0 - gain) * self.signature
+
+    def observe_shape(self, betas: np.ndarray, gain: float) -> None:
+        betas = np.asarray(betas, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(betas)):
+            return
+        self.shape = betas.copy() if self.shape is None or self.shape.shape != betas.shape \
+            else gain * betas + (1.0 - gain) * self.shape
+
+    def snapshot(self, size=None) -> TrackedPerson:
+        """The track now; boxes clipped to an image of ``size`` (W, H) when given."""
         kp = None
         if self.kp is not None and self.smooth_kp is not None:
             kp = np.concatenate([self.smooth_kp, self.kp[:, 2:]], -1).astype(np.float32)
+        box, raw = self.smooth_box, self.box
+        if size is not None:
+            hi = np.array([size[0], size[1], size[0], size[1]], float)
+            box, raw = np.clip(box, 0.0, hi), np.clip(raw, 0.0, hi)
         return TrackedPerson(
             track_id=self.track_id, state=self.state,
-            box_xyxy=self.smooth_box.astype(np.float32), keypoints=kp,
-            raw_box_xyxy=self.box.astype(np.float32),
+            box_xyxy=box.astype(np.float32), keypoints=kp,
+            raw_box_xyxy=raw.astype(np.float32),
             raw_keypoints=None if self.kp is None else self.kp.astype(np.float32),
-            score=self.score, age=self.age, frames_since_seen=self.misses)
+            score=self.score, age=self.age, frames_since_seen=self.misses,
+            reidentified=self.reidentified)
+
+
+@dataclass
+class _Identity:
+    """An ended confirmed track, remembered for re-identification (internal)."""
+
+    track_id: int
+    box: np.ndarray          # (4,) last box, moved by camera-motion compensation since
+    last_seen_s: float
+    signature: Optional[np.ndarray]
+    shape: Optional[np.ndarray]
+
+
+def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) fraction of each box of ``a`` (N, 4) that lies inside each box of ``b`` (M, 4)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)                                  # N x M
+    return inter / np.maximum(box_area(a), 1e-9)[:, None]
+
+
+def _at_border(box: np.ndarray, size) -> bool:
+    """True if an xyxy box touches the border of an image of ``size`` (W, H)."""
+    return any(any(_at_border_side(box, size, axis)) for axis in (0, 1))
+
+
+def _extend_at_border(box: np.ndarray, wh: np.ndarray, size) -> np.ndarray:
+    """A box cut by the image border, extended beyond it to the size ``wh`` (2,) seen whole
+    (a side inside the image stays)."""
+    out = np.asarray(box, dtype=np.float64).copy()
+    for axis in (0, 1):
+        lo_cut, hi_cut = _at_border_side(out, size, axis)
+        if lo_cut and not hi_cut:
+            out[axis] = min(out[axis], out[axis + 2] - wh[axis])
+        elif hi_cut and not lo_cut:
+            out[axis + 2] = max(out[axis + 2], out[axis] + wh[axis])
+    return out
+
+
+def _at_border_side(box: np.ndarray, size, axis: int, margin_px: float = 2.0):
+    """(low side cut, high side cut) of an xyxy box along x (0) or y (1)."""
+    return bool(box[axis] <= margin_px), bool(box[axis + 2] >= size[axis] - margin_px)
+
+
+def _centre_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance of two box centres in units of the taller box's height."""
+    d = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    return float(d / max(a[3] - a[1], b[3] - b[1], 1.0))
 
 
 class MultiPersonTracker:
@@ -194,14 +376,19 @@ class MultiPersonTracker:
     def __init__(self, config: Optional[TrackerConfig] = None):
         self.config = config or TrackerConfig()
         self._tracks: List[_Track] = []
+        self._identities: List[_Identity] = []
         self._next_id = 1
         self._frame = 0
         self._last_t: Optional[float] = None
         self.num_removed = 0
+        self.num_reidentified = 0   # new tracks that got an earlier person's id back
+        self.num_reid_ambiguous = 0  # new tracks given a new id because two candidates fit
 
     def reset(self) -> None:
-        """Forget every track and the time base; the next id continues after the last one."""
+        """Forget every track, remembered identity and the time base; the next id continues
+        after the last one."""
         self._tracks = []
+        self._identities = []
         self._frame = 0
         self._last_t = None
 
@@ -217,8 +404,20 @@ class MultiPersonTracker:
 
     @property
     def tracks(self) -> List[TrackedPerson]:
-        """Snapshots of all live tracks (tentative, confirmed and lost)."""
+        """Snapshots of all live tracks (tentative, confirmed, lost and out of view)."""
         return [t.snapshot() for t in self._tracks]
+
+    @property
+    def remembered_ids(self) -> List[int]:
+        """Ids of ended tracks that can still be re-identified (within ``reid_window_s``)."""
+        return [i.track_id for i in self._identities]
+
+    def observe_shapes(self, shapes: Dict[int, np.ndarray], gain: float = 0.2) -> None:
+        """Give confirmed tracks a body-shape measurement (e.g. HMR2.0 betas (10,) by id)."""
+        by_id = {t.track_id: t for t in self._tracks if t.track_id >= 0}
+        for tid, betas in shapes.items():
+            if tid in by_id:
+                by_id[tid].observe_shape(betas, gain)
 
     def _check(self, detections, keypoints):
         det = np.asarray(detections, dtype=np.float64)
@@ -237,19 +436,33 @@ class MultiPersonTracker:
                              f"{len(det)} detections; got shape {kp.shape}")
         return det, kp
 
-    def _similarity(self, tracks: List[_Track], det, kp) -> np.ndarray:
-        boxes = np.array([t.predicted_box() for t in tracks]).reshape(-1, 4)
+    def _similarity(self, tracks: List[_Track], det, kp, sigs, size) -> np.ndarray:
+        cfg = self.config
+        boxes = np.array([t.predicted_box(cfg.max_lost) for t in tracks]).reshape(-1, 4)
+        if size is not None:  # the part in the image is what a detector can see
+            boxes = np.clip(boxes, 0.0, np.array([size[0], size[1], size[0], size[1]], float))
         sim = iou_matrix(det[:, :4], boxes)                                  # D x T
-        w = self.config.keypoint_weight
-        if kp is None or w == 0 or not tracks:
-            return sim
-        has_kp = np.array([t.kp is not None for t in tracks])
-        if not has_kp.any():
-            return sim
-        pred_kp = np.stack([t.predicted_kp() if t.kp is not None
-                            else np.zeros((NUM_JOINTS, 3)) for t in tracks])
-        oks = oks_matrix(kp, pred_kp, det[:, :4], self.config.joint_conf)   # D x T (NaN: none)
-        return np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * np.nan_to_num(oks))
+        w = cfg.keypoint_weight
+        if kp is not None and w > 0 and tracks and any(t.kp is not None for t in tracks):
+            pred_kp = np.stack([t.predicted_kp(cfg.max_lost) if t.kp is not None
+                                else np.zeros((NUM_JOINTS, 3)) for t in tracks])
+            oks = oks_matrix(kp, pred_kp, det[:, :4], cfg.joint_conf)      # D x T (NaN: none)
+            # A pose shifted over a gap (lost, out of view) says little: IoU alone there.
+            oks[:, [t.misses > 0 for t in tracks]] = np.nan
+            sim = np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * np.nan_to_num(oks))
+        unseen = [j for j, t in enumerate(tracks) if t.misses > 0]
+        if unseen and len(det):  # a person coming out from behind another shows a part first
+            part = _cover(det[:, :4], boxes[unseen])                          # D x U
+            sim[:, unseen] = np.maximum(sim[:, unseen], _PART_WEIGHT * part)
+        for j, t in enumerate(tracks):
+            if t.misses > cfg.max_lost:  # long unseen: only re-identification (margin) matches
+                sim[:, j] = 0.0
+            if t.misses == 0 or t.signature is None:  # unseen last frame: only a look-alike
+                continue
+            for i, s in enumerate(sigs):
+                if s is not None and hellinger(s, t.signature) > cfg.reid_appearance_gate:
+                    sim[i, j] = 0.0
+        return sim
 
     @staticmethod
     def _assign(sim: np.ndarray, gate: float):
@@ -261,13 +474,20 @@ class MultiPersonTracker:
         return [(r, c) for r, c in zip(rows, cols) if sim[r, c] >= gate]
 
     def update(self, detections: np.ndarray, keypoints: Optional[np.ndarray] = None,
-               stamp_s: Optional[float] = None) -> List[TrackedPerson]:
+               stamp_s: Optional[float] = None, image: Optional[np.ndarray] = None,
+               homography: Optional[np.ndarray] = None,
+               shape_of: Optional[ShapeFn] = None) -> List[TrackedPerson]:
         """Advance by one frame.
 
         Args:
             detections: (N, 5) ``[x1, y1, x2, y2, score]`` in pixels (N may be 0).
             keypoints: (N, 17, 3) COCO-17 ``[x_px, y_px, conf]`` per detection, or None.
             stamp_s: frame time in seconds (strictly increasing); default frame / fps.
+            image: (H, W, 3) uint8 RGB of the frame: appearance signatures (re-identification)
+                and the image bounds (out of view). None: neither.
+            homography: (3, 3) image motion previous frame -> this frame (camera-motion
+                compensation), or None.
+            shape_of: body shape of detections (see :data:`ShapeFn`), or None.
 
         Returns:
             The confirmed people matched in this frame that have at least ``min_joints``
@@ -281,15 +501,30 @@ class MultiPersonTracker:
                              f"{self._last_t} s")
         self._last_t = t_s
         self._frame += 1
+        if homography is not None:
+            H = np.asarray(homography, dtype=np.float64)
+            for track in self._tracks:
+                track.compensate(H)
+            for ident in self._identities:
+                ident.box = warp_boxes(H, ident.box)[0]
+        for track in self._tracks:
+            track.reidentified = False
         scores = det[:, 4]
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
+        sigs: List[Optional[np.ndarray]] = [None] * len(det)
+        if image is not None:
+            for i in np.concatenate([high, low]):
+                sigs[i] = signature(image, det[i, :4], None if kp is None else kp[i],
+                                    cfg.joint_conf)
         tracks = self._tracks
         was_tracked = [t.state == TrackState.CONFIRMED for t in tracks]
 
-        # Stage 1: high-score detections vs all live tracks (IoU + OKS).
+        # Stage 1: high-score detections vs all live tracks (IoU + OKS, appearance gate).
         sub_kp = None if kp is None else kp[high]
-        pairs = self._assign(self._similarity(tracks, det[high], sub_kp), cfg.match_min_similarity)
+        size = None if image is None else (image.shape[1], image.shape[0])   # W, H
+        pairs = self._assign(self._similarity(tracks, det[high], sub_kp, [sigs[i] for i in high],
+                                              size), cfg.match_min_similarity)
         matched_t = {c for _, c in pairs}
         matches = [(high[r], c) for r, c in pairs]
         unmatched_high = [high[r] for r in range(len(high)) if r not in {r for r, _ in pairs}]
@@ -297,50 +532,170 @@ class MultiPersonTracker:
         # Stage 2: low-score detections vs tracks confirmed in the previous frame (IoU only).
         rest = [i for i, t in enumerate(tracks) if i not in matched_t and was_tracked[i]]
         if rest and len(low):
-            boxes = np.array([tracks[i].predicted_box() for i in rest])
+            boxes = np.array([tracks[i].predicted_box(cfg.max_lost) for i in rest])
             pairs2 = self._assign(iou_matrix(det[low, :4], boxes), cfg.low_match_min_iou)
             matches += [(low[r], rest[c]) for r, c in pairs2]
             matched_t |= {rest[c] for _, c in pairs2}
 
+        # A detection overlapped by another does not update a signature (mixed colours).
+        cover = _cover(det[:, :4], det[:, :4])
+        np.fill_diagonal(cover, 0.0)
+        clean = cover.sum(1) <= _CLEAN_MAX_COVER if len(det) else np.zeros(0, bool)
+        confirming: List[tuple] = []
         for d, ti in matches:
             track = tracks[ti]
+            unseen = track.misses
             track.update(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s,
-                         cfg.velocity_gain)
+                         cfg.velocity_gain, size)
+            if clean[d]:
+                track.observe_signature(sigs[d], cfg.appearance_gain)
             if track.state == TrackState.TENTATIVE and track.hits >= cfg.min_hits:
-                self._confirm(track)
-            elif track.state == TrackState.LOST:
+                confirming.append((track, d))
+            elif track.state in (TrackState.LOST, TrackState.OUT_OF_VIEW):
                 track.state = TrackState.CONFIRMED
-                LOG.debug("track %d re-identified", track.track_id)
+                LOG.debug("track %d found again after %d frames", track.track_id, unseen)
 
+        matched_boxes = det[[d for d, _ in matches], :4].reshape(-1, 4)
         for i, track in enumerate(tracks):
             track.age += 1
             if i in matched_t:
                 continue
-            track.misses += 1
-            if track.state == TrackState.CONFIRMED:
-                track.state = TrackState.LOST
-            if track.state == TrackState.TENTATIVE or track.misses > cfg.max_lost:
-                track.state = TrackState.REMOVED
-        self.num_removed += sum(t.state == TrackState.REMOVED for t in tracks)
+            self._miss(track, t_s, image, matched_boxes)
+        ended = [t for t in tracks if t.state == TrackState.REMOVED]
+        self.num_removed += len(ended)
+        self._identities = [i for i in self._identities
+                            if t_s - i.last_seen_s <= cfg.reid_window_s]
+        for t in ended:
+            if t.track_id >= 0 and cfg.reid_window_s > 0 and t_s - t.last_seen_s <= cfg.reid_window_s:
+                self._identities.append(_Identity(t.track_id, t.box.copy(), t.last_seen_s,
+                                                  t.signature, t.shape))
         self._tracks = [t for t in tracks if t.state != TrackState.REMOVED]
+
+        self._confirm_all(confirming, t_s, shape_of)
 
         for d in unmatched_high:
             if det[d, 4] < cfg.new_track_score:
                 continue
             if kp is not None and (kp[d, :, 2] > cfg.joint_conf).sum() < cfg.min_joints:
                 continue
+            if len(matched_boxes) and _cover(det[d, :4], matched_boxes).max() >= cfg.occluded_birth_cover:
+                continue  # inside a person seen in this frame: a part of them, not a new one
             track = _Track(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s, cfg)
-            if cfg.min_hits <= 1:
-                self._confirm(track)
+            if clean[d]:
+                track.observe_signature(sigs[d], cfg.appearance_gain)
             self._tracks.append(track)
+            if cfg.min_hits <= 1:
+                self._confirm_all([(track, d)], t_s, shape_of)
 
-        out = [t.snapshot() for t in self._tracks
+        out = [t.snapshot(size) for t in self._tracks
                if t.state == TrackState.CONFIRMED and t.misses == 0
                and (t.kp is None or (t.kp[:, 2] > cfg.joint_conf).sum() >= cfg.min_joints)]
         return sorted(out, key=lambda p: p.track_id)
 
-    def _confirm(self, track: _Track) -> None:
+    def _miss(self, track: _Track, t_s: float, image: Optional[np.ndarray],
+              matched_boxes: np.ndarray) -> None:
+        """Account one unmatched frame of a track: out of view, occluded or lost."""
+        cfg = self.config
+        track.misses += 1
+        if track.state == TrackState.TENTATIVE:
+            track.state = TrackState.REMOVED
+            return
+        pred = track.predicted_box(cfg.max_lost)
+        out_of_view = False
+        if image is not None:
+            H, W = image.shape[:2]
+            out_of_view = _cover(pred, np.array([0.0, 0.0, W, H]))[0, 0] < cfg.out_of_view_fraction
+        occluded = (len(matched_boxes) > 0
+                    and _cover(pred, matched_boxes).max() >= cfg.occlusion_min_cover)
+        if out_of_view:
+            track.state = TrackState.OUT_OF_VIEW
+        else:
+            track.state = TrackState.LOST
+            if occluded and track.occluded_count < cfg.occlusion_max_lost:
+                track.occluded_count += 1
+            else:
+                track.lost_count += 1
+        if track.lost_count > cfg.max_lost or t_s - track.last_seen_s > cfg.reid_window_s:
+            track.state = TrackState.REMOVED
+
+    def _confirm_all(self, confirming: List[tuple], t_s: float,
+                     shape_of: Optional[ShapeFn]) -> None:
+        """Confirm tracks: an earlier person's id back when re-identified, else a new id."""
+        if not confirming:
+            return
+        cfg = self.config
+        cands = ([t for t in self._tracks if t.state in (TrackState.LOST, TrackState.OUT_OF_VIEW)]
+                 + self._identities)
+        usable = [c for c in cands if c.signature is not None]
+        with_sig = [(tr, d) for tr, d in confirming if tr.signature is not None]
+        if usable and with_sig and shape_of is not None:
+            need = [d for tr, d in with_sig if tr.shape is None]
+            shapes = shape_of(need) if need else None
+            if shapes is not None:
+                for (tr, _), betas in zip([x for x in with_sig if x[0].shape is None], shapes):
+                    tr.observe_shape(betas, 1.0)
+        cost = np.full((len(confirming), len(usable)), np.inf)
+        for i, (tr, _) in enumerate(confirming):
+            if tr.signature is None:
+                continue
+            for j, c in enumerate(usable):
+                cost[i, j] = self._reid_cost(tr, c, t_s)
+        taken = set()
+        for i, (tr, _) in enumerate(confirming):
+            row = cost[i]
+            order = np.argsort(row)
+            j = int(order[0]) if len(order) else -1
+            if j < 0 or not np.isfinite(row[j]) or j in taken:
+                self._new_id(tr)
+                continue
+            rivals = np.concatenate([np.delete(row, j), np.delete(cost[:, j], i)])
+            if np.isfinite(rivals).any() and rivals.min() - row[j] < cfg.reid_margin:
+                self.num_reid_ambiguous += 1
+                LOG.info("new track looks like %d candidates (costs %.2f, %.2f): new id rather "
+                         "than a possible swap", int(np.isfinite(row).sum()), row[j], rivals.min())
+                self._new_id(tr)
+                continue
+            taken.add(j)
+            self._reidentify(tr, usable[j], row[j])
+
+    def _reid_cost(self, track: _Track, cand, t_s: float) -> float:
+        """Sum of the gate ratios (appearance, shape, motion); inf when a gate fails."""
+        cfg = self.config
+        app = hellinger(track.signature, cand.signature)
+        if app > cfg.reid_appearance_gate:
+            return np.inf
+        cost = app / max(cfg.reid_appearance_gate, 1e-9)
+        if track.shape is not None and cand.shape is not None and track.shape.shape == cand.shape.shape:
+            shape = float(np.linalg.norm(track.shape - cand.shape))
+            if shape > cfg.reid_shape_gate:
+                return np.inf
+            cost += shape / max(cfg.reid_shape_gate, 1e-9)
+        allowed = cfg.reid_max_speed * max(t_s - cand.last_seen_s, 0.0) + 1.0
+        boxes = [cand.box] if isinstance(cand, _Identity) else \
+            [cand.box, cand.predicted_box(cfg.max_lost)]
+        moved = min(_centre_distance(track.box, b) for b in boxes)
+        if moved > allowed:
+            return np.inf
+        return cost + moved / allowed
+
+    def _new_id(self, track: _Track) -> None:
         track.state = TrackState.CONFIRMED
         track.track_id = self._next_id
         self._next_id += 1
         LOG.debug("track %d confirmed", track.track_id)
+
+    def _reidentify(self, track: _Track, cand, cost: float) -> None:
+        """``track`` takes ``cand``'s id (and its signature and shape); ``cand`` ends."""
+        track.state = TrackState.CONFIRMED
+        track.track_id = cand.track_id
+        track.reidentified = True
+        if cand.signature is not None and track.signature is not None:
+            track.signature = 0.5 * (cand.signature + track.signature)
+        if track.shape is None:
+            track.shape = cand.shape
+        if isinstance(cand, _Identity):
+            self._identities.remove(cand)
+        else:
+            self._tracks.remove(cand)
+        self.num_reidentified += 1
+        LOG.info("track %d re-identified (cost %.2f)", track.track_id, cost)
