@@ -10,7 +10,7 @@ from bag_helpers import write_scene_bag
 from synthetic_set import load_paths
 from test_runner import read_back
 from test_runner_e2e import write_config
-from wham_ros.cli.run import default_pipeline_factory, main
+from wham_ros.offline.runner import default_pipeline_factory, main
 from wham_ros.testing import tracking_scenes as ts
 
 FRAME = "scene_cam_optical"

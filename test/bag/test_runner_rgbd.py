@@ -11,7 +11,7 @@ import pytest
 from synthetic_set import load_paths
 from test_runner import read_back
 from test_runner_e2e import write_config
-from wham_ros.cli.run import main
+from wham_ros.offline.runner import main
 from wham_ros.testing.depth_scene import (COLOUR_FRAME, PEOPLE, TOPICS, make_depth_scene,
                                           write_rgbd_bag)
 

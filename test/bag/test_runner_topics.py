@@ -8,7 +8,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 
 from test_runner import fake_factory, read_back
 from wham_ros.bag.io import BagError, InputBag
-from wham_ros.cli.run import load_parameters, main, run
+from wham_ros.offline.runner import load_parameters, main, run
 from wham_ros.image_conversion import rgb_to_image_fields
 from wham_ros.testing.depth_scene import depth_fields
 
