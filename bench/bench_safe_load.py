@@ -61,9 +61,24 @@ def write_replicas(folder: str, frontend: bool):
     return out
 
 
-def time_reads(files, repeat: int):
+def _reader(reader_file):
+    """The module whose ``load_torch_file``/``load_pickle_file`` are timed."""
+    if not reader_file:
+        from wham_ros.assets import safe_load
+
+        return safe_load
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reader_under_test", reader_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def time_reads(files, repeat: int, reader_file=None):
     """name -> {"mb": file size, "s": best read time}."""
-    from wham_ros.assets.safe_load import load_pickle_file, load_torch_file
+    reader = _reader(reader_file)
+    load_pickle_file, load_torch_file = reader.load_pickle_file, reader.load_torch_file
 
     rows = {}
     for name, (path, kind) in files.items():
@@ -85,9 +100,11 @@ def main(argv=None):
     parser.add_argument("--frontend", action="store_true",
                         help="also ViTPose-H at real size (2.5 GB file, ~6 GB of memory)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--reader", metavar="FILE",
+                        help="time the reader defined in FILE (e.g. an older safe_load.py)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        rows = time_reads(write_replicas(folder, args.frontend), args.repeat)
+        rows = time_reads(write_replicas(folder, args.frontend), args.repeat, args.reader)
     if args.json:
         print(json.dumps(rows))
         return 0

@@ -123,13 +123,35 @@ def _flag(value, what: str) -> bool:
     raise Malformed(f"{what} must be a bool, not {value!r:.40}")
 
 
+class RawString:
+    """A long string of the file, kept as its bytes until it is used: array data then
+    needs no decoding, any other use gets the ``str`` (Python-2 strings, decoded as
+    latin-1) or ``bytes`` it stands for.
+
+    Args:
+        view: the bytes (a view into the file's buffer).
+        text: whether it stands for a ``str``.
+    """
+
+    def __init__(self, view: memoryview, text: bool):
+        self.view, self.text, self._value = view, text, None
+
+    def resolve(self):
+        if self._value is None:
+            self._value = str(self.view, "latin-1") if self.text else bytes(self.view)
+        return self._value
+
+
 def latin1_bytes(value, what: str):
-    """Bytes from ``bytes``/``bytearray`` or a Python-2 string read as latin-1 ``str``."""
+    """Bytes from ``bytes``/``bytearray``, a :class:`RawString` or a Python-2 string read as
+    latin-1 ``str``."""
     if type(value) in (bytes, bytearray):
         return value
+    if type(value) is RawString:
+        return value.view
     if type(value) is str:
         try:
-            return bytearray(value, "latin-1")     # writable: arrays built on it own it
+            return value.encode("latin-1")
         except UnicodeEncodeError:
             raise Malformed(f"{what}: a text string with non-latin-1 characters") from None
     raise Malformed(f"{what} must be bytes, not {type(value).__name__}")
@@ -206,11 +228,8 @@ def _element_count(shape, what: str) -> int:
 
 
 def array_from_bytes(raw, dtype, shape, fortran: bool, what: str = "array") -> np.ndarray:
-    """An ndarray of ``dtype`` and ``shape`` over ``raw`` whose size must match exactly.
-
-    ``str`` (Python-2 strings read as latin-1) and ``bytearray`` give writable arrays that
-    own their buffer; ``bytes`` are copied into a writable array.
-    """
+    """A writable ndarray of ``dtype`` and ``shape`` from ``raw`` (bytes, bytearray,
+    :class:`RawString` or a Python-2 ``str``) whose size must match exactly."""
     dtype = plain_dtype(dtype)
     count = _element_count(shape, what)
     raw = latin1_bytes(raw, f"{what} data")
@@ -223,6 +242,25 @@ def array_from_bytes(raw, dtype, shape, fortran: bool, what: str = "array") -> n
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
+class ArrayState:
+    """The state tuple of a numpy array whose data is a :class:`RawString`; the array
+    takes the bytes as they are, any other use gets the tuple."""
+
+    def __init__(self, items: list):
+        self.items, self._value = items, None
+
+    def resolve(self) -> tuple:
+        if self._value is None:
+            self._value = tuple(v.resolve() if type(v) is RawString else v for v in self.items)
+        return self._value
+
+    @staticmethod
+    def matches(items: list) -> bool:
+        """Whether TUPLE items look like ``([1,] shape, dtype, is_fortran, RawString)``."""
+        return (len(items) in (4, 5) and type(items[-1]) is RawString
+                and (type(items[-3]) is DtypePending or isinstance(items[-3], np.dtype)))
+
+
 class ArrayPending:
     """``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')`` waiting for its state
     ``([1,] shape, dtype, is_fortran, data)``; becomes a real array when first used."""
@@ -233,6 +271,8 @@ class ArrayPending:
     def build(self, state) -> None:
         if self.array is not None:
             raise Malformed("array state given twice")
+        if type(state) is ArrayState:
+            state = tuple(state.items)
         if type(state) is not tuple or len(state) not in (4, 5):
             raise Malformed(f"unsupported numpy array state ({type(state).__name__})")
         if len(state) == 5:
@@ -251,7 +291,7 @@ class ArrayPending:
         return self.array
 
 
-PENDING_TYPES = (DtypePending, ArrayPending)
+PENDING_TYPES = (DtypePending, ArrayPending, RawString, ArrayState)
 
 
 def _np_reconstruct(reader, args):

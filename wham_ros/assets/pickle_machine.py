@@ -22,12 +22,14 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from wham_ros.assets.allowlist import (PENDING_TYPES, PY2_MODULES, ForeignClasses, Global,
-                                       Inert, check_state_keys, is_foreign, plain_global)
+from wham_ros.assets.allowlist import (PENDING_TYPES, PY2_MODULES, ArrayPending, ArrayState,
+                                       ForeignClasses, Global, Inert, RawString,
+                                       check_state_keys, is_foreign, plain_global)
 from wham_ros.assets.file_errors import Malformed, Refused
 
 _DICT_TYPES = (dict, collections.OrderedDict, collections.defaultdict, collections.Counter)
 _HIGHEST_PROTOCOL = 5
+_LAZY_BYTES = 1 << 16       # strings this long stay raw until used (array data is never decoded)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class PickleMachine:
                  persistent_load: Optional[Callable[[Any], Any]] = None,
                  foreign: Optional[ForeignClasses] = None, limits: Limits = LIMITS):
         self.data, self.limits = data, limits
+        self._view = memoryview(data)
         self._extra = extra_globals or {}
         self._persistent_load = persistent_load
         self._foreign = foreign or ForeignClasses()
@@ -173,6 +176,18 @@ class PickleMachine:
         out = self.data[self.pos:end]
         self.pos = end
         return bytes(out) if type(out) is not bytes else out
+
+    def _string(self, n: int, text: bool):
+        """A string of ``n`` bytes (``str`` as latin-1 when ``text``): long ones as
+        :class:`RawString`."""
+        if n < _LAZY_BYTES:
+            raw = self._read(n)
+            return raw.decode("latin-1") if text else raw
+        start = self.pos
+        if start + n > self.end:
+            raise Malformed(f"truncated pickle: {n} bytes asked at {start}")
+        self.pos = start + n
+        return self._new_container(RawString(self._view[start:start + n], text), ())
 
     def _uint(self, n: int) -> int:
         return int.from_bytes(self._read(n), "little")
@@ -338,11 +353,12 @@ class PickleMachine:
         line = self._line().rstrip()
         if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
             raise Malformed("malformed STRING opcode")
-        self._push(codecs.escape_decode(line[1:-1])[0].decode("latin-1"))
+        raw = codecs.escape_decode(line[1:-1])[0]
+        self._push(raw.decode("latin-1") if len(raw) < _LAZY_BYTES else
+                   self._new_container(RawString(memoryview(raw), True), ()))
 
     def op_binstring(self):
-        n = int.from_bytes(self._read(4), "little", signed=True)
-        self._push(self._read(n).decode("latin-1"))
+        self._push(self._string(int.from_bytes(self._read(4), "little", signed=True), True))
 
     def op_short_binstring(self):
         self._push(self._read(self._read(1)[0]).decode("latin-1"))
@@ -360,13 +376,13 @@ class PickleMachine:
         self._push(self._read(self._uint(8)).decode("utf-8", "surrogatepass"))
 
     def op_binbytes(self):
-        self._push(self._read(self._uint(4)))
+        self._push(self._string(self._uint(4), False))
 
     def op_short_binbytes(self):
         self._push(self._read(self._read(1)[0]))
 
     def op_binbytes8(self):
-        self._push(self._read(self._uint(8)))
+        self._push(self._string(self._uint(8), False))
 
     def op_bytearray8(self):
         self._push(self.made(bytearray(self._read(self._uint(8)))))
@@ -380,6 +396,10 @@ class PickleMachine:
 
     def _tuple(self, items):
         take = self._take
+        if ArrayState.matches(items):
+            state = ArrayState([take(v) for v in items[:-1]] + [items[-1]])
+            self._push(self._new_container(state, items))
+            return
         items = [take(v) for v in items]
         self._push(self._new_container(tuple(items), items))
 
@@ -536,8 +556,10 @@ class PickleMachine:
         self._push(self._instantiate(items[0], tuple(self._take(v) for v in items[1:]), {}))
 
     def op_build(self):
-        state = self._take(self._pop())
+        state = self._pop()
         inst = self._top()
+        if type(state) is not ArrayState or type(inst) is not ArrayPending:
+            state = self._take(state)
         if type(inst) in PENDING_TYPES:
             if id(inst) not in self._buildable:
                 raise Malformed("state for a numpy object the reader did not create")
