@@ -70,13 +70,25 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{source} holds no state dict (found {type(obj).__name__})")
-    out = {}
+    bad_keys = [repr(k)[:40] for k in obj if not isinstance(k, str)]
+    if bad_keys:
+        raise CheckpointError(f"{source}: state dict keys must be names, found "
+                              f"{_listing(bad_keys)}")
+    out, bad = {}, []
     for name, value in obj.items():
         if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                bad.append(f"{name} ({value.dtype})")
+                continue
             value = torch.from_numpy(value)
         if not isinstance(value, torch.Tensor):
             continue  # Lightning stores non-tensor entries (e.g. 'initialized' flags)
+        if value.is_complex():
+            bad.append(f"{name} ({value.dtype})")
         out[name[len("module."):] if name.startswith("module.") else name] = value
+    if bad:
+        raise CheckpointError(f"{source}: entries that are not real-valued tensors: "
+                              f"{_listing(bad)}")
     return out, source
 
 
