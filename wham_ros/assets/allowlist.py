@@ -97,6 +97,26 @@ class Global:
 
 # ---------------------------------------------------------------- argument checks
 
+_KEY_TYPES = frozenset({str, bytes, bool, float, type(None)})
+_MAX_KEY_INT = 1 << 62
+
+
+def check_keys(keys) -> None:
+    """Dict keys and set elements must be strings, numbers, None or placeholders.
+
+    Ints are bounded (at most four share a hash value below 2**62) and tuples are refused:
+    both can be chosen to share one hash and make building the dict quadratic.
+    """
+    for key in keys:
+        kind = type(key)
+        if kind in _KEY_TYPES or isinstance(key, Inert):
+            continue
+        if kind is int and -_MAX_KEY_INT < key < _MAX_KEY_INT:
+            continue
+        raise Malformed(f"dict key or set element {key!r:.40} (only strings, numbers below "
+                        "2**62, None and objects of the file)")
+
+
 def _args(args: tuple, name: str, n_min: int, n_max: int) -> tuple:
     if type(args) is not tuple or not n_min <= len(args) <= n_max:
         raise Malformed(f"{name} takes {n_min}..{n_max} arguments, the file gives "
@@ -349,14 +369,29 @@ def _simple(t, allowed):
 
 def _collection(t):
     def make(reader, args):
-        return reader.made(t(_iterable_arg(args, t.__name__)))
+        items = _iterable_arg(args, t.__name__)
+        if t in (set, frozenset):
+            check_keys(items)
+        return reader.made(t(items))
     return make
+
+
+def _pairs(source, what: str) -> list:
+    """(key, value) pairs from a dict or a list/tuple of 2-tuples, keys checked."""
+    if isinstance(source, dict):
+        pairs = list(source.items())
+    else:
+        pairs = list(source)
+        if any(type(p) is not tuple or len(p) != 2 for p in pairs):
+            raise Malformed(f"{what} argument is not a list of (key, value) pairs")
+    check_keys(k for k, _ in pairs)
+    return pairs
 
 
 def _dict(reader, args):
     value = _args(args, "dict", 0, 1)
     source = _of(value[0], (dict, list, tuple), "dict argument") if value else ()
-    return reader.made(dict(source))
+    return reader.made(dict(_pairs(source, "dict")))
 
 
 def _bytes(reader, args):
@@ -386,13 +421,13 @@ def _codecs_encode(reader, args):
 def _ordered_dict(reader, args):
     value = _args(args, "OrderedDict", 0, 1)
     source = _of(value[0], (list, tuple, dict), "OrderedDict argument") if value else ()
-    return reader.made(collections.OrderedDict(source), buildable=True)
+    return reader.made(collections.OrderedDict(_pairs(source, "OrderedDict")), buildable=True)
 
 
 def _counter(reader, args):
     value = _args(args, "Counter", 0, 1)
     source = _of(value[0], (dict,), "Counter argument") if value else {}
-    return reader.made(collections.Counter(source), buildable=True)
+    return reader.made(collections.Counter(dict(_pairs(source, "Counter"))), buildable=True)
 
 
 def _defaultdict(reader, args):
@@ -542,7 +577,7 @@ class ForeignClasses:
             source = args[0] if len(args) == 1 and not kwargs else None
             if type(source) not in (dict, collections.OrderedDict, list, tuple):
                 raise Malformed("dict-like config created with unsupported arguments")
-            reader.set_items(obj, list(dict(source).items()))
+            reader.set_items(obj, _pairs(source, "dict-like config"))
         return reader.made(obj, buildable=True)
 
     @staticmethod

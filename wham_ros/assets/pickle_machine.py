@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from wham_ros.assets.allowlist import (PENDING_TYPES, PY2_MODULES, ArrayPending, ArrayState,
-                                       ForeignClasses, Global, Inert, RawString,
+                                       ForeignClasses, Global, Inert, RawString, check_keys,
                                        check_state_keys, is_foreign, plain_global)
 from wham_ros.assets.file_errors import Malformed, Refused
 
@@ -73,6 +73,8 @@ class PickleMachine:
         self._by_id: Dict[int, Global] = {}
         self._depth: Dict[int, int] = {}
         self._buildable = set()
+        self._inserted = set()     # ids of containers placed inside another object
+        self._deepened_inserted = False
         self._made = []            # keeps every registered object alive (ids stay unique)
         self._values = 0
         self.pos = self.end = 0
@@ -99,8 +101,11 @@ class PickleMachine:
             raise Malformed(f"items set on a {type(target).__name__}")
         self._count(2 * len(pairs))
         self._deepen(target, [v for pair in pairs for v in pair])
-        for key, value in pairs:
-            target[self._take(key)] = self._take(value)
+        take = self._take
+        pairs = [(take(k), take(v)) for k, v in pairs]
+        check_keys(k for k, _ in pairs)
+        for key, value in pairs:       # not update(): Counter.update counts its argument
+            target[key] = value
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -110,17 +115,63 @@ class PickleMachine:
             raise Malformed(f"more than {self.limits.max_values} values (a memory bomb?)")
 
     def _deepen(self, container, children) -> None:
-        depth = self._depth
+        """Record ``container``'s depth after ``children`` were put in it.
+
+        Depths are exact for structures built bottom-up (how pickles are written). A
+        container that deepens after it was itself placed somewhere (cycles, or a file
+        building a chain top-down) makes :meth:`_check_height` walk the result at the end.
+        """
+        depth, inserted = self._depth, self._inserted
         deepest = 0
         for child in children:
             d = depth.get(id(child), 0)
-            if d > deepest:
-                deepest = d
+            if d:
+                inserted.add(id(child))
+                if d > deepest:
+                    deepest = d
         key = id(container)
         if deepest + 1 > depth.get(key, 0):
             if deepest + 1 > self.limits.max_depth:
                 raise Malformed(f"nesting deeper than {self.limits.max_depth} levels")
             depth[key] = deepest + 1
+            if key in inserted:
+                self._deepened_inserted = True
+
+    def _children(self, obj):
+        if type(obj) in (list, tuple, set, frozenset):
+            return obj
+        if isinstance(obj, dict):
+            out = list(obj.keys()) + list(obj.values())
+        elif isinstance(obj, Inert):
+            return (obj.args, obj.state)
+        else:
+            out = []
+        if id(obj) in self._buildable and hasattr(obj, "__dict__"):
+            out += list(vars(obj).values())
+        return out
+
+    def _check_height(self, root) -> None:
+        """Walk the result without recursion; refuse it if a path from the root is longer
+        than the depth limit (a reference back to an object on the path ends the path)."""
+        height: Dict[int, int] = {}
+        on_path = set()
+        todo = [(root, None)]
+        while todo:
+            obj, children = todo.pop()
+            key = id(obj)
+            if children is None:
+                if key in height or key in on_path or key not in self._depth:
+                    continue
+                on_path.add(key)
+                children = list(self._children(obj))
+                todo.append((obj, children))
+                todo.extend((child, None) for child in children)
+                continue
+            on_path.discard(key)
+            h = 1 + max((height.get(id(c), 0) for c in children), default=0)
+            if h > self.limits.max_depth:
+                raise Malformed(f"nesting deeper than {self.limits.max_depth} levels")
+            height[key] = h
 
     def _new_container(self, obj, children):
         self._made.append(obj)
@@ -155,7 +206,10 @@ class PickleMachine:
                     break
             if len(self.stack) != 1 or self.marks:
                 raise Malformed("pickle ends with a malformed stack")
-            return self._take(self.stack.pop()), self.pos
+            result = self._take(self.stack.pop())
+            if self._deepened_inserted:
+                self._check_height(result)
+            return result, self.pos
         finally:
             self.stack = self.marks = self.memo = None
 
@@ -202,6 +256,8 @@ class PickleMachine:
 
     def _push(self, value) -> None:
         self._values += 1
+        if self._values > self.limits.max_values:
+            raise Malformed(f"more than {self.limits.max_values} values (a memory bomb?)")
         self.stack.append(value)
 
     def _pop(self):
@@ -442,6 +498,7 @@ class PickleMachine:
     def op_frozenset(self):
         take = self._take
         items = [take(v) for v in self._pop_mark()]
+        check_keys(items)
         self._push(self._new_container(frozenset(items), items))
 
     def op_append(self):
@@ -467,7 +524,9 @@ class PickleMachine:
             raise Malformed(f"items added to a {type(target).__name__}")
         self._count(len(items))
         self._deepen(target, items)
-        target.update(self._take(v) for v in items)
+        items = [self._take(v) for v in items]
+        check_keys(items)
+        target.update(items)
 
     def op_setitem(self):
         value, key = self._pop(), self._pop()
