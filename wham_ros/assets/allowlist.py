@@ -342,7 +342,9 @@ def _np_frombuffer(reader, args):
     buf, dtype, shape, order = _args(args, "numpy _frombuffer", 4, 4)
     if order not in ("C", "F"):
         raise Malformed(f"array order {order!r:.10}")
-    return array_from_bytes(buf, dtype, shape, order == "F")
+    array = array_from_bytes(buf, dtype, shape, order == "F")
+    reader.spend(array.nbytes)
+    return array
 
 
 def _np_scalar_type(scalar_type):
@@ -370,6 +372,7 @@ def _simple(t, allowed):
 def _collection(t):
     def make(reader, args):
         items = _iterable_arg(args, t.__name__)
+        reader.count(len(items))
         if t in (set, frozenset):
             check_keys(items)
         return reader.made(t(items))
@@ -388,15 +391,24 @@ def _pairs(source, what: str) -> list:
     return pairs
 
 
+def _counted_pairs(reader, source, what: str) -> list:
+    pairs = _pairs(source, what)
+    reader.count(2 * len(pairs))
+    return pairs
+
+
 def _dict(reader, args):
     value = _args(args, "dict", 0, 1)
     source = _of(value[0], (dict, list, tuple), "dict argument") if value else ()
-    return reader.made(dict(_pairs(source, "dict")))
+    return reader.made(dict(_counted_pairs(reader, source, "dict")))
 
 
 def _bytes(reader, args):
     value = _args(args, "bytes", 0, 1)
-    return bytes(_of(value[0], (bytes, bytearray), "bytes argument")) if value else b""
+    if not value:
+        return b""
+    reader.spend(len(_of(value[0], (bytes, bytearray), "bytes argument")))
+    return bytes(value[0])
 
 
 def _bytearray(reader, args):
@@ -404,9 +416,12 @@ def _bytearray(reader, args):
     if len(value) == 2:
         if type(value[1]) is not str or value[1].lower() not in _LATIN1:
             raise Malformed(f"bytearray encoding {value[1]!r:.20} (only latin-1)")
-        return latin1_bytes(_of(value[0], (str,), "bytearray text"), "bytearray")
-    return bytearray(_of(value[0], (bytes, bytearray), "bytearray argument")) if value \
-        else bytearray()
+        reader.spend(len(_of(value[0], (str,), "bytearray text")))
+        return bytearray(latin1_bytes(value[0], "bytearray"))
+    if not value:
+        return bytearray()
+    reader.spend(len(_of(value[0], (bytes, bytearray), "bytearray argument")))
+    return bytearray(value[0])
 
 
 def _codecs_encode(reader, args):
@@ -415,19 +430,20 @@ def _codecs_encode(reader, args):
         raise Refused("_codecs.encode", f"refusing _codecs.encode with encoding "
                                         f"{encoding!r:.20}: only latin-1 (Python-2 byte "
                                         "strings) is read")
-    return bytes(latin1_bytes(_of(text, (str,), "_codecs.encode text"), "_codecs.encode"))
+    reader.spend(len(_of(text, (str,), "_codecs.encode text")))
+    return bytes(latin1_bytes(text, "_codecs.encode"))
 
 
 def _ordered_dict(reader, args):
     value = _args(args, "OrderedDict", 0, 1)
     source = _of(value[0], (list, tuple, dict), "OrderedDict argument") if value else ()
-    return reader.made(collections.OrderedDict(_pairs(source, "OrderedDict")), buildable=True)
+    return reader.made(collections.OrderedDict(_counted_pairs(reader, source, "OrderedDict")), buildable=True)
 
 
 def _counter(reader, args):
     value = _args(args, "Counter", 0, 1)
     source = _of(value[0], (dict,), "Counter argument") if value else {}
-    return reader.made(collections.Counter(dict(_pairs(source, "Counter"))), buildable=True)
+    return reader.made(collections.Counter(dict(_counted_pairs(reader, source, "Counter"))), buildable=True)
 
 
 def _defaultdict(reader, args):
@@ -577,7 +593,7 @@ class ForeignClasses:
             source = args[0] if len(args) == 1 and not kwargs else None
             if type(source) not in (dict, collections.OrderedDict, list, tuple):
                 raise Malformed("dict-like config created with unsupported arguments")
-            reader.set_items(obj, _pairs(source, "dict-like config"))
+            reader.set_items(obj, _counted_pairs(reader, source, "dict-like config"))
         return reader.made(obj, buildable=True)
 
     @staticmethod

@@ -41,11 +41,15 @@ class Limits:
         max_values: values pushed plus references stored (each costs memory whatever the
             file size: a 2-byte opcode can add a 64-byte dict).
         max_int_bytes: bytes of one integer (``LONG``, ``LONG4``).
+        extra_bytes: bytes that arrays and byte strings built by copying may take beyond
+            the pickle's own size (each copy of file data counts: a file may not copy one
+            string a thousand times).
     """
 
     max_depth: int = 100
     max_values: int = 8_000_000
     max_int_bytes: int = 1024
+    extra_bytes: int = 16 << 20
 
 
 LIMITS = Limits()
@@ -77,6 +81,7 @@ class PickleMachine:
         self._deepened_inserted = False
         self._made = []            # keeps every registered object alive (ids stay unique)
         self._values = 0
+        self._bytes_left = len(data) + limits.extra_bytes
         self.pos = self.end = 0
         self._dispatch = {op[0]: getattr(self, name) for op, name in _OPCODES.items()}
 
@@ -90,6 +95,17 @@ class PickleMachine:
             self._buildable.add(id(obj))
         self._count(1)
         return obj
+
+    def count(self, n: int) -> None:
+        """Count ``n`` more values (items copied by a constructor)."""
+        self._count(n)
+
+    def spend(self, nbytes: int) -> None:
+        """Count ``nbytes`` of data copied into a new array or byte string."""
+        self._bytes_left -= nbytes
+        if self._bytes_left < 0:
+            raise Malformed("arrays and byte strings copied beyond the file's own size "
+                            "(a memory bomb?)")
 
     def global_of(self, value) -> Optional[Global]:
         """The :class:`Global` whose value ``value`` is, if the file named it."""
@@ -441,7 +457,9 @@ class PickleMachine:
         self._push(self._string(self._uint(8), False))
 
     def op_bytearray8(self):
-        self._push(self.made(bytearray(self._read(self._uint(8)))))
+        n = self._uint(8)
+        self.spend(n)
+        self._push(self.made(bytearray(self._read(n))))
 
     def op_out_of_band(self):
         raise Malformed("out-of-band pickle buffers are not read")
@@ -623,6 +641,8 @@ class PickleMachine:
             if id(inst) not in self._buildable:
                 raise Malformed("state for a numpy object the reader did not create")
             inst.build(state)
+            if type(inst) is ArrayPending:
+                self.spend(inst.array.nbytes)
         elif id(inst) in self._buildable:
             if isinstance(inst, Inert):
                 inst.state = state
