@@ -36,9 +36,9 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
                     model_name: str) -> Tuple[Dict[str, torch.Tensor], str]:
     """Load a checkpoint file (or take a state dict) and return its flat state dict.
 
-    Files are read by ``wham_ros.assets.safe_load`` (``weights_only=True`` and its allowlist:
-    mmcv's numpy ``best_score``, Lightning's yacs/omegaconf hyper-parameters are read as
-    data). A top-level ``state_dict`` entry (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
+    Files are read by ``wham_ros.assets.safe_load`` (nothing in them runs; mmcv's numpy
+    ``best_score``, Lightning's yacs/omegaconf hyper-parameters are read as data). Keys must
+    be names and array/tensor entries real numbers. A top-level ``state_dict`` entry (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
 
     Args:
         checkpoint: path to a ``.pth``/``.ckpt`` file, or a mapping name -> tensor/array.
