@@ -3,9 +3,9 @@
 Each file is generated here (crafted_files.py) and read in its own child process with its
 address space limited to what it holds plus 1 GiB and a timeout (attack_runner.py). Every
 one must end in the loader's own error naming the file -- refused before any large
-allocation (not "not enough memory"), within seconds, with no signal -- leave every watched
-interpreter class and function unchanged, and leave the reader able to load legitimate
-files afterwards.
+allocation (not "not enough memory"), within seconds (over 20 s counts as a hang), with no
+signal -- leave every watched interpreter class and function unchanged, and leave the
+reader able to load legitimate files afterwards.
 """
 import json
 import os
@@ -328,7 +328,7 @@ def _problems(result, expect, loader, path):
             out.append(f"message does not name the file: {result['message'][:300]}")
         if "not enough memory" in result["message"] or "MemoryError" in result["message"]:
             out.append(f"allocated before checking: {result['message'][:300]}")
-    if result["seconds"] > 10:
+    if result["seconds"] > 20:           # a hang; the heavy files take ~5 s on a busy CI machine
         out.append(f"took {result['seconds']:.1f} s")
     if result["changed"]:
         out.append(f"changed {result['changed']}")

@@ -147,3 +147,15 @@ def test_npz_and_npy(tmp_path):
     np.save(tmp_path / "o.npy", np.array([1, None], dtype=object), allow_pickle=True)
     with pytest.raises(ModelFileReadError, match="plain dtype"):
         load_npy_file(tmp_path / "o.npy")
+
+
+def test_placeholders_are_made_per_file(tmp_path, smpl_arrays):
+    """Two reads of one file share no placeholder class, so nothing done to one reaches the
+    other; placeholders are still :class:`Inert` and name their foreign class."""
+    from wham_ros.assets.safe_load import Inert
+
+    path = replicas.write_mpi_smpl_pickle(tmp_path / "m.pkl", smpl_arrays)
+    first, second = load_pickle_file(path), load_pickle_file(path)
+    assert type(first["v_template"]) is not type(second["v_template"])
+    assert isinstance(first["v_template"], Inert) and first["weights"].foreign == "chumpy.ch.Ch"
+    assert type(first["v_template"]) is type(first["weights"])      # one class per file
