@@ -55,7 +55,7 @@ def write_replicas(folder: str, frontend: bool):
     if frontend:
         spec = json.loads((ROOT / "test" / "data" / "frontend_parity" / "keys_vitpose.json")
                           .read_text())["state_dict"]
-        state = {n: synthetic_tensor(n, i["shape"]) for n, i in spec.items()}
+        state = {n: torch.from_numpy(synthetic_tensor(n, i["shape"])) for n, i in spec.items()}
         out["ViTPose-H mmcv .pth"] = (replicas.write_mmcv_checkpoint(
             Path(folder) / "vitpose.pth", state), "torch")
     return out

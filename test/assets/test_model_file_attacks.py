@@ -365,7 +365,7 @@ def test_refusals_name_the_rule(attack_results):
         "tuple keys (collisions can be chosen) [pickle via pickle]": "dict key or set element",
         "bytearray(3e9) [pickle via pickle]": "bytearray argument must be",
         "copies of a 100k-item list [pickle via pickle]": "values (a memory bomb?)",
-        "copies of a 1 MB string [torch zip via torch]": "copied beyond the file's own size",
+        "copies of a 1 MB string [torch zip via torch]": "copied beyond twice the file's size",
         "deflated storage declaring 3 GB [via torch]": "inflate to more than",
         "deflated storage inflating past its header [via torch]": "Bad CRC",
         "broadcast tensor of 1e12 elements [via torch]": "reaches outside its storage",

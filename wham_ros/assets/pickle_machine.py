@@ -42,8 +42,9 @@ class Limits:
             file size: a 2-byte opcode can add a 64-byte dict).
         max_int_bytes: bytes of one integer (``LONG``, ``LONG4``).
         extra_bytes: bytes that arrays and byte strings built by copying may take beyond
-            the pickle's own size (each copy of file data counts: a file may not copy one
-            string a thousand times).
+            twice the pickle's own size (each copy of file data counts: a Python-3
+            protocol-2 array is copied twice, by ``_codecs.encode`` and into the array; a
+            file may not copy one string a thousand times).
     """
 
     max_depth: int = 100
@@ -81,7 +82,7 @@ class PickleMachine:
         self._deepened_inserted = False
         self._made = []            # keeps every registered object alive (ids stay unique)
         self._values = 0
-        self._bytes_left = len(data) + limits.extra_bytes
+        self._bytes_left = 2 * len(data) + limits.extra_bytes
         self.pos = self.end = 0
         self._dispatch = {op[0]: getattr(self, name) for op, name in _OPCODES.items()}
 
@@ -104,7 +105,7 @@ class PickleMachine:
         """Count ``nbytes`` of data copied into a new array or byte string."""
         self._bytes_left -= nbytes
         if self._bytes_left < 0:
-            raise Malformed("arrays and byte strings copied beyond the file's own size "
+            raise Malformed("arrays and byte strings copied beyond twice the file's size "
                             "(a memory bomb?)")
 
     def global_of(self, value) -> Optional[Global]:
