@@ -4,7 +4,7 @@ Usage: ``python attack_runner.py SPEC.json RESULTS.json``. SPEC holds ``cases`` 
 ``loader``, ``path``), ``legit`` (files that must still load afterwards), ``body_model_dir``,
 ``memory_bytes`` and ``timeout_s``. This process imports the loaders once, then forks a
 child per case: the child limits its address space (RLIMIT_AS) to what it holds plus
-``memory_bytes``, runs the loader, checks that no watched interpreter class or function
+``memory_bytes``, runs the loader (recording how far its resident memory rose), checks that no watched interpreter class or function
 changed and that the legitimate files still load, and writes its outcome. The parent
 records a signal or a timeout (the child is killed) as the outcome instead.
 """
@@ -88,6 +88,14 @@ def legit_ok(legit):
             and np.array_equal(safe_load.as_array(smpl["v_template"]), legit["v_template"]))
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def run_child(case, spec, out_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     with open("/proc/self/statm") as fh:
@@ -96,6 +104,7 @@ def run_child(case, spec, out_path):
     before = fingerprint()
     load = loaders(spec["body_model_dir"])[case["loader"]]
     result = {"id": case["id"]}
+    rss_before = _status_kb("VmRSS")     # the peak (VmHWM) of a forked child starts here
     t0 = time.perf_counter()
     try:
         value = load(case["path"])
@@ -103,6 +112,7 @@ def run_child(case, spec, out_path):
     except BaseException as exc:  # the outcome under test: recorded, judged by the test
         result.update(status="error", type=type(exc).__name__, message=str(exc)[:2000])
     result["seconds"] = time.perf_counter() - t0
+    result["peak_mb"] = (_status_kb("VmHWM") - rss_before) / 1024
     del load
     after = fingerprint()
     result["changed"] = sorted(n for n in before if before[n] != after[n])

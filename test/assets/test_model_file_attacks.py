@@ -3,9 +3,9 @@
 Each file is generated here (crafted_files.py) and read in its own child process with its
 address space limited to what it holds plus 1 GiB and a timeout (attack_runner.py). Every
 one must end in the loader's own error naming the file -- refused before any large
-allocation (not "not enough memory"), within seconds (over 20 s counts as a hang), with no
-signal -- leave every watched interpreter class and function unchanged, and leave the
-reader able to load legitimate files afterwards.
+allocation (not "not enough memory"; resident memory up by at most 400 MB), within seconds
+(over 20 s counts as a hang), with no signal -- leave every watched interpreter class and
+function unchanged, and leave the reader able to load legitimate files afterwards.
 """
 import json
 import os
@@ -26,6 +26,7 @@ from crafted_files import (APPEND, BUILD, EMPTY_LIST, MARK, NEWOBJ, NONE, NP, PO
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 GIB = 1 << 30
+PEAK_MB = 400            # resident memory a refusal may add ("well under 1 GB")
 DEPTH = 200_000          # nesting of the stack-overflow files (a few hundred kB to MB)
 CHAIN = 50_000           # length of the top-down chains (a bottom-up count sees depth 2)
 
@@ -62,32 +63,41 @@ def chain(n: int, make: bytes, link) -> bytes:
 # ---------------------------------------------------------------- payloads (pickle bodies)
 
 ARGS_F8 = (S("f8"), b"\x89", b"\x88")
+F8_STATE = T(I(3), S("<"), NONE, NONE, NONE, I(-1), I(-1), I(0))
+
+
+def fields(order: str, field_dtype: bytes, offset: int, size: int, flags: int) -> bytes:
+    """A dtype state with one field at ``offset`` (what numpy would BUILD into a void)."""
+    return T(I(3), S(order), NONE, T(S("a")), D((S("a"), T(field_dtype, I(offset)))),
+             I(size), I(1), I(flags))
+
 MARKER = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"wham_ros_attack_ran_{os.getpid()}")
 """The file the forbidden commands would create."""
 
 PAYLOADS = {
     # heap corruption: dtype and array state only through a checked description
     "void dtype with fields": build(call(G("numpy", "dtype"), S("V16"), *ARGS_F8[1:]),
-                                    T(I(3), S("|"), NONE, T(S("a")), D((S("a"), T(dtype("O8"), I(8)))),
-                                      I(16), I(1), I(0x3F))),
+                                    fields("|", dtype("O8"), 8, 16, 0x3F)),
     "f8 dtype state with fields": build(call(G("numpy", "dtype"), *ARGS_F8),
-                                        T(I(3), S("<"), NONE, T(S("a")), D((S("a"), T(dtype("f8"), I(1 << 40)))),
-                                          I(8), I(1), I(0))),
+                                        fields("<", dtype("f8"), 1 << 40, 8, 0)),
     "object dtype": dtype("O8"),
-    "numpy2 dtype class": build(call(G("numpy.dtypes", "Float64DType")), T(I(3), S("<"), NONE, NONE, NONE, I(-1), I(-1), I(0))),
+    "numpy2 dtype class": build(call(G("numpy.dtypes", "Float64DType")), F8_STATE),
     "array data shorter than shape": ndarray((1_000_000,), dtype("f8"), B(bytes(8))),
     "object array": ndarray((3,), dtype("f8"), L(NONE, NONE, NONE)),
     "array state set twice": build(ndarray((1,), dtype("f8"), B(bytes(8))),
                                    T(I(1), T(I(4)), dtype("f8"), b"\x89", B(bytes(32)))),
     "_reconstruct of a huge shape": call(G(NP, "_reconstruct"), G("numpy", "ndarray"),
                                          T(I(300_000_000)), B(b"b")),
-    "state on numpy.ndarray": build(G("numpy", "ndarray"), T(I(1), T(I(1)), dtype("f8"), b"\x89", B(bytes(8)))),
+    "state on numpy.ndarray": build(G("numpy", "ndarray"),
+                                    T(I(1), T(I(1)), dtype("f8"), b"\x89", B(bytes(8)))),
     "_frombuffer size mismatch": call(G("numpy.core.numeric", "_frombuffer"), B(bytes(8)),
                                       dtype("f8"), T(I(1 << 30)), S("C")),
     # process-wide changes: BUILD on classes and functions
-    "state on argparse.Namespace": build(G("argparse", "Namespace"), T(NONE, D((S("x"), I(1))))),
+    "state on argparse.Namespace": build(G("argparse", "Namespace"),
+                                         T(NONE, D((S("x"), I(1))))),
     "dict state on argparse.Namespace": build(G("argparse", "Namespace"), D((S("x"), I(1)))),
-    "Counter.__missing__": build(G("collections", "Counter"), T(NONE, D((S("__missing__"), I(1))))),
+    "Counter.__missing__": build(G("collections", "Counter"),
+                                 T(NONE, D((S("__missing__"), I(1))))),
     "copyreg._reconstructor defaults": build(G("copyreg", "_reconstructor"),
                                              T(NONE, D((S("__defaults__"), T(I(1)))))),
     "copyreg._reconstructor dict": build(G("copyreg", "_reconstructor"), D((S("x"), I(1)))),
@@ -104,13 +114,14 @@ PAYLOADS = {
     "nested defaultdicts": G("collections", "defaultdict") + put(0) + POP
     + b"".join(call(get(0)) + (S("a") if i < DEPTH - 1 else b"") for i in range(DEPTH))
     + SETITEM * (DEPTH - 1),
-    "lists chained top-down": chain(CHAIN, EMPTY_LIST, lambda i: get(i) + get(i + 1) + APPEND + POP),
+    "lists chained top-down": chain(CHAIN, EMPTY_LIST,
+                                    lambda i: get(i) + get(i + 1) + APPEND + POP),
     "placeholders chained top-down": chain(
         CHAIN // 2, G("chumpy.ch", "Ch") + b")" + NEWOBJ,
         lambda i: get(i) + D((S("x"), get(i + 1))) + BUILD + POP),
     # hangs
-    "punycode encode": call(G("_codecs", "encode"), S("".join(map(chr, range(0x100, 0x100 + 60_000)))),
-                            S("punycode")),
+    "punycode encode": call(G("_codecs", "encode"),
+                            S("".join(map(chr, range(0x100, 0x100 + 60_000)))), S("punycode")),
     "colliding int keys": D(*((I(k * (2 ** 61 - 1)), NONE) for k in range(1, 50_001))),
     "tuple keys (collisions can be chosen)": D(*((T(I(k), I(0)), NONE) for k in range(50_000))),
     "100k-digit int": b"I" + b"9" * 100_000 + b"\n",
@@ -133,7 +144,8 @@ PAYLOADS = {
     "os.system by OBJ": MARK + G("os", "system") + S(f"touch {MARKER}") + b"o",
     "os.system by STACK_GLOBAL": call(S("os") + S("system") + b"\x93", S(f"touch {MARKER}")),
     "builtins.getattr": call(G("builtins", "getattr"), G("os", "path"), S("join")),
-    "builtins.eval": call(G("__builtin__", "eval"), S(f"__import__('os').system('touch {MARKER}')")),
+    "builtins.eval": call(G("__builtin__", "eval"),
+                          S(f"__import__('os').system('touch {MARKER}')")),
     "copyreg extension": b"\x82\x01",
     "value-only global called": call(G("numpy", "ndarray"), T(I(3))),
     "reconstructor with an int base": call(G("copyreg", "_reconstructor"), G("chumpy.ch", "Ch"),
@@ -328,6 +340,8 @@ def _problems(result, expect, loader, path):
             out.append(f"message does not name the file: {result['message'][:300]}")
         if "not enough memory" in result["message"] or "MemoryError" in result["message"]:
             out.append(f"allocated before checking: {result['message'][:300]}")
+    if result["peak_mb"] > PEAK_MB:
+        out.append(f"resident memory rose by {result['peak_mb']:.0f} MB")
     if result["seconds"] > 20:           # a hang; the heavy files take ~5 s on a busy CI machine
         out.append(f"took {result['seconds']:.1f} s")
     if result["changed"]:
@@ -347,6 +361,10 @@ def test_every_crafted_file_is_refused_cleanly(attack_results):
             failures[case] = problems
     assert not failures, json.dumps(failures, indent=1)
     assert len(results) > 150
+    worst = max(results.values(), key=lambda r: r["peak_mb"])
+    slowest = max(results.values(), key=lambda r: r["seconds"])
+    print(f"{len(results)} files; largest rise {worst['peak_mb']:.0f} MB ({worst['id']}); "
+          f"slowest {slowest['seconds']:.1f} s ({slowest['id']})")
     assert not marker.exists()
 
 

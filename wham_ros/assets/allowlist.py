@@ -18,7 +18,7 @@ from (dtype, shape, bytes) with the byte count equal to ``prod(shape) * itemsize
 dtype or array state from a file reaches numpy's ``__setstate__``; object, void
 (structured) and datetime dtypes are refused.
 """
-import _codecs  # noqa: F401  (named in files: the value pushed for '_codecs.encode')
+import _codecs
 import argparse
 import collections
 import copyreg
@@ -53,7 +53,7 @@ PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 _LATIN1 = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "latin_1"})
 _DTYPE_CODE = re.compile(r"(b1|[iu][1248]|f[248]|c(8|16)|S[1-9][0-9]{0,5}|U[1-9][0-9]{0,5})\Z")
 _MAX_DIMS = 32
-MAX_DICT_FACTORIES = (dict, list, set, frozenset, tuple, int, float, str, bool,
+DEFAULT_FACTORIES = (dict, list, set, frozenset, tuple, int, float, str, bool,
                       collections.OrderedDict)
 """``default_factory`` values a ``defaultdict`` may have."""
 
@@ -437,19 +437,21 @@ def _codecs_encode(reader, args):
 def _ordered_dict(reader, args):
     value = _args(args, "OrderedDict", 0, 1)
     source = _of(value[0], (list, tuple, dict), "OrderedDict argument") if value else ()
-    return reader.made(collections.OrderedDict(_counted_pairs(reader, source, "OrderedDict")), buildable=True)
+    pairs = _counted_pairs(reader, source, "OrderedDict")
+    return reader.made(collections.OrderedDict(pairs), buildable=True)
 
 
 def _counter(reader, args):
     value = _args(args, "Counter", 0, 1)
     source = _of(value[0], (dict,), "Counter argument") if value else {}
-    return reader.made(collections.Counter(dict(_counted_pairs(reader, source, "Counter"))), buildable=True)
+    pairs = _counted_pairs(reader, source, "Counter")
+    return reader.made(collections.Counter(dict(pairs)), buildable=True)
 
 
 def _defaultdict(reader, args):
     value = _args(args, "defaultdict", 0, 1)
     factory = value[0] if value else None
-    if factory is not None and not any(factory is t for t in MAX_DICT_FACTORIES):
+    if factory is not None and not any(factory is t for t in DEFAULT_FACTORIES):
         raise Refused("defaultdict", f"refusing a defaultdict whose default is "
                                      f"{factory!r:.60}: only plain container/scalar types")
     return reader.made(collections.defaultdict(factory))
@@ -487,10 +489,6 @@ def _newobj(reader, args):
     if entry is None or entry.new is None:
         raise Refused(repr(args[0])[:60], f"refusing to create an instance of {args[0]!r:.60}")
     return entry.new(reader, args[1:], {})
-
-
-def _value_only(name, value):
-    return Global(name, value)
 
 
 def _numpy_core_module(submodule):
