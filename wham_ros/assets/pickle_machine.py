@@ -237,6 +237,8 @@ class PickleMachine:
                 obj.clear()
             elif isinstance(obj, Inert):
                 obj.args = obj.state = None
+            if id(obj) in self._buildable and hasattr(obj, "__dict__"):
+                vars(obj).clear()
         self._made.clear()
 
     def _read(self, n: int) -> bytes:
