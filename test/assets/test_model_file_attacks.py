@@ -207,6 +207,8 @@ def _torch_cases(folder: Path):
             model(tensor("0", 1, (10,), (1,))), {"0": one})),
         "broadcast tensor of 1e12 elements": write("s6.pth", torch_zip(
             model(tensor("0", 1, (10 ** 12,), (0,))), {"0": one})),
+        "tensor strides past int64": write("s11.pth", torch_zip(
+            model(tensor("0", 1, (0, 2 ** 70), (1, 2 ** 70))), {"0": one})),
         "tensor with a negative stride": write("s7.pth", torch_zip(
             model(tensor("0", 4, (2,), (-1,), offset=3)), {"0": one * 4})),
         "storage of a dtype torch does not save": write("s8.pth", torch_zip(

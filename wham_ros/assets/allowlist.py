@@ -241,9 +241,12 @@ class DtypePending:
 def _element_count(shape, what: str) -> int:
     if type(shape) is not tuple or len(shape) > _MAX_DIMS:
         raise Malformed(f"{what}: shape must be a tuple of at most {_MAX_DIMS} ints")
-    count = 1
+    count = extent = 1
     for n in shape:
         count *= _index(n, f"{what}: shape entry")
+        extent *= max(n, 1)
+    if extent >= _MAX_KEY_INT:
+        raise Malformed(f"{what}: shape {shape!r:.80} is beyond any array")
     return count
 
 

@@ -58,7 +58,8 @@ def _reading(path: PathLike, what: str, read):
     except MemoryError:
         raise ModelFileReadError(path, f"{what}: not enough memory to read it") from None
     except Exception as exc:  # zipfile, OSError, decoding: a damaged file, named as such
-        raise ModelFileReadError(path, f"{what} ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).splitlines() or [""])[0][:300]     # not torch's C++ backtrace
+        raise ModelFileReadError(path, f"{what} ({type(exc).__name__}: {first})") from None
 
 
 def load_torch_file(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Any:

@@ -47,6 +47,7 @@ _TORCH_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", 
                  "int8", "uint8", "bool", "complex64", "complex128", "float", "double",
                  "half", "long", "int", "short")
 _KEY = re.compile(r"[0-9A-Za-z_.]{1,64}\Z")
+_MAX_EXTENT = 1 << 62       # sizes, strides and offsets stay far from int64 overflow
 
 
 class StorageType:
@@ -86,16 +87,19 @@ def strided_view(storage: "_Storage", offset, size, stride) -> torch.Tensor:
     every element inside the storage, no more elements than the storage holds."""
     ints = (offset,) + (tuple(size) if type(size) in (tuple, torch.Size) else (None,)) \
         + (tuple(stride) if type(stride) is tuple else (None,))
-    if any(type(v) is not int or v < 0 for v in ints) or len(size) != len(stride) \
-            or len(size) > 32:
+    if any(type(v) is not int or not 0 <= v < _MAX_EXTENT for v in ints) \
+            or len(size) != len(stride) or len(size) > 32:
         raise Malformed(f"tensor with offset {offset!r:.20}, size {size!r:.60}, stride "
                         f"{stride!r:.60}")
-    numel, last = 1, offset
+    numel, last, extent = 1, offset, 1
     for n, step in zip(size, stride):
         numel *= n
+        extent *= max(n, 1)
         last += (n - 1) * step
     available = storage.flat.numel()
     if numel == 0:
+        if extent >= _MAX_EXTENT:
+            raise Malformed(f"empty tensor of size {tuple(size)}")
         return storage.flat.new_empty(tuple(size))
     if last >= available or numel > available:
         raise Malformed(f"tensor of size {tuple(size)} (stride {tuple(stride)}, offset "
