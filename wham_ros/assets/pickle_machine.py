@@ -18,6 +18,8 @@ Errors are :class:`~wham_ros.assets.file_errors.Malformed` (the file breaks a ru
 """
 import codecs
 import collections
+import mmap
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -54,6 +56,19 @@ class Limits:
 
 
 LIMITS = Limits()
+
+
+def map_file(path: str) -> mmap.mmap:
+    """A file's bytes for the machine: a read-only memory map, so nothing is copied until a
+    value is built (array data goes once from the page cache into its array).
+
+    Raises:
+        Malformed: the file is empty.
+    """
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise Malformed("empty file")
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 class PickleMachine:

@@ -32,7 +32,7 @@ import torch
 from wham_ros.assets import npy_files, torch_files
 from wham_ros.assets.allowlist import DICT_LIKE, INERT_PACKAGES, Inert
 from wham_ros.assets.file_errors import Malformed, ModelFileReadError, Refused, UnsafeModelFile
-from wham_ros.assets.pickle_machine import PickleMachine
+from wham_ros.assets.pickle_machine import PickleMachine, map_file
 
 PathLike = Union[str, os.PathLike]
 
@@ -84,9 +84,7 @@ def load_torch_file(path: PathLike, map_location: Union[str, torch.device] = "cp
 
 
 def _read_pickle(path: str) -> Any:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    machine = PickleMachine(data)
+    machine = PickleMachine(map_file(path))
     try:
         obj, _ = machine.load()
         return obj

@@ -27,7 +27,7 @@ import torch
 
 from wham_ros.assets.allowlist import Global
 from wham_ros.assets.file_errors import Malformed
-from wham_ros.assets.pickle_machine import PickleMachine
+from wham_ros.assets.pickle_machine import PickleMachine, map_file
 
 MAX_INFLATED_BYTES = 256 << 20
 """Bytes that deflated zip members (storages, ``data.pkl``) may inflate to, in total."""
@@ -290,8 +290,7 @@ def run_pickles(data, persistent_load, body):
 def read_legacy(path: str) -> Any:
     """The object of a legacy (pre-1.6, non-zip) torch file (see the module docstring);
     its tensors stay on the CPU."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = map_file(path)
     if data[257:262] == b"ustar":
         raise Malformed("torch's oldest (tar) format is not read; load the file with the "
                         "torch that wrote it and save it again")
