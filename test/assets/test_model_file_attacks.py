@@ -152,6 +152,12 @@ PAYLOADS = {
                                            G("builtins", "int"), I(5)),
     "new object of builtins.object": G("builtins", "object") + b")" + NEWOBJ,
 }
+EVERY_LOADER = {"void dtype with fields", "state on argparse.Namespace", "nested lists",
+                "punycode encode", "bytearray(3e9)", "os.system"}
+"""Payloads also sent through the loaders that share their reading with the others (HMR2.0
+with ViTPose, load_network with read_checkpoint, the body-model folder's pickle fallback
+with convert-smpl)."""
+
 HEAVY = {"nested defaultdicts", "lists chained top-down", "placeholders chained top-down"}
 """Payloads of a million opcodes: read through the reader's entry points only (the loaders'
 own checks come after the reader, which the light payloads cover)."""
@@ -180,6 +186,12 @@ def _cases_from_payloads(folder: Path):
         cases += [(f"{name} [torch zip via {ld}]", ld, zipped) for ld in TORCH_LOADERS[:1 if heavy else 3]]
         if not heavy:
             cases.append((f"{name} [legacy torch]", "torch", legacy))
+        if name in EVERY_LOADER:
+            cases += [(f"{name} [torch zip via {ld}]", ld, zipped) for ld in ("hmr2", "load_network")]
+            body_dir = folder / f"p{i}_body"
+            (body_dir / "smpl").mkdir(parents=True)
+            (body_dir / "smpl" / "SMPL_NEUTRAL.pkl").write_bytes(pkl.read_bytes())
+            cases.append((f"{name} [pickle in a body-model folder]", "smpl_dir", body_dir))
     return cases
 
 
