@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import replicas
-from crafted_files import (APPEND, BUILD, EMPTY_LIST, MARK, NEWOBJ, NONE, NP, POP, SETITEM,
+from crafted_files import (APPEND, BUILD, EMPTY_DICT, EMPTY_LIST, MARK, NEWOBJ, NONE, NP, POP, SETITEM,
                            STOP, B, D, G, I, L, S, T, build, call, deflated_zeros, dtype, f8_array,
                            get, legacy_torch, ndarray, npy_bytes, npz_bytes, pickle_of, put,
                            set_declared_size, tensor, torch_zip, with_member_data)
@@ -134,6 +134,8 @@ PAYLOADS = {
     + L(*[call(G("builtins", "list"), get(1))] * 100),
     "copies of a 1 MB string": B(bytes(1 << 20)) + put(1) + POP
     + L(*[call(G("builtins", "bytearray"), get(1))] * 2000),
+    "600k empty dicts": EMPTY_LIST + MARK + EMPTY_DICT * 600_000 + b"e",
+    "a million MARKs": MARK * 1_000_000,
     "3 GB string in a tiny file": b"\x8d" + (3 << 30).to_bytes(8, "little") + b"abc",
     # untidy errors
     "namespace with int attribute names": build(G("argparse", "Namespace") + b")" + NEWOBJ,
@@ -397,6 +399,8 @@ def test_refusals_name_the_rule(attack_results):
         "tuple keys (collisions can be chosen) [pickle via pickle]": "dict key or set element",
         "bytearray(3e9) [pickle via pickle]": "bytearray argument must be",
         "copies of a 100k-item list [pickle via pickle]": "values (a memory bomb?)",
+        "600k empty dicts [torch zip via torch]": "values (a memory bomb?)",
+        "a million MARKs [pickle via pickle]": "values (a memory bomb?)",
         "copies of a 1 MB string [torch zip via torch]": "copied beyond twice the file's size",
         "deflated storage declaring 3 GB [via torch]": "inflate to more than",
         "deflated storage inflating past its header [via torch]": "Bad CRC",

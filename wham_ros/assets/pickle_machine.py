@@ -40,8 +40,10 @@ class Limits:
 
     Attributes:
         max_depth: nesting of containers and placeholders.
-        max_values: values pushed plus references stored (each costs memory whatever the
-            file size: a 2-byte opcode can add a 64-byte dict).
+        max_values: values pushed plus references stored, a container or object made
+            counting :data:`CONTAINER_WEIGHT` (each costs memory whatever the file size: a
+            2-byte opcode can add an 80-byte dict); about 32 bytes of memory per value at
+            worst, so the limit keeps a file's Python objects near 128 MB.
         max_int_bytes: bytes of one integer (``LONG``, ``LONG4``).
         extra_bytes: bytes that arrays and byte strings built by copying may take beyond
             twice the pickle's own size (each copy of file data counts: a Python-3
@@ -50,12 +52,14 @@ class Limits:
     """
 
     max_depth: int = 100
-    max_values: int = 8_000_000
+    max_values: int = 4_000_000
     max_int_bytes: int = 1024
     extra_bytes: int = 16 << 20
 
 
 LIMITS = Limits()
+CONTAINER_WEIGHT = 8
+"""Values counted for each container or object made (its size in 8-byte words, roughly)."""
 
 
 def map_file(path: str) -> mmap.mmap:
@@ -109,7 +113,7 @@ class PickleMachine:
         self._depth.setdefault(id(obj), 1)
         if buildable:
             self._buildable.add(id(obj))
-        self._count(1)
+        self._count(CONTAINER_WEIGHT)
         return obj
 
     def count(self, n: int) -> None:
@@ -208,7 +212,7 @@ class PickleMachine:
     def _new_container(self, obj, children):
         self._made.append(obj)
         self._deepen(obj, children)
-        self._count(1 + len(children))
+        self._count(CONTAINER_WEIGHT + len(children))
         return obj
 
     @staticmethod
@@ -351,7 +355,7 @@ class PickleMachine:
     def _result(self, result, args):
         if id(result) not in self._depth:
             self._made.append(result)
-            self._count(1)
+            self._count(CONTAINER_WEIGHT)
         self._deepen(result, [args] if type(args) is tuple else list(args))
         return result
 
@@ -371,6 +375,7 @@ class PickleMachine:
         return True
 
     def op_mark(self):
+        self._count(CONTAINER_WEIGHT)        # a new stack list
         self.marks.append(self.stack)
         self.stack = []
 
