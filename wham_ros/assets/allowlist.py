@@ -53,8 +53,9 @@ PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 _LATIN1 = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "latin_1"})
 _DTYPE_CODE = re.compile(r"(b1|[iu][1248]|f[248]|c(8|16)|S[1-9][0-9]{0,5}|U[1-9][0-9]{0,5})\Z")
 _MAX_DIMS = 32
+_MAX_EXTENT = 1 << 62       # product of an array's dimensions: far from int64 overflow
 DEFAULT_FACTORIES = (dict, list, set, frozenset, tuple, int, float, str, bool,
-                      collections.OrderedDict)
+                     collections.OrderedDict)
 """``default_factory`` values a ``defaultdict`` may have."""
 
 
@@ -245,7 +246,7 @@ def _element_count(shape, what: str) -> int:
     for n in shape:
         count *= _index(n, f"{what}: shape entry")
         extent *= max(n, 1)
-    if extent >= _MAX_KEY_INT:
+    if extent >= _MAX_EXTENT:
         raise Malformed(f"{what}: shape {shape!r:.80} is beyond any array")
     return count
 
