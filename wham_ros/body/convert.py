@@ -58,7 +58,7 @@ def check_smpl_arrays(arrays: Dict[str, np.ndarray], source: str) -> None:
     Raises:
         wham_ros.body.smpl.BodyModelError: naming ``source`` and the array.
     """
-    from wham_ros.body.smpl import SMPL_ARRAY_SHAPES, BodyModelError
+    from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
     for key, shape in SMPL_ARRAY_SHAPES.items():
         if key not in arrays:
