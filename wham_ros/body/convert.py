@@ -40,10 +40,40 @@ def load_smpl_pickle(path: str) -> Dict[str, np.ndarray]:
     missing = [k for k in KEEP if k not in data]
     if missing:
         raise BodyModelError(f"SMPL pickle '{path}' lacks {missing}")
-    try:
-        return {k: as_array(data[k]) for k in KEEP}
-    except ValueError as exc:
-        raise BodyModelError(f"SMPL pickle '{path}': cannot convert arrays: {exc}") from exc
+    arrays = {}
+    for key in KEEP:
+        try:
+            arrays[key] = as_array(data[key])
+        except ValueError as exc:
+            raise BodyModelError(f"SMPL pickle '{path}': cannot convert arrays: '{key}': "
+                                 f"{exc}") from exc
+    check_smpl_arrays(arrays, f"SMPL pickle '{path}'")
+    return arrays
+
+
+def check_smpl_arrays(arrays: Dict[str, np.ndarray], source: str) -> None:
+    """Check the SMPL arrays' shapes (:data:`wham_ros.body.smpl.SMPL_ARRAY_SHAPES`), that they
+    hold real numbers and that the faces index existing vertices.
+
+    Raises:
+        wham_ros.body.smpl.BodyModelError: naming ``source`` and the array.
+    """
+    from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
+
+    for key, shape in SMPL_ARRAY_SHAPES.items():
+        if key not in arrays:
+            raise BodyModelError(f"{source} has no array '{key}' (found: {sorted(arrays)})")
+        got = arrays[key].shape
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            raise BodyModelError(f"{source}: '{key}' has shape {got}, expected {shape} "
+                                 "(None = any)")
+        if arrays[key].dtype.kind not in "biuf":
+            raise BodyModelError(f"{source}: '{key}' has dtype {arrays[key].dtype}, expected "
+                                 "numbers")
+    faces = arrays["f"]
+    if faces.size and (faces.min() < 0 or faces.max() >= len(arrays["v_template"])):
+        raise BodyModelError(f"{source}: faces 'f' index vertices outside 0.."
+                             f"{len(arrays['v_template']) - 1}")
 
 
 def convert(src: str, dst: str) -> Dict[str, tuple]:

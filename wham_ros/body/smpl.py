@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wham_ros.assets.safe_load import ModelFileReadError, load_npy_file, load_npz_file
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
 from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
 from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
@@ -54,17 +55,16 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
     Raises:
         BodyModelError: naming the file and what is wrong.
     """
-    from wham_ros.body.convert import load_smpl_pickle
+    from wham_ros.body.convert import check_smpl_arrays, load_smpl_pickle
 
     smpl_dir = os.path.join(body_model_dir, "smpl")
     npz = os.path.join(smpl_dir, "SMPL_NEUTRAL.npz")
     pkl = os.path.join(smpl_dir, "SMPL_NEUTRAL.pkl")
     if os.path.isfile(npz):
         try:
-            with np.load(npz, allow_pickle=False) as data:
-                arrays = {k: np.asarray(data[k]) for k in data.files}
-        except Exception as exc:
-            raise BodyModelError(f"Cannot read SMPL model '{npz}': {exc}") from exc
+            arrays = load_npz_file(npz, SMPL_ARRAY_SHAPES)
+        except ModelFileReadError as exc:
+            raise BodyModelError(f"Cannot read SMPL model '{npz}': {exc.reason}") from exc
         src = npz
     elif os.path.isfile(pkl):
         LOG.warning("Loading pickled SMPL model '%s'; convert it once with "
@@ -76,25 +76,19 @@ def read_body_model_dir(body_model_dir: str) -> Dict[str, np.ndarray]:
             f"SMPL model not found: expected '{npz}' (or '{pkl}'). Download SMPL_NEUTRAL from "
             "https://smpl.is.tue.mpg.de (registration, non-commercial licence) and convert it "
             "with 'wham-ros convert-smpl'.")
-    for key, shape in SMPL_ARRAY_SHAPES.items():
-        if key not in arrays:
-            raise BodyModelError(f"SMPL model '{src}' has no array '{key}' "
-                                 f"(found: {sorted(arrays)})")
-        got = arrays[key].shape
-        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
-            raise BodyModelError(f"SMPL model '{src}': '{key}' has shape {got}, expected {shape} "
-                                 "(None = any)")
+    check_smpl_arrays(arrays, f"SMPL model '{src}'")
     for name, rows in (("J_regressor_wham", NUM_WHAM_JOINTS), ("J_regressor_feet", 4)):
         path = os.path.join(body_model_dir, name + ".npy")
         if not os.path.isfile(path):
             raise BodyModelError(f"WHAM joint regressor not found: '{path}' (ships with WHAM's "
                                  "'fetch_demo_data.sh' body models)")
         try:
-            reg = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise BodyModelError(f"Cannot read '{path}': {exc}") from exc
-        if reg.shape != (rows, 6890):
-            raise BodyModelError(f"'{path}' has shape {reg.shape}, expected ({rows}, 6890)")
+            reg = load_npy_file(path)
+        except ModelFileReadError as exc:
+            raise BodyModelError(f"Cannot read '{path}': {exc.reason}") from exc
+        if reg.shape != (rows, 6890) or reg.dtype.kind not in "biuf":
+            raise BodyModelError(f"'{path}' has shape {reg.shape} ({reg.dtype}), expected "
+                                 f"({rows}, 6890) numbers")
         arrays[name] = reg
     return arrays
 

@@ -36,9 +36,9 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
                     model_name: str) -> Tuple[Dict[str, torch.Tensor], str]:
     """Load a checkpoint file (or take a state dict) and return its flat state dict.
 
-    Files are read by ``wham_ros.assets.safe_load`` (``weights_only=True`` and its allowlist:
-    mmcv's numpy ``best_score``, Lightning's yacs/omegaconf hyper-parameters are read as
-    data). A top-level ``state_dict`` entry (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
+    Files are read by ``wham_ros.assets.safe_load`` (nothing in them runs; mmcv's numpy
+    ``best_score``, Lightning's yacs/omegaconf hyper-parameters are read as data). Keys must
+    be names and array/tensor entries real numbers. A top-level ``state_dict`` entry (mmpose, Lightning) is unwrapped; a leading ``module.`` (DataParallel) is stripped.
 
     Args:
         checkpoint: path to a ``.pth``/``.ckpt`` file, or a mapping name -> tensor/array.
@@ -70,13 +70,25 @@ def read_state_dict(checkpoint: StateDictLike, device: Union[str, torch.device],
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{source} holds no state dict (found {type(obj).__name__})")
-    out = {}
+    bad_keys = [repr(k)[:40] for k in obj if not isinstance(k, str)]
+    if bad_keys:
+        raise CheckpointError(f"{source}: state dict keys must be names, found "
+                              f"{_listing(bad_keys)}")
+    out, bad = {}, []
     for name, value in obj.items():
         if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biuf":
+                bad.append(f"{name} ({value.dtype})")
+                continue
             value = torch.from_numpy(value)
         if not isinstance(value, torch.Tensor):
             continue  # Lightning stores non-tensor entries (e.g. 'initialized' flags)
+        if value.is_complex():
+            bad.append(f"{name} ({value.dtype})")
         out[name[len("module."):] if name.startswith("module.") else name] = value
+    if bad:
+        raise CheckpointError(f"{source}: entries that are not real-valued tensors: "
+                              f"{_listing(bad)}")
     return out, source
 
 

@@ -50,13 +50,19 @@ def read_checkpoint(path: str, device="cpu") -> Dict[str, torch.Tensor]:
     except ModelFileReadError as exc:
         raise CheckpointError(f"Cannot read WHAM checkpoint '{path}': {exc.reason}") from exc
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
-        found = sorted(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        found = (sorted(repr(k)[:40] for k in ckpt)[:10] if isinstance(ckpt, Mapping)
+                 else type(ckpt).__name__)
         raise CheckpointError(f"WHAM checkpoint '{path}' has no 'model' entry (found {found}); "
                               "expected the official file layout {'model': state_dict, ...}")
     sd = ckpt["model"]
     if not isinstance(sd, Mapping):
         raise CheckpointError(f"WHAM checkpoint '{path}': 'model' is a {type(sd).__name__}, "
                               "expected a state dict")
+    bad = sorted(repr(k)[:40] for k, v in sd.items() if not isinstance(k, str)
+                 or not isinstance(v, torch.Tensor) or v.is_complex())
+    if bad:
+        raise CheckpointError(f"WHAM checkpoint '{path}': 'model' must map names to real-valued "
+                              f"tensors; {len(bad)} entries do not: {bad[:5]}")
     return dict(sd)
 
 
