@@ -243,3 +243,38 @@ def test_pipeline_stages_pass_tf_rotations_to_the_grounding():
     stage = WhamStage(engine=None, grounding=g)
     out = stage.observe_camera_rotation(0, 100_000_000, np.eye(3), 1e-4)
     assert not out.accepted and out.reason == "gyro"  # no IMU yet: nothing to compare with
+
+
+def test_tf_poses_of_a_fixed_frame_feed_the_bias():
+    """With ``fixed_frame`` and a gyro (``camera_motion: imu``), the camera poses TF gives at
+    the images are the ``tf`` bias source: no rest, no image, the bias is learnt from them."""
+    rig = TurningRig(duration_s=20.0)
+    imu = imu_for(rig)
+    samples, true_bias = imu.samples(rig)
+    g = WorldGrounding(GroundingConfig(world_frame_id="odom", fixed_frame="odom",
+                                       bias_sources=("tf",), imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
+    rng = np.random.default_rng(1)
+    stamps = np.arange(0.5, 19.5, 1 / 30)
+    C = rig.orientations(stamps)
+    k = 0
+    for t_s, R in zip(stamps, C):
+        t = int(round(t_s * NS))
+        while k < len(samples) and samples[k].stamp_ns <= t + 5_000_000:
+            g.add_imu(samples[k])
+            k += 1
+        T = np.eye(4)
+        T[:3, :3] = R @ exp_so3(rng.normal(0.0, 5e-4, 3))  # encoder-grade TF
+        g.on_frame(t, T)
+    st = g.status()
+    assert st["gyro_bias_from"] == "tf" and st["gyro_bias_source"] == "estimated"
+    np.testing.assert_allclose(st["gyro_bias"], true_bias[-1], atol=1e-3)
+    # Without the tf source the same run learns nothing.
+    off = WorldGrounding(GroundingConfig(world_frame_id="odom", fixed_frame="odom", bias_sources=("rest",),
+                                         imu=ImuConfig(R_cam_imu=imu.R_cam_imu)))
+    for s in samples[:k]:
+        off.add_imu(s)
+    for t_s, R in zip(stamps, C):
+        T = np.eye(4)
+        T[:3, :3] = R
+        off.on_frame(int(round(t_s * NS)), T)
+    assert off.status()["gyro_bias_source"] == "unknown"

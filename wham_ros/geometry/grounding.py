@@ -72,6 +72,8 @@ MAX_REPORTED_DEG = 180.0  # a 1-sigma orientation error past this says nothing: 
 MOVING_GRAVITY = dict(max_norm_error_m_s2=0.15, max_std_m_s2=0.15, max_rate_rad_s=1.0)
 MOVING_RELEVEL_PERIOD_NS = 250_000_000  # re-levelling while turning is tried at most this often
 REST_GRAVITY_HOLD_NS = 5_000_000_000  # a new world may be levelled from a rest this long ago
+TF_BIAS_BASELINE_NS = 500_000_000  # tf bias source: TF rotations at least this far apart
+TF_ROTATION_STD_RAD = 2e-3  # 1 sigma of a TF camera rotation between two images (encoders, odometry)
 DISAGREEMENT_WINDOW_STEPS = 30  # WHAM steps over which gyro vs TF disagreement is averaged
 
 
@@ -214,6 +216,7 @@ class WorldGrounding:
             self._measured_ns: Optional[int] = None
             self._ahead = np.eye(3)
             self._moving_relevel_ns: Optional[int] = None  # last re-levelling try while turning
+            self._tf_anchor = None  # (stamp ns, R_fixed_cam) starting the tf bias baseline
             if self.image_bias is not None:
                 self.image_bias.reset()
 
@@ -355,6 +358,7 @@ class WorldGrounding:
         if pose is not None and self.config.camera_motion == "tf":
             with self._lock:
                 self.orientations.add(int(stamp_ns), pose[0])
+        self._observe_tf_rotation(stamp_ns, pose)
         decision = self.policy.decide(stamp_ns)
         if not decision.step:
             return GroundingStep(False, np.zeros(6), True, decision.reason)
@@ -384,6 +388,23 @@ class WorldGrounding:
                 if g is not None:
                     self.world.correct_tilt(g.down)
         return GroundingStep(True, motion.cam_angvel, motion.valid, motion.reason, motion.delta_R)
+
+    def _observe_tf_rotation(self, stamp_ns: int, pose) -> None:
+        """The ``tf`` bias source: the camera rotation TF gives between two images at least
+        ``TF_BIAS_BASELINE_NS`` apart, against the gyro over the same interval (``imu`` mode;
+        a TF gap starts a new baseline)."""
+        if "tf" not in self.config.bias_sources or self.config.camera_motion != "imu":
+            return
+        if pose is None:
+            self._tf_anchor = None
+            return
+        anchor = self._tf_anchor
+        if anchor is None or stamp_ns <= anchor[0]:
+            self._tf_anchor = (int(stamp_ns), pose[0])
+        elif stamp_ns - anchor[0] >= TF_BIAS_BASELINE_NS:
+            self._observe_locked(anchor[0], int(stamp_ns), anchor[1].T @ pose[0], TF_ROTATION_STD_RAD,
+                                 "tf")
+            self._tf_anchor = (int(stamp_ns), pose[0])
 
     def _fixed_pose(self, pose, motion: CameraMotion, dt_s: float):
         """Set the world's camera pose from TF (fixed frame); (world_valid, reason).
