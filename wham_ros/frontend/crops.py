@@ -82,10 +82,13 @@ def normalise_uint8(crops: np.ndarray) -> np.ndarray:
 def normalise_float(crops: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) float32 pixel values 0..255 → (N, 3, H, W) float32 normalised.
 
-    ``(x / 255 - mean) / std`` per element in float32, done in place on one CHW copy.
+    ``(x / 255 - mean) / std`` per element in float32: the division writes the CHW result,
+    the rest is done in place.
     """
-    x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)  # N x 3 x H x W
-    x /= np.float32(255.0)
+    crops = np.asarray(crops, dtype=np.float32)
+    n, h, w, _ = crops.shape
+    x = np.empty((n, 3, h, w), dtype=np.float32)
+    np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x)  # N x 3 x H x W
     x -= IMAGENET_MEAN[:, None, None]
     x /= IMAGENET_STD[:, None, None]
     return x
@@ -290,13 +293,12 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         if (x1 - x0) * (y1 - y0) > MAX_CANVAS_PX:
             crops[i] = _sampled_crop(image_rgb, ul[i], br[i], HMR2_INPUT_HW)
             continue
+        # WHAM's float canvas, (y1 - y0) x (x1 - x0) x 3: zeros, the image part converted
+        # straight into it (one pass, no uint8 window)
+        canvas = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
         sx0, sx1 = min(max(0, x0), img_w), max(min(img_w, x1), 0)
         sy0, sy1 = min(max(0, y0), img_h), max(min(img_h, y1), 0)
-        if sx1 > sx0 and sy1 > sy0:  # the image part, zero-padded to the window (uint8)
-            window = cv2.copyMakeBorder(image_rgb[sy0:sy1, sx0:sx1], sy0 - y0, y1 - sy1,
-                                        sx0 - x0, x1 - sx1, cv2.BORDER_CONSTANT, value=0)
-        else:
-            window = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
-        canvas = window.astype(np.float32)  # (y1 - y0) x (x1 - x0) x 3, WHAM's float canvas
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image_rgb[sy0:sy1, sx0:sx1]
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
     return normalise_float(crops), crops
