@@ -1,5 +1,6 @@
 """Pre-processing crops: bit-exact against WHAM's reference crops (OpenCV 4.x), and geometry."""
 import pathlib
+import threading
 
 import cv2
 import numpy as np
@@ -67,6 +68,22 @@ def test_outside_pixels_are_black():
     np.testing.assert_allclose(norm_img[0, :, 0, 0], -IMAGENET_MEAN / IMAGENET_STD, rtol=1e-6)
     far = vitpose_crops(img, [[1000, 1000, 1100, 1200]])
     assert not far.crops.any()
+
+
+def test_reused_canvas_keeps_no_earlier_pixels():
+    # The float canvas is scratch memory reused across calls: a padded window cut after a
+    # bright one must still be black outside the image, as it is in a fresh thread.
+    bright = np.full((400, 400, 3), 255, np.uint8)
+    dark = np.zeros((100, 100, 3), np.uint8)
+    dark[40:60, 40:60] = 200
+    fresh = {}
+    worker = threading.Thread(target=lambda: fresh.update(out=hmr2_crops(dark, [[50.0, 50.0, 1.0]])))
+    worker.start()
+    worker.join()
+    hmr2_crops(bright, [[200.0, 200.0, 1.5]])  # fills the scratch with 255 here
+    again = hmr2_crops(dark, [[50.0, 50.0, 1.0]])
+    np.testing.assert_array_equal(again[1], fresh["out"][1])
+    assert again[1][0, 0, 0].tolist() == [0, 0, 0]
 
 
 def test_no_boxes_gives_empty_batches():

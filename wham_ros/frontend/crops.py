@@ -12,6 +12,7 @@ of the ViTPose crop values; ``resize`` is unchanged).
 Images are ``(H, W, 3)`` uint8 **RGB**; pixel coordinates have their origin at the centre of
 the top-left pixel (OpenCV convention).
 """
+import threading
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -254,6 +255,21 @@ def _sampled_crop(image_rgb: np.ndarray, ul: np.ndarray, br: np.ndarray,
     return across(yi0) * (1 - ay)[:, None, None] + across(yi1) * ay[:, None, None]
 
 
+_SCRATCH = threading.local()
+
+
+def _canvas(h: int, w: int) -> np.ndarray:
+    """An (h, w, 3) float32 view of this thread's scratch memory (contents undefined).
+
+    The canvas is at most :data:`MAX_CANVAS_PX` pixels (12 MiB); reusing one buffer per
+    thread spares a fresh multi-megabyte allocation (and its page faults) per person and frame.
+    """
+    buf = getattr(_SCRATCH, "canvas", None)
+    if buf is None or buf.size < h * w * 3:
+        buf = _SCRATCH.canvas = np.empty(h * w * 3, dtype=np.float32)
+    return buf[:h * w * 3].reshape(h, w, 3)
+
+
 def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Crop and normalise N square boxes for HMR2.0 (WHAM ``process_image``, 256×256).
 
@@ -293,11 +309,13 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         if (x1 - x0) * (y1 - y0) > MAX_CANVAS_PX:
             crops[i] = _sampled_crop(image_rgb, ul[i], br[i], HMR2_INPUT_HW)
             continue
-        # WHAM's float canvas, (y1 - y0) x (x1 - x0) x 3: zeros, the image part converted
-        # straight into it (one pass, no uint8 window)
-        canvas = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
+        # WHAM's float canvas, (y1 - y0) x (x1 - x0) x 3: the image part converted straight
+        # into it (one pass, no uint8 window), zeros around it
+        canvas = _canvas(y1 - y0, x1 - x0)
         sx0, sx1 = min(max(0, x0), img_w), max(min(img_w, x1), 0)
         sy0, sy1 = min(max(0, y0), img_h), max(min(img_h, y1), 0)
+        if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
+            canvas.fill(0.0)
         if sx1 > sx0 and sy1 > sy0:
             canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image_rgb[sy0:sy1, sx0:sx1]
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
