@@ -84,6 +84,8 @@ def test_reused_canvas_keeps_no_earlier_pixels():
     again = hmr2_crops(dark, [[50.0, 50.0, 1.0]])
     np.testing.assert_array_equal(again[1], fresh["out"][1])
     assert again[1][0, 0, 0].tolist() == [0, 0, 0]
+    hmr2_crops(bright, [[200.0, 200.0, 1.5]])
+    assert not hmr2_crops(dark, [[1000.0, 1000.0, 0.5]])[1].any()  # window wholly outside
 
 
 def test_no_boxes_gives_empty_batches():

@@ -314,9 +314,14 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         canvas = _canvas(y1 - y0, x1 - x0)
         sx0, sx1 = min(max(0, x0), img_w), max(min(img_w, x1), 0)
         sy0, sy1 = min(max(0, y0), img_h), max(min(img_h, y1), 0)
-        if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
-            canvas.fill(0.0)
         if sx1 > sx0 and sy1 > sy0:
-            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image_rgb[sy0:sy1, sx0:sx1]
+            top, bottom, left, right = sy0 - y0, sy1 - y0, sx0 - x0, sx1 - x0  # canvas px
+            canvas[top:bottom, left:right] = image_rgb[sy0:sy1, sx0:sx1]
+            canvas[:top] = 0.0  # the padding strips only
+            canvas[bottom:] = 0.0
+            canvas[top:bottom, :left] = 0.0
+            canvas[top:bottom, right:] = 0.0
+        else:
+            canvas.fill(0.0)
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
     return normalise_float(crops), crops
