@@ -51,6 +51,13 @@ def test_batched_equals_one_by_one(ref):
         np.testing.assert_array_equal(hmr2_crops(img, ref["bboxes_cxcys"][i:i + 1])[0][0], both[i])
 
 
+def test_mirrored_crops_follow_the_crops(ref):
+    one = vitpose_crops(ref["image_rgb"], ref["bboxes_xyxy"]).input_tensor
+    both = vitpose_crops(ref["image_rgb"], ref["bboxes_xyxy"], mirrored=True).input_tensor
+    assert both.shape == (4, 3, 256, 192) and both.flags.c_contiguous
+    np.testing.assert_array_equal(both, np.concatenate([one, one[..., ::-1]]))
+
+
 def test_box_geometry():
     # 60 x 160 box (w = x2 - x1 + 1) is widened to the 3:4 aspect ratio, then padded by 1.25.
     center, scale = box_to_center_scale(np.array([[10, 20, 69, 179]], dtype=np.float32))

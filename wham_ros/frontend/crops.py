@@ -40,7 +40,8 @@ class VitPoseCrops:
     """ViTPose network input for N boxes.
 
     Attributes:
-        input_tensor: (N, 3, 256, 192) float32, normalised RGB, CHW.
+        input_tensor: (N, 3, 256, 192) float32, normalised RGB, CHW (2N with the mirrored
+            crops after the N crops, when asked for).
         center: (N, 2) float32 box centres [cx, cy], image px.
         scale: (N, 2) float32 padded box size [w, h] / 200.
         warp: (N, 2, 3) float32 image → crop affine matrices.
@@ -68,15 +69,23 @@ _LEVELS = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
 _NORMALISED_LEVELS = np.ascontiguousarray(((_LEVELS - IMAGENET_MEAN) / IMAGENET_STD)[:, None, :])
 
 
-def normalise_uint8(crops: np.ndarray) -> np.ndarray:
+def normalise_uint8(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ImageNet-normalised, by table look-up.
 
     Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`).
+
+    Args:
+        crops (np.ndarray): (N, H, W, 3) uint8 RGB.
+        mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
+            their N mirror images (``x[..., ::-1]``), each written from the looked-up crop.
     """
     n, h, w, _ = crops.shape
-    out = np.empty((n, 3, h, w), dtype=np.float32)
+    out = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
     for i in range(n):
-        out[i] = cv2.LUT(crops[i], _NORMALISED_LEVELS).transpose(2, 0, 1)  # H x W x 3 -> 3 x H x W
+        values = cv2.LUT(crops[i], _NORMALISED_LEVELS)  # H x W x 3
+        out[i] = values.transpose(2, 0, 1)  # 3 x H x W
+        if mirrored:
+            out[n + i] = values[:, ::-1].transpose(2, 0, 1)
     return out
 
 
@@ -154,15 +163,19 @@ def udp_warp_matrix(center: np.ndarray, scale: np.ndarray,
     return warp
 
 
-def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> VitPoseCrops:
+def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray,
+                  mirrored: bool = False) -> VitPoseCrops:
     """Crop and normalise N person boxes for ViTPose (WHAM/mmpose top-down UDP pipeline).
 
     Args:
         image_rgb (np.ndarray): (H, W, 3) uint8 RGB image.
         boxes_xyxy (np.ndarray): (N, 4) [x1, y1, x2, y2] detector boxes, image px.
+        mirrored: ``input_tensor`` also holds the mirrored crops (flip test), see
+            :func:`normalise_uint8`.
 
     Returns:
-        VitPoseCrops with ``input_tensor`` (N, 3, 256, 192) and the box geometry needed by
+        VitPoseCrops with ``input_tensor`` (N, 3, 256, 192) (``mirrored``: (2N, ...), the N
+        crops then the N mirrored) and the box geometry needed by
         :func:`wham_ros.vitpose.keypoints_from_heatmaps`.
 
     Raises:
@@ -178,7 +191,7 @@ def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> VitPoseCrops
     crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.uint8)
     for i, m in enumerate(warp):  # one OpenCV call per person
         cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR)
-    return VitPoseCrops(normalise_uint8(crops), center, scale, warp, crops)
+    return VitPoseCrops(normalise_uint8(crops, mirrored), center, scale, warp, crops)
 
 
 def hmr2_crop_windows(bboxes_cxcys: np.ndarray,
