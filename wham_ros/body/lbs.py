@@ -19,7 +19,9 @@ def blend_shapes(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: (B, V, 3) displacements; ``d[b,v,k] = sum_s betas[b,s] shapedirs[v,k,s]``.
     """
-    return torch.einsum("bs,vks->bvk", betas, shapedirs)
+    # One (B, S) x (S, V*3) product: the same bits as the einsum, without its set-up cost.
+    return (betas @ shapedirs.reshape(-1, shapedirs.shape[-1]).T).reshape(
+        betas.shape[0], -1, 3)
 
 
 def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
@@ -109,6 +111,6 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
     posed_joints, rel = rigid_transforms(rot_mats, joints, parents, parent_list)
     # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
-    T = torch.einsum("nj,bjxy->bnxy", lbs_weights, rel)
+    T = (lbs_weights @ rel.reshape(B, J, 16)).reshape(B, -1, 4, 4)  # (N, J) x (B, J, 16)
     verts = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
     return verts, posed_joints
