@@ -1,4 +1,5 @@
 """Letterbox, output decoding and NMS with exact, hand-computed cases (numpy only)."""
+import cv2
 import numpy as np
 import pytest
 
@@ -6,7 +7,8 @@ from wham_ros.detect.boxes import iou_matrix, nms
 from wham_ros.detect.decode import (DetectorOutputError, decode_person_candidates, detect_format,
                                     yolox_grid_decode)
 from wham_ros.detect.detector import postprocess
-from wham_ros.detect.letterbox import PAD_VALUE, letterbox, unletterbox_boxes
+from wham_ros.detect.letterbox import (PAD_VALUE, ULTRALYTICS, YOLOX, letterbox,
+                                      unletterbox_boxes)
 
 
 def test_letterbox_geometry_and_tensor():
@@ -29,6 +31,26 @@ def test_letterbox_tensor_is_the_converted_image_divided_by_255():
     expected = img.transpose(2, 0, 1).astype(np.float32) / 255.0  # same float32 bits
     np.testing.assert_array_equal(tensor[0, :, 16:64], expected)
     assert tensor.flags.c_contiguous
+
+
+@pytest.mark.parametrize("hw", [(48, 80), (80, 48), (64, 64), (30, 61)])
+@pytest.mark.parametrize("convention", [ULTRALYTICS, YOLOX], ids=["ultralytics", "yolox"])
+def test_letterbox_equals_the_padded_canvas_converted(hw, convention):
+    # Spec: resize, paste into a canvas of PAD_VALUE, convert the whole canvas (padding on the
+    # sides for portrait images, top-left for YOLOX, none for a square image).
+    img = np.random.default_rng(1).integers(0, 256, size=hw + (3,), dtype=np.uint8)
+    tensor, lb = letterbox(img, (64, 64), convention)
+    h, w = hw
+    new_w, new_h = round(w * lb.scale), round(h * lb.scale)
+    if convention.truncate_size:
+        new_w, new_h = int(w * lb.scale), int(h * lb.scale)
+    canvas = np.full((64, 64, 3), PAD_VALUE, np.uint8)
+    canvas[lb.pad_y:lb.pad_y + new_h, lb.pad_x:lb.pad_x + new_w] = cv2.resize(
+        img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if convention.bgr:
+        canvas = canvas[..., ::-1]
+    expected = canvas.transpose(2, 0, 1).astype(np.float32) / np.float32(convention.value_divisor)
+    np.testing.assert_array_equal(tensor[0], expected)
 
 
 def test_unletterbox_inverts_the_transform_and_clips():

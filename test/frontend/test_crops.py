@@ -1,5 +1,6 @@
 """Pre-processing crops: bit-exact against WHAM's reference crops (OpenCV 4.x), and geometry."""
 import pathlib
+import threading
 
 import cv2
 import numpy as np
@@ -50,6 +51,13 @@ def test_batched_equals_one_by_one(ref):
         np.testing.assert_array_equal(hmr2_crops(img, ref["bboxes_cxcys"][i:i + 1])[0][0], both[i])
 
 
+def test_mirrored_crops_follow_the_crops(ref):
+    one = vitpose_crops(ref["image_rgb"], ref["bboxes_xyxy"]).input_tensor
+    both = vitpose_crops(ref["image_rgb"], ref["bboxes_xyxy"], mirrored=True).input_tensor
+    assert both.shape == (4, 3, 256, 192) and both.flags.c_contiguous
+    np.testing.assert_array_equal(both, np.concatenate([one, one[..., ::-1]]))
+
+
 def test_box_geometry():
     # 60 x 160 box (w = x2 - x1 + 1) is widened to the 3:4 aspect ratio, then padded by 1.25.
     center, scale = box_to_center_scale(np.array([[10, 20, 69, 179]], dtype=np.float32))
@@ -67,6 +75,24 @@ def test_outside_pixels_are_black():
     np.testing.assert_allclose(norm_img[0, :, 0, 0], -IMAGENET_MEAN / IMAGENET_STD, rtol=1e-6)
     far = vitpose_crops(img, [[1000, 1000, 1100, 1200]])
     assert not far.crops.any()
+
+
+def test_reused_canvas_keeps_no_earlier_pixels():
+    # The float canvas is scratch memory reused across calls: a padded window cut after a
+    # bright one must still be black outside the image, as it is in a fresh thread.
+    bright = np.full((400, 400, 3), 255, np.uint8)
+    dark = np.zeros((100, 100, 3), np.uint8)
+    dark[40:60, 40:60] = 200
+    fresh = {}
+    worker = threading.Thread(target=lambda: fresh.update(out=hmr2_crops(dark, [[50.0, 50.0, 1.0]])))
+    worker.start()
+    worker.join()
+    hmr2_crops(bright, [[200.0, 200.0, 1.5]])  # fills the scratch with 255 here
+    again = hmr2_crops(dark, [[50.0, 50.0, 1.0]])
+    np.testing.assert_array_equal(again[1], fresh["out"][1])
+    assert again[1][0, 0, 0].tolist() == [0, 0, 0]
+    hmr2_crops(bright, [[200.0, 200.0, 1.5]])
+    assert not hmr2_crops(dark, [[1000.0, 1000.0, 0.5]])[1].any()  # window wholly outside
 
 
 def test_no_boxes_gives_empty_batches():

@@ -77,19 +77,28 @@ def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int],
     size = int if convention.truncate_size else (lambda v: int(round(v)))
     new_w, new_h = max(1, size(w * scale)), max(1, size(h * scale))
     pad_x, pad_y = ((net_w - new_w) // 2, (net_h - new_h) // 2) if convention.centred else (0, 0)
-    canvas = np.full((net_h, net_w, 3), PAD_VALUE, dtype=np.uint8)
     resized = image_rgb if (new_w, new_h) == (w, h) else cv2.resize(
         image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized
     # Each uint8 level v becomes float32(v) / divisor: one table look-up per channel plane
-    # gives the same bits as converting the whole image and dividing it.
+    # gives the same bits as converting the whole image and dividing it. The padding is
+    # written as the level of PAD_VALUE directly (no padded uint8 canvas).
     levels = np.arange(256, dtype=np.float32)
     if convention.value_divisor != 1.0:
         levels /= np.float32(convention.value_divisor)
-    planes = cv2.split(canvas)  # R, G, B
+    pad = levels[PAD_VALUE]
+    top, bottom, left, right = pad_y, pad_y + new_h, pad_x, pad_x + new_w  # image part
+    planes = cv2.split(resized)  # R, G, B
     tensor = np.empty((1, 3, net_h, net_w), dtype=np.float32)  # 1 x 3 x h x w
     for c, plane in enumerate(planes[::-1] if convention.bgr else planes):
-        cv2.LUT(plane, levels, dst=tensor[0, c])
+        out = tensor[0, c]
+        out[:top] = pad
+        out[bottom:] = pad
+        out[top:bottom, :left] = pad
+        out[top:bottom, right:] = pad
+        if left == 0 and right == net_w:  # whole rows: look up straight into the tensor
+            cv2.LUT(plane, levels, dst=out[top:bottom])
+        else:
+            out[top:bottom, left:right] = cv2.LUT(plane, levels)
     return tensor, Letterbox(scale, pad_x, pad_y, (h, w), (net_h, net_w))
 
 

@@ -12,6 +12,7 @@ of the ViTPose crop values; ``resize`` is unchanged).
 Images are ``(H, W, 3)`` uint8 **RGB**; pixel coordinates have their origin at the centre of
 the top-left pixel (OpenCV convention).
 """
+import threading
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -39,7 +40,8 @@ class VitPoseCrops:
     """ViTPose network input for N boxes.
 
     Attributes:
-        input_tensor: (N, 3, 256, 192) float32, normalised RGB, CHW.
+        input_tensor: (N, 3, 256, 192) float32, normalised RGB, CHW (2N with the mirrored
+            crops after the N crops, when asked for).
         center: (N, 2) float32 box centres [cx, cy], image px.
         scale: (N, 2) float32 padded box size [w, h] / 200.
         warp: (N, 2, 3) float32 image → crop affine matrices.
@@ -67,25 +69,36 @@ _LEVELS = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
 _NORMALISED_LEVELS = np.ascontiguousarray(((_LEVELS - IMAGENET_MEAN) / IMAGENET_STD)[:, None, :])
 
 
-def normalise_uint8(crops: np.ndarray) -> np.ndarray:
+def normalise_uint8(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ImageNet-normalised, by table look-up.
 
     Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`).
+
+    Args:
+        crops (np.ndarray): (N, H, W, 3) uint8 RGB.
+        mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
+            their N mirror images (``x[..., ::-1]``), each written from the looked-up crop.
     """
     n, h, w, _ = crops.shape
-    out = np.empty((n, 3, h, w), dtype=np.float32)
+    out = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
     for i in range(n):
-        out[i] = cv2.LUT(crops[i], _NORMALISED_LEVELS).transpose(2, 0, 1)  # H x W x 3 -> 3 x H x W
+        values = cv2.LUT(crops[i], _NORMALISED_LEVELS)  # H x W x 3
+        out[i] = values.transpose(2, 0, 1)  # 3 x H x W
+        if mirrored:
+            out[n + i] = values[:, ::-1].transpose(2, 0, 1)
     return out
 
 
 def normalise_float(crops: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) float32 pixel values 0..255 → (N, 3, H, W) float32 normalised.
 
-    ``(x / 255 - mean) / std`` per element in float32, done in place on one CHW copy.
+    ``(x / 255 - mean) / std`` per element in float32: the division writes the CHW result,
+    the rest is done in place.
     """
-    x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)  # N x 3 x H x W
-    x /= np.float32(255.0)
+    crops = np.asarray(crops, dtype=np.float32)
+    n, h, w, _ = crops.shape
+    x = np.empty((n, 3, h, w), dtype=np.float32)
+    np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x)  # N x 3 x H x W
     x -= IMAGENET_MEAN[:, None, None]
     x /= IMAGENET_STD[:, None, None]
     return x
@@ -150,15 +163,19 @@ def udp_warp_matrix(center: np.ndarray, scale: np.ndarray,
     return warp
 
 
-def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> VitPoseCrops:
+def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray,
+                  mirrored: bool = False) -> VitPoseCrops:
     """Crop and normalise N person boxes for ViTPose (WHAM/mmpose top-down UDP pipeline).
 
     Args:
         image_rgb (np.ndarray): (H, W, 3) uint8 RGB image.
         boxes_xyxy (np.ndarray): (N, 4) [x1, y1, x2, y2] detector boxes, image px.
+        mirrored: ``input_tensor`` also holds the mirrored crops (flip test), see
+            :func:`normalise_uint8`.
 
     Returns:
-        VitPoseCrops with ``input_tensor`` (N, 3, 256, 192) and the box geometry needed by
+        VitPoseCrops with ``input_tensor`` (N, 3, 256, 192) (``mirrored``: (2N, ...), the N
+        crops then the N mirrored) and the box geometry needed by
         :func:`wham_ros.vitpose.keypoints_from_heatmaps`.
 
     Raises:
@@ -174,7 +191,7 @@ def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> VitPoseCrops
     crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.uint8)
     for i, m in enumerate(warp):  # one OpenCV call per person
         cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR)
-    return VitPoseCrops(normalise_uint8(crops), center, scale, warp, crops)
+    return VitPoseCrops(normalise_uint8(crops, mirrored), center, scale, warp, crops)
 
 
 def hmr2_crop_windows(bboxes_cxcys: np.ndarray,
@@ -251,6 +268,21 @@ def _sampled_crop(image_rgb: np.ndarray, ul: np.ndarray, br: np.ndarray,
     return across(yi0) * (1 - ay)[:, None, None] + across(yi1) * ay[:, None, None]
 
 
+_SCRATCH = threading.local()
+
+
+def _canvas(h: int, w: int) -> np.ndarray:
+    """An (h, w, 3) float32 view of this thread's scratch memory (contents undefined).
+
+    The canvas is at most :data:`MAX_CANVAS_PX` pixels (12 MiB); reusing one buffer per
+    thread spares a fresh multi-megabyte allocation (and its page faults) per person and frame.
+    """
+    buf = getattr(_SCRATCH, "canvas", None)
+    if buf is None or buf.size < h * w * 3:
+        buf = _SCRATCH.canvas = np.empty(h * w * 3, dtype=np.float32)
+    return buf[:h * w * 3].reshape(h, w, 3)
+
+
 def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Crop and normalise N square boxes for HMR2.0 (WHAM ``process_image``, 256×256).
 
@@ -290,13 +322,19 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         if (x1 - x0) * (y1 - y0) > MAX_CANVAS_PX:
             crops[i] = _sampled_crop(image_rgb, ul[i], br[i], HMR2_INPUT_HW)
             continue
+        # WHAM's float canvas, (y1 - y0) x (x1 - x0) x 3: the image part converted straight
+        # into it (one pass, no uint8 window), zeros around it
+        canvas = _canvas(y1 - y0, x1 - x0)
         sx0, sx1 = min(max(0, x0), img_w), max(min(img_w, x1), 0)
         sy0, sy1 = min(max(0, y0), img_h), max(min(img_h, y1), 0)
-        if sx1 > sx0 and sy1 > sy0:  # the image part, zero-padded to the window (uint8)
-            window = cv2.copyMakeBorder(image_rgb[sy0:sy1, sx0:sx1], sy0 - y0, y1 - sy1,
-                                        sx0 - x0, x1 - sx1, cv2.BORDER_CONSTANT, value=0)
+        if sx1 > sx0 and sy1 > sy0:
+            top, bottom, left, right = sy0 - y0, sy1 - y0, sx0 - x0, sx1 - x0  # canvas px
+            canvas[top:bottom, left:right] = image_rgb[sy0:sy1, sx0:sx1]
+            canvas[:top] = 0.0  # the padding strips only
+            canvas[bottom:] = 0.0
+            canvas[top:bottom, :left] = 0.0
+            canvas[top:bottom, right:] = 0.0
         else:
-            window = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
-        canvas = window.astype(np.float32)  # (y1 - y0) x (x1 - x0) x 3, WHAM's float canvas
+            canvas.fill(0.0)
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
     return normalise_float(crops), crops

@@ -84,19 +84,23 @@ class VitPoseEstimator:
         """
         raise NotImplementedError
 
-    def heatmaps(self, input_tensor: np.ndarray) -> np.ndarray:
+    def heatmaps(self, input_tensor: np.ndarray, mirrored: bool = False) -> np.ndarray:
         """Heatmaps of normalised crops, flip-merged when ``flip_test``.
 
         Args:
-            input_tensor (np.ndarray): (B, 3, 256, 192) float32.
+            input_tensor (np.ndarray): (B, 3, 256, 192) float32 (``mirrored``: (2B, ...)).
+            mirrored: with ``flip_test``, ``input_tensor`` already holds the B crops then
+                their B mirror images (``vitpose_crops(..., mirrored=True)``).
 
         Returns:
             np.ndarray: (B, 17, 64, 48) float32.
         """
         if not self.flip_test:
             return self.run_network(input_tensor)
-        both = self.run_network(np.concatenate([input_tensor, input_tensor[..., ::-1]]))
-        n = len(input_tensor)
+        if not mirrored:
+            input_tensor = np.concatenate([input_tensor, input_tensor[..., ::-1]])
+        both = self.run_network(input_tensor)
+        n = len(input_tensor) // 2
         return merge_flipped_heatmaps(both[:n], both[n:])
 
     def __call__(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
@@ -113,9 +117,9 @@ class VitPoseEstimator:
         if len(boxes) == 0:
             return np.zeros((0, len(COCO17_NAMES), 3), dtype=np.float32)
         if self.crop_backend == "opencv":
-            crops = vitpose_crops(image_rgb, boxes)
-            return keypoints_from_heatmaps(self.heatmaps(crops.input_tensor), crops.center,
-                                           crops.scale)
+            crops = vitpose_crops(image_rgb, boxes, mirrored=self.flip_test)
+            return keypoints_from_heatmaps(self.heatmaps(crops.input_tensor, self.flip_test),
+                                           crops.center, crops.scale)
         check_image(image_rgb)
         center, scale, geometry = vitpose_geometry(boxes)
         geometry, mirror = with_mirrored(geometry, self.flip_test)  # N crops, then N mirrored

@@ -290,8 +290,9 @@ class StreamingWHAM:
             finp = to_dev(pack_rows([(i, flipped[i]) for i in ids], FLIPPED_FIELDS,
                                     FLIPPED_WIDTH, np_dt, "FlippedFrame"))
         out = self.slots.step([self._slot[i] for i in ids], inp, finp, full_mesh)
+        rows = {k: v.unbind(0) for k, v in out.items()}  # one call per output, not per track
         result = {}
         for b, tid in enumerate(ids):
             self._age[tid] += 1
-            result[tid] = {k: v[b] for k, v in out.items()}
+            result[tid] = {k: r[b] for k, r in rows.items()}
         return result
