@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",
-        "torch>=2.6",  # weights_only loading with (object, "module.name") allowlist entries
+        "torch>=2.6",
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.5,<5",
         "rosbags>=0.10",
