@@ -17,14 +17,12 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from test_runner import read_back
+from test_runner_grounding import GroundingOnly
 from wham_ros.offline.runner import load_parameters, run
 from wham_ros.geometry.frames import R_ZUP_YDOWN
 from wham_ros.geometry.gravity import level_rotation
-from wham_ros.geometry.grounding import WorldGrounding
 from wham_ros.geometry.so3 import angle_between, matrix_to_quat_xyzw, quat_xyzw_to_matrix
-from wham_ros.pipeline import PipelineConfig
 from wham_ros.ros.frame_input import stamp_ns
-from wham_ros.ros.params import pipeline_kwargs
 from wham_ros.testing.imu_rig import NS, NoisyImu
 from wham_ros.testing.textured_pan import (TexturedCamera, TurningRig, render_recording, vertical_bias,
                                            world_texture)
@@ -45,17 +43,8 @@ def colour_boxes(rgb):
                     dtype=float).reshape(-1, 4)
 
 
-class GroundingWithImages:
+class GroundingWithImages(GroundingOnly):
     """Pipeline double: the real world grounding fed as Pipeline.process feeds it, no networks."""
-
-    def __init__(self, values):
-        self.grounding = WorldGrounding(PipelineConfig(**pipeline_kwargs(values)).grounding_config())
-
-    def add_imu(self, sample):
-        return self.grounding.add_imu(sample)
-
-    def reset(self):
-        self.grounding.reset()
 
     def process(self, frame, full_mesh=None):
         step = self.grounding.on_frame(frame.stamp_ns)

@@ -24,12 +24,12 @@ ros_env.activate()
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from scenario_node import Probe, wait_for  # noqa: E402
+from scenario_node import Probe  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from scenario_real import model_parameters, set_stamp  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from wham_ros.ros.node import WhamNode  # noqa: E402
@@ -95,14 +95,10 @@ def main():
     rel = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     depth_pub = probe_node.create_publisher(Image, DEPTH_TOPIC, rel)
     depth_info_pub = probe_node.create_publisher(CameraInfo, DEPTH_INFO_TOPIC, rel)
-    executor = MultiThreadedExecutor(num_threads=4)
-    for n in nodes + [probe_node]:
-        executor.add_node(n)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    for n in nodes:
-        assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert n.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    spinners = [NodeSpinner(n) for n in nodes + [probe_node]]  # transitions on each node's thread
+    for spinner in spinners[:-1]:
+        assert spinner.transition("configure") == TransitionCallbackReturn.SUCCESS
+        assert spinner.transition("activate") == TransitionCallbackReturn.SUCCESS
     wait_for(lambda: probe.image_pub.get_subscription_count() > 0
              and depth_pub.get_subscription_count() > 0
              and depth_info_pub.get_subscription_count() > 0, timeout=TIMEOUT_S,
@@ -164,10 +160,10 @@ def main():
            "stamps": list(scene.stamps_ns), "half": half, "humans": humans,
            "diagnostics": diag,
            "invalid_inputs": node.stats.snapshot()["invalid_inputs"]}
-    for n in nodes:
-        assert n.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-    executor.shutdown()
-    spin.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484)
+    for spinner in spinners[:-1]:
+        assert spinner.transition("deactivate") == TransitionCallbackReturn.SUCCESS
+    for spinner in spinners:
+        spinner.stop()
     print("RESULT " + json.dumps(out), flush=True)
     rclpy.shutdown()
 

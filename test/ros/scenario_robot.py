@@ -35,7 +35,7 @@ from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 
-from scenario_node import wait_for  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from scenario_real import model_parameters  # noqa: E402
 from wham_ros.testing.robot_bag import TF_STATIC_TOPIC, robot_messages  # noqa: E402
 from wham_ros.msg import HumanArray  # noqa: E402
@@ -122,13 +122,12 @@ def main(models_json: str, mode: str) -> None:
     tf_seen = []
     client.create_subscription(type(msgs[0].msg), "/tf", lambda m: tf_seen.extend(
         (t.header.frame_id, t.child_frame_id) for t in m.transforms), reliable)
-    executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]  # as `ros2 run` spins a node
-    executors[0].add_node(node)
-    executors[1].add_node(robot)
-    executors[1].add_node(client)
-    spinners = [threading.Thread(target=ex.spin, daemon=True) for ex in executors]
-    for th in spinners:
-        th.start()
+    node_spinner = NodeSpinner(node)  # as `ros2 run` spins it; transitions on its thread
+    executor = SingleThreadedExecutor()  # the robot and the client
+    executor.add_node(robot)
+    executor.add_node(client)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
 
     def play():  # the robot drives: every message when the wall clock reaches its stamp
         for m in msgs:
@@ -139,8 +138,8 @@ def main(models_json: str, mode: str) -> None:
 
     player = threading.Thread(target=play)
     player.start()
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # waits for odom in TF
+    assert node_spinner.transition("configure") == TransitionCallbackReturn.SUCCESS
+    assert node_spinner.transition("activate") == TransitionCallbackReturn.SUCCESS  # waits for odom in TF
     lookups, done = [], threading.Event()
 
     def look_up():  # while the robot drives: each body frame in odom at its stamp
@@ -182,11 +181,10 @@ def main(models_json: str, mode: str) -> None:
            "start_ns": world.start_ns, "last_stamp": last,
            "snapshot": {k: v for k, v in node.stats.snapshot().items() if k == "invalid_inputs"},
            "grounding": node._pipe.grounding_status()}
-    node.trigger_deactivate()
-    for ex in executors:
-        ex.shutdown()
-    for th in spinners:  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
-        th.join(timeout=5.0)
+    node_spinner.transition("deactivate")
+    node_spinner.stop()
+    executor.shutdown()
+    spinner.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
     print("RESULT " + json.dumps(out), flush=True)
     rclpy.shutdown()
 

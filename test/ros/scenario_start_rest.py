@@ -32,14 +32,13 @@ ros_env.activate()
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from scenario_node import wait_for  # noqa: E402
 from scenario_real import imu_msg  # noqa: E402
 from sensor_msgs.msg import Imu  # noqa: E402
+from spinning import NodeSpinner, wait_for  # noqa: E402
 from wham_ros.geometry.grounding import WorldGrounding  # noqa: E402
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw  # noqa: E402
 from wham_ros.ros.node import WhamNode, pipeline_config  # noqa: E402
@@ -102,13 +101,8 @@ def main():
                 diags.append({"message": st.message, "values": {kv.key: kv.value for kv in st.values}})
 
     probe.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 100)
-    executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]
-    executors[0].add_node(node)
-    executors[1].add_node(probe)
-    spinners = [threading.Thread(target=ex.spin, daemon=True) for ex in executors]
-    for th in spinners:
-        th.start()
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    spinners = [NodeSpinner(node), NodeSpinner(probe)]  # transitions on each node's own thread
+    assert spinners[0].transition("configure") == TransitionCallbackReturn.SUCCESS
     rng = np.random.default_rng(0)
     starts = []
     for i in range(STARTS + 1):
@@ -130,7 +124,7 @@ def main():
         if before:
             for m in msgs[:lead]:  # nobody subscribed yet: lost
                 pub.publish(m)
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert spinners[0].transition("activate") == TransitionCallbackReturn.SUCCESS
         if not before:
             for m in msgs[:lead]:  # right after the node: discovery may still be under way
                 pub.publish(m)
@@ -152,14 +146,12 @@ def main():
                        "bias_source": st["gyro_bias_source"], "bias_from": st["gyro_bias_from"],
                        "bias": st["gyro_bias"], "bias_std": st["gyro_bias_std"],
                        "true_bias": true_bias[0].tolist(), "no_rest": no_rest})
-        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-        probe.destroy_publisher(pub)
+        assert spinners[0].transition("deactivate") == TransitionCallbackReturn.SUCCESS
+        spinners[1].call(probe.destroy_publisher, pub)  # (its event handlers: on the spin thread)
     with lock:
         out = {"starts": starts, "diagnostics": diags}
-    for ex in executors:
-        ex.shutdown()
-    for th in spinners:  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
-        th.join(timeout=5.0)
+    for spinner in spinners:
+        spinner.stop()
     print("RESULT " + json.dumps(out), flush=True)
     rclpy.shutdown()
 

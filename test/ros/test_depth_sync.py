@@ -11,11 +11,7 @@ import ros_env  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def mf():
-    ok, reason = ros_env.check()
-    if not ok:
-        pytest.skip(reason)
-    ros_env.activate()
+def mf(ros):
     try:
         import message_filters
     except ImportError:
