@@ -12,7 +12,7 @@ never move the regions onto the background.
 
 Units: pixels; images (H, W, 3) uint8 RGB.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -23,7 +23,7 @@ SIGNATURE_SIZE = 2 * (HUE_BINS * SAT_BINS + GREY_BINS)
 #: Box-relative regions (x0, y0, x1, y1) used when the keypoints do not locate the body.
 FALLBACK_TORSO = (0.2, 0.15, 0.8, 0.5)
 FALLBACK_LEGS = (0.25, 0.55, 0.75, 0.9)
-MIN_SATURATION = 0.25      # below: achromatic (grey bins by brightness)
+MIN_SATURATION = 0.25      # below: achromatic (grey bins by brightness); 1/4 (exact bins)
 MAX_SAMPLES_PER_AXIS = 24  # pixels sampled per region axis (a strided grid)
 _J = {name: i for i, name in enumerate(COCO17_JOINTS)}
 _SHOULDERS = [_J["left_shoulder"], _J["right_shoulder"]]
@@ -62,36 +62,86 @@ def body_regions(box: np.ndarray, keypoints: Optional[np.ndarray],
     return regions[0], regions[1]
 
 
-def _histogram(image: np.ndarray, region: np.ndarray) -> Optional[np.ndarray]:
-    """Normalised (HUE_BINS * SAT_BINS + GREY_BINS,) histogram of a region, None if empty."""
-    H, W = image.shape[:2]
+def _sample_grid(region: np.ndarray, H: int, W: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Row and column indices of the strided sample grid of a region (at most
+    ``MAX_SAMPLES_PER_AXIS`` steps of whole pixels per axis), None if it has no 2 x 2 pixels
+    inside an (H, W) image."""
     x0, y0 = max(int(region[0]), 0), max(int(region[1]), 0)
     x1, y1 = min(int(np.ceil(region[2])), W), min(int(np.ceil(region[3])), H)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     sx = max((x1 - x0) // MAX_SAMPLES_PER_AXIS, 1)
     sy = max((y1 - y0) // MAX_SAMPLES_PER_AXIS, 1)
-    rgb = image[y0:y1:sy, x0:x1:sx].reshape(-1, 3).astype(np.float64) / 255.0   # P x 3
-    mx, mn = rgb.max(1), rgb.min(1)
-    chroma = mx - mn
-    sat = np.where(mx > 0, chroma / np.maximum(mx, 1e-9), 0.0)
-    # Hue in [0, 6) (the hexagonal HSV hue), then binned.
-    r, g, b = rgb.T
-    c = np.maximum(chroma, 1e-9)
-    hue = np.where(mx == r, ((g - b) / c) % 6.0, np.where(mx == g, (b - r) / c + 2.0, (r - g) / c + 4.0))
-    chromatic = sat >= MIN_SATURATION
-    h_bin = np.minimum((hue / 6.0 * HUE_BINS).astype(int), HUE_BINS - 1)
-    s_bin = np.minimum(((sat - MIN_SATURATION) / (1.0 - MIN_SATURATION) * SAT_BINS).astype(int),
-                       SAT_BINS - 1)
-    g_bin = HUE_BINS * SAT_BINS + np.minimum((mx * GREY_BINS).astype(int), GREY_BINS - 1)
-    bins = np.where(chromatic, h_bin * SAT_BINS + np.maximum(s_bin, 0), g_bin)
-    hist = np.bincount(bins, minlength=HUE_BINS * SAT_BINS + GREY_BINS).astype(np.float64)
-    return hist / hist.sum()
+    return np.arange(y0, y1, sy), np.arange(x0, x1, sx)
+
+
+def _bins(rgb: np.ndarray) -> np.ndarray:
+    """Histogram bin of each (P, 3) uint8 RGB pixel, in integer arithmetic: hue x saturation
+    when chromatic (saturation ``C / M >= MIN_SATURATION`` with ``M``, ``m`` the largest and
+    smallest channel and ``C = M - m``), else brightness ``M``; (P,) int32.
+
+    The hexagonal hue ``h`` in [0, 6) (``(G - B) / C`` mod 6 when red is largest,
+    ``(B - R) / C + 2`` green, ``(R - G) / C + 4`` blue) is binned as ``floor(h * HUE_BINS / 6)``,
+    the saturation as ``floor((C / M - s0) / (1 - s0) * SAT_BINS)``, both exactly.
+    """
+    r, g, b = rgb.astype(np.int32).T
+    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    c = mx - mn
+    # numerator (of h * HUE_BINS / 6 * c) per largest channel; C = 0 is achromatic
+    turns = HUE_BINS // 6
+    num = np.where(mx == r, turns * (g - b) + HUE_BINS * c,
+                   np.where(mx == g, turns * (b - r) + 2 * turns * c, turns * (r - g) + 4 * turns * c))
+    h_bin = np.minimum((num // np.maximum(c, 1)) % HUE_BINS, HUE_BINS - 1)
+    # C / M >= s0 and the saturation bin, with s0 = MIN_SATURATION = 1 / 4
+    sat_num = 4 * c - mx                                            # (C / M - s0) * M / s0
+    chromatic = (sat_num >= 0) & (mx > 0)
+    s_bin = np.minimum(sat_num * SAT_BINS // np.maximum(3 * mx, 1), SAT_BINS - 1)
+    g_bin = HUE_BINS * SAT_BINS + np.minimum(mx * GREY_BINS // 255, GREY_BINS - 1)
+    return np.where(chromatic, h_bin * SAT_BINS + s_bin, g_bin)
+
+
+def signatures(image: np.ndarray, boxes: np.ndarray, keypoints: Optional[np.ndarray] = None,
+               joint_conf: float = 0.3) -> List[Optional[np.ndarray]]:
+    """Appearance signatures of several people, all regions binned in one pass.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        boxes: (N, 4) xyxy, pixels.
+        keypoints: (N, 17, 3) or None (box regions then).
+        joint_conf: joint confidence threshold.
+
+    Returns:
+        N entries: a (SIGNATURE_SIZE,) float64 summing to 1, or None when a region lies
+        outside the image.
+    """
+    H, W = image.shape[:2]
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    grids = []  # per person: (torso grid, legs grid) or None
+    for i, box in enumerate(boxes):
+        torso, legs = body_regions(box, None if keypoints is None else keypoints[i], joint_conf)
+        pair = (_sample_grid(torso, H, W), _sample_grid(legs, H, W))
+        grids.append(None if pair[0] is None or pair[1] is None else pair)
+    regions = [g for pair in grids if pair is not None for g in pair]
+    out: List[Optional[np.ndarray]] = [None] * len(boxes)
+    if not regions:
+        return out
+    pixels = np.concatenate([image[rows[:, None], cols[None, :]].reshape(-1, 3) for rows, cols in regions])
+    owner = np.repeat(np.arange(len(regions)), [len(rows) * len(cols) for rows, cols in regions])
+    n_bins = HUE_BINS * SAT_BINS + GREY_BINS
+    hist = np.bincount(owner * n_bins + _bins(pixels), minlength=len(regions) * n_bins)
+    hist = hist.reshape(len(regions), n_bins).astype(np.float64)
+    hist /= hist.sum(1, keepdims=True)
+    k = 0
+    for i, pair in enumerate(grids):
+        if pair is not None:
+            out[i] = 0.5 * hist[k:k + 2].reshape(-1)
+            k += 2
+    return out
 
 
 def signature(image: np.ndarray, box: np.ndarray, keypoints: Optional[np.ndarray] = None,
               joint_conf: float = 0.3) -> Optional[np.ndarray]:
-    """Appearance signature of one person.
+    """Appearance signature of one person (see :func:`signatures`).
 
     Args:
         image: (H, W, 3) uint8 RGB.
@@ -102,11 +152,8 @@ def signature(image: np.ndarray, box: np.ndarray, keypoints: Optional[np.ndarray
     Returns:
         (SIGNATURE_SIZE,) float64 summing to 1, or None when a region lies outside the image.
     """
-    torso, legs = body_regions(box, keypoints, joint_conf)
-    parts = [_histogram(image, torso), _histogram(image, legs)]
-    if parts[0] is None or parts[1] is None:
-        return None
-    return 0.5 * np.concatenate(parts)
+    return signatures(image, np.asarray(box, dtype=np.float64)[None],
+                      None if keypoints is None else np.asarray(keypoints)[None], joint_conf)[0]
 
 
 def hellinger(a: np.ndarray, b: np.ndarray) -> float:

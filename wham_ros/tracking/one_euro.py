@@ -51,6 +51,11 @@ class OneEuroFilter:
         """Forget the state; the next sample passes through unchanged."""
         self._x = self._dx = self._t = None
 
+    @property
+    def value(self) -> Optional[np.ndarray]:
+        """The filtered value (a copy), None before the first sample."""
+        return None if self._x is None else self._x.copy()
+
     def move(self, fn) -> None:
         """Move the filtered value by ``fn`` (array -> array of the same shape), e.g. the
         camera-motion compensation of a box; the speed estimate is kept."""

@@ -61,7 +61,7 @@ from scipy.optimize import linear_sum_assignment
 
 from wham_ros.detect.boxes import box_area, iou_matrix
 from wham_ros.frontend.wham_inputs import CONF_THRESHOLD, MIN_CONFIDENT_JOINTS, NUM_JOINTS
-from wham_ros.tracking.appearance import hellinger, signature
+from wham_ros.tracking.appearance import hellinger, signatures
 from wham_ros.tracking.camera_compensation import warp_boxes, warp_points
 from wham_ros.tracking.one_euro import OneEuroFilter
 from wham_ros.tracking.similarity import oks_matrix
@@ -250,18 +250,6 @@ class _Track:
         out[:, :2] += shift
         return out
 
-    def compensate(self, H: np.ndarray) -> None:
-        """Move the track into this frame's image by the camera's image motion ``H``: its last
-        box and keypoints (what association predicts from) and the smoothed box. The smoothed
-        keypoints (WHAM's input) stay a function of the measurements alone, so a front-end
-        with or without a rotation source gives WHAM the same inputs when it associates the
-        same."""
-        self.box = warp_boxes(H, self.box)[0]
-        self.box_filter.move(lambda b: warp_boxes(H, b)[0])
-        self.smooth_box = warp_boxes(H, self.smooth_box)[0]
-        if self.kp is not None:
-            self.kp[:, :2] = warp_points(H, self.kp[:, :2])
-
     def update(self, box, score, kp, t_s, gain, size=None):
         """Take a matched detection. In an image of ``size`` (W, H), a box cut by the border
         keeps the size last seen whole (beyond the border) and does not update the velocity."""
@@ -419,6 +407,34 @@ class MultiPersonTracker:
             if tid in by_id:
                 by_id[tid].observe_shape(betas, gain)
 
+    def _compensate(self, H: np.ndarray) -> None:
+        """Move every track and remembered identity into this frame's image by the camera's
+        image motion ``H`` (3, 3), all boxes in one warp and all keypoints in another: a
+        track's last box and keypoints (what association predicts from), its smoothed box
+        and the box filter's state. The smoothed keypoints (WHAM's input) stay a function of
+        the measurements alone, so a front-end with or without a rotation source gives WHAM
+        the same inputs when it associates the same."""
+        tracks, idents = self._tracks, self._identities
+        filtered = [t for t in tracks if t.box_filter.value is not None]
+        boxes = [t.box for t in tracks] + [t.smooth_box for t in tracks] + \
+            [t.box_filter.value for t in filtered] + [i.box for i in idents]
+        if not boxes:
+            return
+        warped = iter(warp_boxes(H, np.stack(boxes)))
+        for t in tracks:
+            t.box = next(warped)
+        for t in tracks:
+            t.smooth_box = next(warped)
+        for t in filtered:
+            t.box_filter.move(lambda _, moved=next(warped): moved)
+        for i in idents:
+            i.box = next(warped)
+        with_kp = [t for t in tracks if t.kp is not None]
+        if with_kp:
+            moved = warp_points(H, np.stack([t.kp[:, :2] for t in with_kp]))  # T x 17 x 2
+            for t, m in zip(with_kp, moved):
+                t.kp[:, :2] = m
+
     def _check(self, detections, keypoints):
         det = np.asarray(detections, dtype=np.float64)
         if det.size == 0:
@@ -502,11 +518,7 @@ class MultiPersonTracker:
         self._last_t = t_s
         self._frame += 1
         if homography is not None:
-            H = np.asarray(homography, dtype=np.float64)
-            for track in self._tracks:
-                track.compensate(H)
-            for ident in self._identities:
-                ident.box = warp_boxes(H, ident.box)[0]
+            self._compensate(np.asarray(homography, dtype=np.float64))
         for track in self._tracks:
             track.reidentified = False
         scores = det[:, 4]
@@ -514,9 +526,10 @@ class MultiPersonTracker:
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
         sigs: List[Optional[np.ndarray]] = [None] * len(det)
         if image is not None:
-            for i in np.concatenate([high, low]):
-                sigs[i] = signature(image, det[i, :4], None if kp is None else kp[i],
-                                    cfg.joint_conf)
+            scored = np.concatenate([high, low])
+            for i, sig in zip(scored, signatures(image, det[scored, :4],
+                                                 None if kp is None else kp[scored], cfg.joint_conf)):
+                sigs[i] = sig
         tracks = self._tracks
         was_tracked = [t.state == TrackState.CONFIRMED for t in tracks]
 
