@@ -55,10 +55,12 @@ def test_bench_wham_prints_every_engine_row():
 
 
 def test_bench_image_rotation_json_times_each_camera_size():
-    res = run_bench("bench/bench_image_rotation.py", "--frames", "6", "--clock", "cpu")
+    res = run_bench("bench/bench_image_rotation.py", "--frames", "12", "--clock", "cpu")
     assert res["clock"] == "cpu" and set(res["sizes"]) == {"640x480", "1280x720"}
     for row in res["sizes"].values():
-        assert 0 < row["median_ms"] <= row["p95_ms"]
+        assert 0 < row["median_ms"] <= row["p95_ms"] and 0 < row["mean_ms"] < row["p95_ms"]
+        # a pair per ~0.1 s: 11 frames after the first at 30 Hz, 3 or 4 looked at
+        assert row["frames"] == 11 and 3 <= row["looked_at"] <= 4
         assert row["refused"] == 0 and row["fitted"] >= 2  # the textured scene: no pair refused
 
 

@@ -31,7 +31,8 @@ def test_processed_images_reach_the_image_bias_source_with_people_masked(synthet
         assert "image_rotation" in result.timings_ms
         seen.append(len(pipe.frontend.last_boxes))
     source = pipe.wham.grounding.image_bias
-    assert set(source.counts) == {"ok"} and source.counts["ok"] >= 10  # every image pair fitted
+    # every image pair fitted: one per ~0.1 s (min_interval_ns) over the 1 s recording
+    assert set(source.counts) == {"ok"} and source.counts["ok"] >= 8
     assert max(seen) == 2  # the detector's boxes (both walkers) were masked out
     status = pipe.grounding_status()
     assert status["image_bias_state"] in ("starting", "active")

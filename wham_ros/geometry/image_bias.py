@@ -137,7 +137,7 @@ class ImageBiasSource:
             ImageRotation: the fit of this pair.
         """
         fit = self.estimator.estimate(stamp_ns, image, K, boxes_xyxy)
-        if fit.reason in ("no_previous", "interval", "size", "short"):
+        if fit.reason in ("no_previous", "interval", "size", "short", "wait"):
             return fit
         outcome = fit.reason
         if fit.valid:
