@@ -73,6 +73,10 @@ _INFEASIBLE = 1e6
 _PART_WEIGHT = 0.5
 #: A detection covered this much by other detections does not update its track's signature.
 _CLEAN_MAX_COVER = 0.1
+#: A seen track's signature is updated on every this many frames (appearance changes slowly),
+#: with the gain that keeps the time constant of a per-frame update; signatures of this
+#: frame's detections are computed only where needed (a gate, an update, a birth).
+SIGNATURE_EVERY_FRAMES = 5
 #: Shape of a detection, asked only for tracks that have re-identification candidates:
 #: ``shape_of(detection indices) -> (n, 10)`` betas.
 ShapeFn = Callable[[Sequence[int]], Optional[np.ndarray]]
@@ -226,6 +230,7 @@ class _Track:
         self.occluded_count = 0  # unmatched frames hidden behind a person
         self.last_seen_s = float(t_s)
         self.signature: Optional[np.ndarray] = None
+        self.since_signature = 0  # frames since the signature was last updated
         self.shape: Optional[np.ndarray] = None
         self.reidentified = False
         self.full_wh: Optional[np.ndarray] = None  # (2,) last size seen whole in the image
@@ -273,11 +278,18 @@ class _Track:
             self.kp = kp.astype(np.float64)
             self.smooth_kp = self.kp_filter(self.kp[:, :2], t_s)
 
+    def signature_due(self) -> bool:
+        """The signature is updated on this frame (none yet, or every SIGNATURE_EVERY_FRAMES)."""
+        return self.signature is None or self.since_signature + 1 >= SIGNATURE_EVERY_FRAMES
+
     def observe_signature(self, sig: Optional[np.ndarray], gain: float) -> None:
+        """Fold in a signature (exponential average); ``gain`` per frame since the last one."""
         if sig is None:
             return
+        gain = 1.0 - (1.0 - gain) ** (self.since_signature + 1)
         self.signature = sig.copy() if self.signature is None else \
             gain * sig + (1.0 - gain) * self.signature
+        self.since_signature = 0
 
     def observe_shape(self, betas: np.ndarray, gain: float) -> None:
         betas = np.asarray(betas, dtype=np.float64).reshape(-1)
@@ -313,6 +325,33 @@ class _Identity:
     last_seen_s: float
     signature: Optional[np.ndarray]
     shape: Optional[np.ndarray]
+
+
+class _FrameSignatures:
+    """Appearance signatures of a frame's detections, computed on demand (several at once)."""
+
+    def __init__(self, image: Optional[np.ndarray], det: np.ndarray, kp: Optional[np.ndarray],
+                 joint_conf: float):
+        self._image, self._det, self._kp, self._joint_conf = image, det, kp, joint_conf
+        self._sigs: Dict[int, Optional[np.ndarray]] = {}
+
+    def compute(self, indices) -> None:
+        """Compute the signatures of the detections ``indices`` not computed yet."""
+        todo = [int(i) for i in indices if int(i) not in self._sigs]
+        if self._image is None or not todo:
+            return
+        kp = None if self._kp is None else self._kp[todo]
+        for i, sig in zip(todo, signatures(self._image, self._det[todo, :4], kp, self._joint_conf)):
+            self._sigs[i] = sig
+
+    def get(self, index: int) -> Optional[np.ndarray]:
+        """The signature of detection ``index`` if computed (and inside the image), else None."""
+        return self._sigs.get(int(index))
+
+    def of(self, indices) -> List[Optional[np.ndarray]]:
+        """The signatures of the detections ``indices`` (computed now where needed)."""
+        self.compute(indices)
+        return [self.get(i) for i in indices]
 
 
 def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -452,7 +491,10 @@ class MultiPersonTracker:
                              f"{len(det)} detections; got shape {kp.shape}")
         return det, kp
 
-    def _similarity(self, tracks: List[_Track], det, kp, sigs, size) -> np.ndarray:
+    def _similarity(self, tracks: List[_Track], det, kp, signatures_of, size) -> np.ndarray:
+        """(D, T) similarity of detections ``det`` (D, 5) to ``tracks``: IoU with the predicted
+        box, blended with OKS, a part of an unseen track, zero where the appearance gate
+        fails; ``signatures_of(rows)`` gives the signatures of detection rows."""
         cfg = self.config
         boxes = np.array([t.predicted_box(cfg.max_lost) for t in tracks]).reshape(-1, 4)
         if size is not None:  # the part in the image is what a detector can see
@@ -475,7 +517,8 @@ class MultiPersonTracker:
                 sim[:, j] = 0.0
             if t.misses == 0 or t.signature is None:  # unseen last frame: only a look-alike
                 continue
-            for i, s in enumerate(sigs):
+            rows = np.flatnonzero(sim[:, j] > 0)  # the detections that could match it
+            for i, s in zip(rows, signatures_of(rows)):
                 if s is not None and hellinger(s, t.signature) > cfg.reid_appearance_gate:
                     sim[i, j] = 0.0
         return sim
@@ -524,19 +567,14 @@ class MultiPersonTracker:
         scores = det[:, 4]
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-        sigs: List[Optional[np.ndarray]] = [None] * len(det)
-        if image is not None:
-            scored = np.concatenate([high, low])
-            for i, sig in zip(scored, signatures(image, det[scored, :4],
-                                                 None if kp is None else kp[scored], cfg.joint_conf)):
-                sigs[i] = sig
+        sigs = _FrameSignatures(image, det, kp, cfg.joint_conf)
         tracks = self._tracks
         was_tracked = [t.state == TrackState.CONFIRMED for t in tracks]
 
         # Stage 1: high-score detections vs all live tracks (IoU + OKS, appearance gate).
         sub_kp = None if kp is None else kp[high]
         size = None if image is None else (image.shape[1], image.shape[0])   # W, H
-        pairs = self._assign(self._similarity(tracks, det[high], sub_kp, [sigs[i] for i in high],
+        pairs = self._assign(self._similarity(tracks, det[high], sub_kp, lambda rows: sigs.of(high[rows]),
                                               size), cfg.match_min_similarity)
         matched_t = {c for _, c in pairs}
         matches = [(high[r], c) for r, c in pairs]
@@ -554,14 +592,17 @@ class MultiPersonTracker:
         cover = _cover(det[:, :4], det[:, :4])
         np.fill_diagonal(cover, 0.0)
         clean = cover.sum(1) <= _CLEAN_MAX_COVER if len(det) else np.zeros(0, bool)
+        updating = {d for d, ti in matches if clean[d] and tracks[ti].signature_due()}
+        sigs.compute(sorted(updating) + [d for d in unmatched_high if clean[d]])  # + births
         confirming: List[tuple] = []
         for d, ti in matches:
             track = tracks[ti]
             unseen = track.misses
             track.update(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s,
                          cfg.velocity_gain, size)
-            if clean[d]:
-                track.observe_signature(sigs[d], cfg.appearance_gain)
+            if d in updating:
+                track.observe_signature(sigs.get(d), cfg.appearance_gain)
+            track.since_signature += d not in updating
             if track.state == TrackState.TENTATIVE and track.hits >= cfg.min_hits:
                 confirming.append((track, d))
             elif track.state in (TrackState.LOST, TrackState.OUT_OF_VIEW):
@@ -595,7 +636,7 @@ class MultiPersonTracker:
                 continue  # inside a person seen in this frame: a part of them, not a new one
             track = _Track(det[d, :4], det[d, 4], None if kp is None else kp[d], t_s, cfg)
             if clean[d]:
-                track.observe_signature(sigs[d], cfg.appearance_gain)
+                track.observe_signature(sigs.get(d), cfg.appearance_gain)
             self._tracks.append(track)
             if cfg.min_hits <= 1:
                 self._confirm_all([(track, d)], t_s, shape_of)
