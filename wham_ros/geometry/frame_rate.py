@@ -23,11 +23,10 @@ duplicated ("hold"), because a repeated image would read as a person standing st
 from __future__ import annotations
 
 import logging
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Optional
-
-import numpy as np
 
 from wham_ros.geometry.camera_motion import WHAM_FPS
 
@@ -85,7 +84,7 @@ class FrameRatePolicy:
     @property
     def camera_period_ns(self) -> Optional[float]:
         """Median recent frame interval, ns (None before two frames)."""
-        return float(np.median(self._intervals)) if self._intervals else None
+        return float(statistics.median(self._intervals)) if self._intervals else None
 
     def decide(self, stamp_ns: int) -> FrameDecision:
         """Decide for one incoming frame.

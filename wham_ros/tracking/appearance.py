@@ -158,5 +158,5 @@ def signature(image: np.ndarray, box: np.ndarray, keypoints: Optional[np.ndarray
 
 def hellinger(a: np.ndarray, b: np.ndarray) -> float:
     """Hellinger distance of two signatures, in [0, 1] (0: the same histograms)."""
-    bc = float(np.sqrt(np.clip(a, 0, None) * np.clip(b, 0, None)).sum())
+    bc = float(np.sqrt(np.maximum(a, 0.0) * np.maximum(b, 0.0)).sum())
     return float(np.sqrt(max(1.0 - bc, 0.0)))

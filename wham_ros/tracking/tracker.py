@@ -306,7 +306,7 @@ class _Track:
         box, raw = self.smooth_box, self.box
         if size is not None:
             hi = np.array([size[0], size[1], size[0], size[1]], float)
-            box, raw = np.clip(box, 0.0, hi), np.clip(raw, 0.0, hi)
+            box, raw = np.minimum(np.maximum(box, 0.0), hi), np.minimum(np.maximum(raw, 0.0), hi)
         return TrackedPerson(
             track_id=self.track_id, state=self.state,
             box_xyxy=box.astype(np.float32), keypoints=kp,
@@ -360,7 +360,7 @@ def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)                                  # N x M
+    inter = np.maximum(rb - lt, 0.0).prod(-1)                                   # N x M
     return inter / np.maximum(box_area(a), 1e-9)[:, None]
 
 
@@ -498,7 +498,7 @@ class MultiPersonTracker:
         cfg = self.config
         boxes = np.array([t.predicted_box(cfg.max_lost) for t in tracks]).reshape(-1, 4)
         if size is not None:  # the part in the image is what a detector can see
-            boxes = np.clip(boxes, 0.0, np.array([size[0], size[1], size[0], size[1]], float))
+            boxes = np.minimum(np.maximum(boxes, 0.0), np.array([size[0], size[1], size[0], size[1]], float))
         sim = iou_matrix(det[:, :4], boxes)                                  # D x T
         w = cfg.keypoint_weight
         if kp is not None and w > 0 and tracks and any(t.kp is not None for t in tracks):
