@@ -463,31 +463,32 @@ class WhamStage:
         g = self.grounding
         world_valid = g.track_update(tid, o["trans_cam"], o["trans_world"], world_valid)
         R_cam, R_w = o["poses_root_cam"][0], o["poses_root_world"]
+        t_cam = o["trans_cam"]
+        # hip-centred points, one array: 1 hip (origin) + 24 SMPL joints + 17 COCO + 4 feet
+        n_smpl, n_feet = len(o["smpl_joints_cam"]), len(o["feet_cam"])
+        points = np.concatenate([np.zeros((1, 3)), o["smpl_joints_cam"], o["joints_cam"][:17], o["feet_cam"]])
+        cam = points[1:1 + n_smpl + 17] + t_cam
         human = HumanEstimate(
             track_id=tid, age=self.engine.age(tid),
             global_orient_cam=R_cam, global_orient_world=np.full((3, 3), np.nan),
-            body_pose=o["poses_body"], betas=o["betas"], trans_cam=o["trans_cam"],
+            body_pose=o["poses_body"], betas=o["betas"], trans_cam=t_cam,
             trans_world=np.full(3, np.nan),
-            smpl_joints_cam=o["smpl_joints_cam"] + o["trans_cam"],
-            smpl_joints_world=np.full((len(o["smpl_joints_cam"]), 3), np.nan),
-            coco_joints_cam=o["joints_cam"][:17] + o["trans_cam"],
-            coco_joints_world=np.full((17, 3), np.nan),
-            contact=o["contact"], feet_world=np.full((len(o["feet_cam"]), 3), np.nan),
+            smpl_joints_cam=cam[:n_smpl], smpl_joints_world=np.full((n_smpl, 3), np.nan),
+            coco_joints_cam=cam[n_smpl:], coco_joints_world=np.full((17, 3), np.nan),
+            contact=o["contact"], feet_world=np.full((n_feet, 3), np.nan),
             keypoints2d=np.asarray(ob.keypoints), bbox_xyxy=np.asarray(ob.bbox_xyxy),
-            vertices_cam=o["verts_cam"] + o["trans_cam"] if "verts_cam" in o else None,
+            vertices_cam=o["verts_cam"] + t_cam if "verts_cam" in o else None,
             root_velocity_world=np.full(3, np.nan), heading_rate=float("nan"))
         if not world_valid:  # no camera pose in the fixed frame: NaN, not a guess
             return human
-        # Hip-centred points posed with the camera root -> world root: R_w R_cam^T
-        to_w = R_w @ R_cam.T
-        joints_w = o["joints_cam"] @ to_w.T + o["trans_world"]  # WHAM y-down world of the track
-        smpl_w = o["smpl_joints_cam"] @ to_w.T + o["trans_world"]
-        feet_w = o["feet_cam"] @ to_w.T + o["trans_world"]
+        # Hip-centred points posed with the camera root -> world root (R_w R_cam^T), at the
+        # WHAM y-down world hip of the track, then into the shared world
+        world = g.to_world(tid, points @ (R_w @ R_cam.T).T + o["trans_world"])
+        human.trans_world = world[0]
+        human.smpl_joints_world = world[1:1 + n_smpl]
+        human.coco_joints_world = world[1 + n_smpl:1 + n_smpl + 17]
+        human.feet_world = world[1 + n_smpl + 17:]
         human.global_orient_world = g.rotation_to_world(tid, R_w)
-        human.trans_world = g.to_world(tid, o["trans_world"])
-        human.smpl_joints_world = g.to_world(tid, smpl_w)
-        human.coco_joints_world = g.to_world(tid, joints_w[:17])
-        human.feet_world = g.to_world(tid, feet_w)
         human.root_velocity_world = g.vector_to_world(tid, o["vel_world_refined"]) * WHAM_FPS
         human.heading_rate = 0.0 if self.engine.age(tid) == 1 else heading_rate(
             g.rotation_to_world(tid, o["poses_root_world_prev"]), human.global_orient_world, WHAM_FPS)
