@@ -22,6 +22,7 @@ def test_bench_pipeline_json_splits_host_and_network():
         row = res["people"][people]
         assert row["total_ms"] > row["network_ms"] > 0
         assert abs(row["host_ms"] - (row["total_ms"] - row["network_ms"])) < 1e-9
+        assert row["host_mean_ms"] > 0
         assert set(row["stages"]) == {"detect", "keypoints", "track", "encode", "wham"}
         for name, stage in row["stages"].items():
             assert set(stage) == {"total_ms", "network_ms", "host_ms"}
