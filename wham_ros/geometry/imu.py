@@ -731,6 +731,12 @@ class ImuIntegrator:
             return RelativeRotation(np.eye(3), False, "no IMU data")
         if b == a:
             return RelativeRotation(np.eye(3), True)
+        if a >= self._stamps[-1]:  # all beyond the newest sample: its rate held (extrapolation)
+            last = np.array(self._stamps[-1:], dtype=np.int64)
+            dR = exp_so3((self._gyro[-1] - self.bias) * ((b - a) / NS_PER_S))
+            valid, reason = self._check_coverage(last, a, b, self._stamps[0], self._stamps[-1])
+            R_ci = self._R_cam_imu
+            return RelativeRotation(R_ci @ dR @ R_ci.T, valid, reason, 0)
         # Only the samples bracketing [a, b] matter (linear interpolation between neighbours).
         lo = max(bisect.bisect_right(self._stamps, a) - 1, 0)
         hi = bisect.bisect_left(self._stamps, b) + 1
