@@ -229,3 +229,23 @@ def test_clock_jump_back_resets_buffer(caplog):
     assert any("clock jumped back" in r.getMessage() for r in caplog.records)
     assert integ.rejected.counts["late"] == 20
     assert len(integ) == 80 and integ.newest_stamp_ns == restarted[-1].stamp_ns
+
+
+def test_extrapolation_past_the_newest_sample_holds_its_rate_exactly():
+    """An interval wholly after the newest sample integrates that sample's rate: the same
+    bits as an interval between two samples of that same rate."""
+    rng = np.random.default_rng(3)
+    held = ImuIntegrator(ImuConfig())
+    for k in range(50):
+        held.add(ImuSample(10**9 + k * 5_000_000, rng.normal(size=3) * 0.5))
+    last = held._stamps[-1]
+    for _ in range(200):
+        a = last + int(rng.integers(0, 20_000_000))
+        b = a + int(rng.integers(1, 50_000_000))
+        bridge = ImuIntegrator(ImuConfig())
+        for t, w in zip(held._stamps, held._gyro):
+            bridge.add(ImuSample(t, w))
+        bridge.add(ImuSample(b + 1_000_000, held._gyro[-1]))  # the same rate after the interval
+        got, want = held.relative_rotation(a, b), bridge.relative_rotation(a, b)
+        np.testing.assert_array_equal(got.delta_R, want.delta_R)
+    assert held.relative_rotation(last, last + 10**9).valid is False  # far beyond: not valid
