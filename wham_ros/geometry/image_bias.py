@@ -1,7 +1,8 @@
 """The images as a gyro-bias source: image rotations in, checked bias observations out.
 
 :class:`ImageBiasSource` runs :class:`~wham_ros.geometry.image_rotation.ImageRotationEstimator`
-on each processed image and hands accepted rotations to the bias filter
+on each processed image (it looks at one per ``min_interval_ns``) and hands accepted
+rotations to the bias filter
 (:meth:`wham_ros.geometry.imu.ImuIntegrator.observe_rotation`, which gates each one like a
 rest). It watches itself and stands down, saying why once per cause:
 
