@@ -208,7 +208,9 @@ def is_rotation(R: np.ndarray, tol: float = 1e-6) -> bool:
     R = np.asarray(R, dtype=np.float64)
     if R.shape != (3, 3) or not np.all(np.isfinite(R)):
         return False
-    return bool(np.abs(R.T @ R - np.eye(3)).max() < tol and abs(np.linalg.det(R) - 1.0) < tol)
+    (a, b, c), (d, e, f), (g, h, i) = R.tolist()
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)  # (no LAPACK call)
+    return bool(np.abs(R.T @ R - np.eye(3)).max() < tol and abs(det - 1.0) < tol)
 
 
 def rot_x(angle: float) -> np.ndarray:
