@@ -64,28 +64,33 @@ def _check_image(image_rgb: np.ndarray) -> None:
 
 
 # Normalised value of each uint8 level per channel, computed as :func:`normalise_float` does
-# (``(v / 255 - mean) / std`` in float32), so the look-up gives the same bits. 256 x 1 x 3.
-_LEVELS = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
-_NORMALISED_LEVELS = np.ascontiguousarray(((_LEVELS - IMAGENET_MEAN) / IMAGENET_STD)[:, None, :])
+# (``(v / 255 - mean) / std`` in float32), so the look-up gives the same bits: one 256-entry
+# float32 table per channel (R, G, B).
+_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+_CHANNEL_LEVELS = tuple(np.ascontiguousarray((_LEVELS - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+                        for c in range(3))
 
 
 def normalise_uint8(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ImageNet-normalised, by table look-up.
 
-    Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`).
+    Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`). Each
+    crop is split into its uint8 channel planes, and each plane is looked up straight into
+    its CHW plane of the output (no HWC float intermediate, no transposed copy).
 
     Args:
         crops (np.ndarray): (N, H, W, 3) uint8 RGB.
         mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
-            their N mirror images (``x[..., ::-1]``), each written from the looked-up crop.
+            their N mirror images (``x[..., ::-1]``), each plane copied mirrored from the
+            looked-up plane.
     """
     n, h, w, _ = crops.shape
     out = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
     for i in range(n):
-        values = cv2.LUT(crops[i], _NORMALISED_LEVELS)  # H x W x 3
-        out[i] = values.transpose(2, 0, 1)  # 3 x H x W
-        if mirrored:
-            out[n + i] = values[:, ::-1].transpose(2, 0, 1)
+        for c, plane in enumerate(cv2.split(crops[i])):  # H x W uint8 each
+            cv2.LUT(plane, _CHANNEL_LEVELS[c], dst=out[i, c])  # contiguous H x W float32
+            if mirrored:
+                cv2.flip(out[i, c], 1, dst=out[n + i, c])
     return out
 
 
