@@ -34,6 +34,10 @@ PIXEL_STD = 200.0
 #: A log-heatmap Hessian with an eigenvalue this close to zero is singular (flat maps,
 #: plateaus, ridges: the reference adds only 2^-23 I and steps arbitrarily far): no step.
 SINGULAR_EIG = 1e-6
+_FLIP_INDEX = np.asarray(COCO17_FLIP_INDEX, dtype=np.intp)
+_EYE2 = np.eye(2)
+#: The reference's ``2^-23 I`` added to every Hessian (float64).
+_HESS_REGULARISER = np.finfo(np.float32).eps * _EYE2
 # Pixels per row that OpenCV's vectorised filters handle without a scalar tail (AVX-512 x 4).
 _SIMD_WIDTH = 64
 
@@ -54,8 +58,11 @@ def merge_flipped_heatmaps(heatmaps: np.ndarray, heatmaps_flipped: np.ndarray) -
     Returns:
         np.ndarray: (B, 17, H, W), same dtype.
     """
-    back = heatmaps_flipped[:, COCO17_FLIP_INDEX, :, ::-1]  # swap left/right, un-mirror width
-    merged = np.add(heatmaps, back)
+    merged = np.take(heatmaps_flipped, _FLIP_INDEX, axis=1)  # B x 17 x H x W, left/right swapped
+    rows = merged.reshape(-1, merged.shape[-1])  # B*17*H x W
+    if rows.size:
+        cv2.flip(rows, 1, dst=rows)  # un-mirror the width, in place
+    merged += heatmaps  # the same sums as heatmaps + back (addition commutes exactly)
     merged *= heatmaps.dtype.type(0.5)
     return merged
 
@@ -101,8 +108,8 @@ def _log_blur_around(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> n
     m = n * k
     r = kernel // 2 + 1  # patch radius: blur window + one neighbour
     side = 2 * r + 1
-    px = np.clip(points[..., 0].reshape(m).astype(np.intp), 0, w - 1)
-    py = np.clip(points[..., 1].reshape(m).astype(np.intp), 0, h - 1)
+    px = np.minimum(np.maximum(points[..., 0].reshape(m).astype(np.intp), 0), w - 1)
+    py = np.minimum(np.maximum(points[..., 1].reshape(m).astype(np.intp), 0), h - 1)
     offsets = np.arange(-r, r + 1)
     cols = _reflect101(px[:, None] + offsets, w)  # M x side
     rows = _reflect101(py[:, None] + offsets, h)  # M x side
@@ -118,10 +125,11 @@ def _log_blur_around(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> n
     blurred = blurred.reshape(side, m, side).transpose(1, 0, 2)  # M x side x side
     # Neighbour positions clipped to the map (edge padding of L), relative to the patch.
     d = np.array([-1, 0, 1])
-    ny = np.clip(py[:, None] + d, 0, h - 1) - py[:, None] + r  # M x 3
-    nx = np.clip(px[:, None] + d, 0, w - 1) - px[:, None] + r  # M x 3
+    ny = np.minimum(np.maximum(py[:, None] + d, 0), h - 1) - py[:, None] + r  # M x 3
+    nx = np.minimum(np.maximum(px[:, None] + d, 0), w - 1) - px[:, None] + r  # M x 3
     near = blurred[np.arange(m)[:, None, None], ny[:, :, None], nx[:, None, :]]  # M x 3 x 3
-    np.clip(near, 0.001, 50, out=near)
+    np.maximum(near, 0.001, out=near)  # clip to [1e-3, 50] (NaN stays NaN, as with np.clip)
+    np.minimum(near, 50, out=near)
     np.log(near, out=near)
     return near.reshape(n, k, 3, 3)
 
@@ -158,13 +166,13 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
     dxy = half * (xpyp - xp - yp + c + c - xm - ym + xmym)
     grad = np.stack([dx, dy], axis=-1)[..., None]  # N x K x 2 x 1
     hess = np.stack([dxx, dxy, dxy, dyy], axis=-1).reshape(points.shape[:2] + (2, 2))
-    hess = hess + np.finfo(np.float32).eps * np.eye(2)  # float64
+    hess = hess + _HESS_REGULARISER  # float64
     a, b, d = hess[..., 0, 0], hess[..., 0, 1], hess[..., 1, 1]
     mean, radius = 0.5 * (a + d), np.sqrt(0.25 * (a - d) ** 2 + b * b)  # eigenvalues mean ± radius
     regular = np.isfinite(radius) & (np.minimum(np.abs(mean - radius), np.abs(mean + radius))
                                      >= SINGULAR_EIG)
     # The reference's inverse where regular, identity elsewhere (its step is discarded there).
-    hess_inv = np.linalg.inv(np.where(regular[..., None, None], hess, np.eye(2)))
+    hess_inv = np.linalg.inv(np.where(regular[..., None, None], hess, _EYE2))
     step = np.einsum("ijmn,ijnk->ijmk", hess_inv, grad)[..., 0]  # N x K x 2, float64
     moved = points - step  # float64, as the reference's update
     ok = (regular & np.isfinite(moved).all(-1) & (np.hypot(step[..., 0], step[..., 1]) <= kernel)
