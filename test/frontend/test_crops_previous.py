@@ -98,3 +98,72 @@ def test_vitpose_crops_equal_previous(boxes, mirrored):
     tensor, crops = previous_vitpose_input(image, boxes, mirrored)
     assert same_bits(out.crops, crops)
     assert same_bits(out.input_tensor, tensor) and out.input_tensor.flags.c_contiguous
+
+
+def previous_hmr2_crops(image, bboxes_cxcys):
+    """WHAM's crop for windows up to MAX_CANVAS_PX: a zero float canvas of the whole window,
+    the image part pasted, ``cv2.resize`` to 256 x 256; then the previous normalisation."""
+    from wham_ros.frontend.crops import hmr2_crop_windows
+
+    ul, br = hmr2_crop_windows(np.asarray(bboxes_cxcys, np.float64))
+    h, w = image.shape[:2]
+    crops = []
+    for (x0, y0), (x1, y1) in zip(ul, br):
+        canvas = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+        sx0, sx1, sy0, sy1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+        crops.append(cv2.resize(canvas, (256, 256), interpolation=cv2.INTER_LINEAR))
+    crops = np.stack(crops)
+    return previous_normalise_float(crops), crops
+
+
+# [cx, cy, s] boxes (side 200 s px) on a 1280 x 480 frame: the bench's four people, partly
+# outside on every side, wholly outside, tiny (3 px) and large (960 px) windows.
+CXCYS_SETS = {
+    "one_inside": [[325.0, 239.0, 2.2]],
+    "four_people": [[164.0, 238.0, 2.3], [472.0, 238.0, 2.32], [804.0, 238.0, 2.56],
+                    [1112.0, 238.0, 2.37]],
+    "partly_outside": [[10.0, 30.0, 1.5], [1270.0, 470.0, 2.0], [640.0, -90.0, 1.2],
+                       [-50.0, 240.0, 0.9]],
+    "outside_tiny_large": [[3000.0, -900.0, 1.0], [600.5, 200.25, 0.015], [640.0, 240.0, 4.8]],
+}
+
+
+@pytest.mark.parametrize("n", [1, 4])
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_normalise_float_equals_previous(n, mirrored):
+    rng = np.random.default_rng(n)
+    crops = (rng.random((n, 256, 256, 3)) * 255).astype(np.float32)
+    crops[0, 0, :256, 0] = np.arange(256)  # exact levels too
+    crops[0, 1, :3] = [[0.0, 255.0, 1e-7]]
+    want = previous_normalise_float(crops)
+    if mirrored:
+        want = np.concatenate([want, want[..., ::-1]])
+    assert same_bits(normalise_float(crops, mirrored), want)
+    as_f64 = crops.astype(np.float64)[:, ::3, ::2]  # other dtype, non-contiguous, other size
+    want = previous_normalise_float(as_f64)
+    if mirrored:
+        want = np.concatenate([want, want[..., ::-1]])
+    assert same_bits(normalise_float(as_f64, mirrored), want)
+
+
+@pytest.mark.parametrize("boxes", list(CXCYS_SETS.values()), ids=list(CXCYS_SETS))
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_hmr2_crops_equal_previous(boxes, mirrored):
+    image = scene(len(boxes) + 10)
+    norm_img, crops = hmr2_crops(image, boxes, mirrored=mirrored)
+    want_norm, want_crops = previous_hmr2_crops(image, boxes)
+    if mirrored:
+        want_norm = np.concatenate([want_norm, want_norm[..., ::-1]])
+    assert same_bits(crops, want_crops)
+    assert same_bits(norm_img, want_norm) and norm_img.flags.c_contiguous
+
+
+def test_hmr2_crops_of_huge_boxes_normalise_as_before():
+    """Windows beyond MAX_CANVAS_PX are sampled directly; their normalisation is unchanged."""
+    image = scene(3)
+    boxes = [[640.0, 240.0, 30.0], [-5e4, 3e4, 500.0]]
+    norm_img, crops = hmr2_crops(image, boxes, mirrored=True)
+    want = previous_normalise_float(crops)
+    assert same_bits(norm_img, np.concatenate([want, want[..., ::-1]]))

@@ -94,18 +94,29 @@ def normalise_uint8(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     return out
 
 
-def normalise_float(crops: np.ndarray) -> np.ndarray:
+def normalise_float(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) float32 pixel values 0..255 → (N, 3, H, W) float32 normalised.
 
-    ``(x / 255 - mean) / std`` per element in float32: the division writes the CHW result,
-    the rest is done in place.
+    ``(x / 255 - mean) / std`` per element in float32, one channel plane at a time: the
+    division writes the CHW plane from the HWC crop, the rest is done in place while the
+    plane is in cache.
+
+    Args:
+        crops (np.ndarray): (N, H, W, 3) pixel values (cast to float32 first).
+        mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
+            their N mirror images (``x[..., ::-1]``), each plane copied mirrored.
     """
     crops = np.asarray(crops, dtype=np.float32)
     n, h, w, _ = crops.shape
-    x = np.empty((n, 3, h, w), dtype=np.float32)
-    np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x)  # N x 3 x H x W
-    x -= IMAGENET_MEAN[:, None, None]
-    x /= IMAGENET_STD[:, None, None]
+    x = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
+    for i in range(n):
+        for c in range(3):
+            plane = x[i, c]  # H x W
+            np.divide(crops[i, :, :, c], np.float32(255.0), out=plane)
+            plane -= IMAGENET_MEAN[c]
+            plane /= IMAGENET_STD[c]
+            if mirrored:
+                cv2.flip(plane, 1, dst=x[n + i, c])
     return x
 
 
@@ -288,7 +299,8 @@ def _canvas(h: int, w: int) -> np.ndarray:
     return buf[:h * w * 3].reshape(h, w, 3)
 
 
-def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray,
+               mirrored: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Crop and normalise N square boxes for HMR2.0 (WHAM ``process_image``, 256×256).
 
     Pixels outside the image are zero (black before normalisation). Boxes up to
@@ -299,10 +311,12 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
     Args:
         image_rgb (np.ndarray): (H, W, 3) uint8 RGB image.
         bboxes_cxcys (np.ndarray): (N, 3) [cx, cy, s] px, side = 200 s.
+        mirrored: ``norm_img`` also holds the mirrored crops (WHAM's flip-eval), see
+            :func:`normalise_float`.
 
     Returns:
-        (norm_img (N, 3, 256, 256) float32 network input,
-        crops (N, 256, 256, 3) float32 RGB 0..255).
+        (norm_img (N, 3, 256, 256) float32 network input (``mirrored``: (2N, ...), the N
+        crops then the N mirrored), crops (N, 256, 256, 3) float32 RGB 0..255).
 
     Raises:
         ValueError: bad image, boxes not (N, 3), or a non-positive / non-finite box, or a box
@@ -342,4 +356,4 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         else:
             canvas.fill(0.0)
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
-    return normalise_float(crops), crops
+    return normalise_float(crops, mirrored), crops
