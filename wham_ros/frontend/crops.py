@@ -204,9 +204,10 @@ def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray,
     center, scale = box_to_center_scale(boxes)
     warp = udp_warp_matrix(center, scale)
     out_h, out_w = VITPOSE_INPUT_HW
-    crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.uint8)
-    for i, m in enumerate(warp):  # one OpenCV call per person
-        cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR)
+    crops = np.empty((len(boxes), out_h, out_w, 3), dtype=np.uint8)
+    for i, m in enumerate(warp):  # one OpenCV call per person; writes every pixel (border 0)
+        cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return VitPoseCrops(normalise_uint8(crops, mirrored), center, scale, warp, crops)
 
 
