@@ -73,6 +73,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if len(boxes) != len(scores):
         raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
+    if len(order) <= 1:  # nothing to suppress
+        return order.astype(np.int64)
     if len(order) > NMS_MATRIX_MAX:
         return _nms_one_at_a_time(boxes, order, iou_threshold, max_keep)
     ranked = boxes[order]
