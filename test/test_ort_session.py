@@ -236,6 +236,21 @@ def test_io_binding_run_equals_plain_run(linear_onnx):
     np.testing.assert_array_equal(bound.run(["y"], {"x": uploaded})[0], plain)
 
 
+def test_io_binding_outputs_belong_to_the_caller(linear_onnx):
+    """Each run's outputs are fresh arrays: a later run (same shapes) does not overwrite them,
+    so the runners may hand a single chunk's outputs on without copying (join_chunks)."""
+    session, used = make_session(linear_onnx, "cpu", "m")
+    bound = BoundSession(session, used)
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    first = join_chunks(bound.run(["y"], {"x": x1}))
+    kept = first.copy()
+    second = join_chunks(bound.run(["y"], {"x": x2}))
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_array_equal(second, session.run(["y"], {"x": x2})[0])
+
+
 def test_bound_session_device_follows_provider():
     assert BoundSession(None, CUDA, device_id=1).device == "cuda"
     assert BoundSession(None, TRT, device_id=1).device_id == 1
