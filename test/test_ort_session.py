@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
-                                  make_session, node_placement, open_session, provider_options,
+                                  join_chunks, make_session, node_placement, open_session, provider_options,
                                   too_big_for_tensorrt)
 
 TRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -70,6 +70,16 @@ def test_profile_of_the_runners_names_every_dynamic_input(tmp_path):
                     assert lo[0] == 1 and opt[0] == hi[0] == 16 and lo[1:] == hi[1:]
     assert chunks(5, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     assert chunks(3, 8) == [slice(0, 3)] and chunks(0, 8) == [slice(0, 0)]
+
+
+def test_join_chunks_concatenates_and_keeps_a_single_float32_chunk():
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((1, 3), np.float16)
+    joined = join_chunks([a, b])
+    assert joined.dtype == np.float32 and joined.shape == (3, 3)
+    np.testing.assert_array_equal(joined, np.concatenate([a, b.astype(np.float32)]))
+    assert join_chunks([a]) is a  # one chunk: the run's own fresh array, no copy
+    half = join_chunks([b])
+    assert half.dtype == np.float32 and np.array_equal(half, b.astype(np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +234,21 @@ def test_io_binding_run_equals_plain_run(linear_onnx):
     uploaded = bound.upload(x)  # an OrtValue bound as is (shared between sessions)
     assert isinstance(uploaded, ort.OrtValue) and uploaded.device_name() == "cpu"
     np.testing.assert_array_equal(bound.run(["y"], {"x": uploaded})[0], plain)
+
+
+def test_io_binding_outputs_belong_to_the_caller(linear_onnx):
+    """Each run's outputs are fresh arrays: a later run (same shapes) does not overwrite them,
+    so the runners may hand a single chunk's outputs on without copying (join_chunks)."""
+    session, used = make_session(linear_onnx, "cpu", "m")
+    bound = BoundSession(session, used)
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    first = join_chunks(bound.run(["y"], {"x": x1}))
+    kept = first.copy()
+    second = join_chunks(bound.run(["y"], {"x": x2}))
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_array_equal(second, session.run(["y"], {"x": x2})[0])
 
 
 def test_bound_session_device_follows_provider():

@@ -365,6 +365,17 @@ def chunks(n: int, size: int) -> List[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def join_chunks(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The outputs of the chunks of one batch as one float32 array (batch axis first).
+
+    One chunk (the usual case) is returned as it is when already float32, not copied: each
+    run's outputs are fresh arrays owned by the caller.
+    """
+    if len(parts) == 1:
+        return parts[0].astype(np.float32, copy=False)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
 class BoundSession:
     """Runs a session through I/O binding on the device of its provider.
 

@@ -80,3 +80,28 @@ def test_fp16_export_runs_and_stays_close(tmp_path, tiny_hmr2):
         assert out[name].dtype == np.float32
         np.testing.assert_allclose(out[name], ref[name], rtol=0,
                                    atol=3e-2 * max(1.0, np.abs(ref[name]).max()), err_msg=name)
+
+
+def test_flip_feeds_the_crops_then_their_mirror_images(parity):
+    """With ``flip`` the network gets the N normalised crops then their N mirror images,
+    bit for bit (written by ``hmr2_crops(..., mirrored=True)``), and the outputs split so."""
+    from wham_ros.frontend.crops import hmr2_crops
+    from wham_ros.hmr2.estimator import HMR2Estimator
+
+    class Recording(HMR2Estimator):
+        def run_network(self, norm_img):
+            self.fed = norm_img
+            b = len(norm_img)
+            return {"features": np.arange(b, dtype=np.float32)[:, None].repeat(1024, 1),
+                    "global_orient": np.zeros((b, 1, 3, 3), np.float32),
+                    "body_pose": np.zeros((b, 23, 3, 3), np.float32),
+                    "betas": np.zeros((b, 10), np.float32), "cam": np.zeros((b, 3), np.float32)}
+
+    inputs = parity.load_reference("inputs")
+    image, boxes = inputs["image_rgb"], inputs["bboxes_cxcys"]
+    est = Recording()
+    out = est(image, boxes, flip=True)
+    norm, _ = hmr2_crops(image, boxes)
+    np.testing.assert_array_equal(est.fed, np.concatenate([norm, norm[..., ::-1]]))
+    np.testing.assert_array_equal(norm, inputs["norm_img"])
+    assert out["features"][:, 0].tolist() == [0, 1] and out["flipped_features"][:, 0].tolist() == [2, 3]

@@ -45,12 +45,19 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+#: Above this many candidates NMS compares the kept box with the rest one at a time instead
+#: of computing all pairwise IoUs at once (bounded memory: 512^2 float64 = 2 MiB).
+NMS_MATRIX_MAX = 512
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         max_keep: int = 0) -> np.ndarray:
     """Greedy non-maximum suppression.
 
     Keeps the highest-scoring box, drops every remaining box overlapping it with
-    IoU > ``iou_threshold``, and repeats. Ties keep the lower index first (stable sort).
+    IoU > ``iou_threshold`` (or an undefined, NaN IoU), and repeats. Ties keep the lower
+    index first (stable sort). Up to :data:`NMS_MATRIX_MAX` candidates, the IoUs of all
+    pairs are computed in one go (:func:`iou_matrix`, the same values as pair by pair).
 
     Args:
         boxes: (N, 4) xyxy boxes.
@@ -66,6 +73,27 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if len(boxes) != len(scores):
         raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
+    if len(order) <= 1:  # nothing to suppress
+        return order.astype(np.int64)
+    if len(order) > NMS_MATRIX_MAX:
+        return _nms_one_at_a_time(boxes, order, iou_threshold, max_keep)
+    ranked = boxes[order]
+    kept_with = iou_matrix(ranked, ranked) <= iou_threshold  # K x K, False for NaN IoUs
+    alive = np.ones(len(order), dtype=bool)
+    keep = []
+    for a in range(len(order)):
+        if not alive[a]:
+            continue
+        keep.append(order[a])
+        if max_keep and len(keep) >= max_keep:
+            break
+        alive[a + 1:] &= kept_with[a, a + 1:]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _nms_one_at_a_time(boxes: np.ndarray, order: np.ndarray, iou_threshold: float,
+                       max_keep: int) -> np.ndarray:
+    """:func:`nms` for many candidates: IoUs of the kept box with the remaining ones only."""
     areas = box_area(boxes)
     keep = []
     while order.size:

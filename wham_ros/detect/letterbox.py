@@ -10,6 +10,7 @@ where the image sits are properties of the model family (:class:`InputConvention
 
 The network tensor is NCHW float32.
 """
+import functools
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -59,6 +60,16 @@ class Letterbox:
     input_hw: Tuple[int, int]
 
 
+@functools.lru_cache(maxsize=8)
+def _levels(value_divisor: float) -> np.ndarray:
+    """float32 value of each uint8 level: ``float32(v) / divisor`` (read-only, 256)."""
+    levels = np.arange(256, dtype=np.float32)
+    if value_divisor != 1.0:
+        levels /= np.float32(value_divisor)
+    levels.flags.writeable = False
+    return levels
+
+
 def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int],
               convention: InputConvention = ULTRALYTICS) -> Tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect, pad with 114 and build the network input tensor.
@@ -82,19 +93,17 @@ def letterbox(image_rgb: np.ndarray, input_hw: Tuple[int, int],
     # Each uint8 level v becomes float32(v) / divisor: one table look-up per channel plane
     # gives the same bits as converting the whole image and dividing it. The padding is
     # written as the level of PAD_VALUE directly (no padded uint8 canvas).
-    levels = np.arange(256, dtype=np.float32)
-    if convention.value_divisor != 1.0:
-        levels /= np.float32(convention.value_divisor)
+    levels = _levels(convention.value_divisor)
     pad = levels[PAD_VALUE]
     top, bottom, left, right = pad_y, pad_y + new_h, pad_x, pad_x + new_w  # image part
     planes = cv2.split(resized)  # R, G, B
     tensor = np.empty((1, 3, net_h, net_w), dtype=np.float32)  # 1 x 3 x h x w
+    for part in (tensor[0, :, :top], tensor[0, :, bottom:],  # the padding, all channels at once
+                 tensor[0, :, top:bottom, :left], tensor[0, :, top:bottom, right:]):
+        if part.size:
+            part.fill(pad)
     for c, plane in enumerate(planes[::-1] if convention.bgr else planes):
         out = tensor[0, c]
-        out[:top] = pad
-        out[bottom:] = pad
-        out[top:bottom, :left] = pad
-        out[top:bottom, right:] = pad
         if left == 0 and right == net_w:  # whole rows: look up straight into the tensor
             cv2.LUT(plane, levels, dst=out[top:bottom])
         else:

@@ -64,43 +64,59 @@ def _check_image(image_rgb: np.ndarray) -> None:
 
 
 # Normalised value of each uint8 level per channel, computed as :func:`normalise_float` does
-# (``(v / 255 - mean) / std`` in float32), so the look-up gives the same bits. 256 x 1 x 3.
-_LEVELS = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
-_NORMALISED_LEVELS = np.ascontiguousarray(((_LEVELS - IMAGENET_MEAN) / IMAGENET_STD)[:, None, :])
+# (``(v / 255 - mean) / std`` in float32), so the look-up gives the same bits: one 256-entry
+# float32 table per channel (R, G, B).
+_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+_CHANNEL_LEVELS = tuple(np.ascontiguousarray((_LEVELS - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+                        for c in range(3))
 
 
 def normalise_uint8(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB → (N, 3, H, W) float32 ImageNet-normalised, by table look-up.
 
-    Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`).
+    Same bits as ``((crops / 255 - mean) / std)`` in float32 (:func:`normalise_float`). Each
+    crop is split into its uint8 channel planes, and each plane is looked up straight into
+    its CHW plane of the output (no HWC float intermediate, no transposed copy).
 
     Args:
         crops (np.ndarray): (N, H, W, 3) uint8 RGB.
         mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
-            their N mirror images (``x[..., ::-1]``), each written from the looked-up crop.
+            their N mirror images (``x[..., ::-1]``), each plane copied mirrored from the
+            looked-up plane.
     """
     n, h, w, _ = crops.shape
     out = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
     for i in range(n):
-        values = cv2.LUT(crops[i], _NORMALISED_LEVELS)  # H x W x 3
-        out[i] = values.transpose(2, 0, 1)  # 3 x H x W
-        if mirrored:
-            out[n + i] = values[:, ::-1].transpose(2, 0, 1)
+        for c, plane in enumerate(cv2.split(crops[i])):  # H x W uint8 each
+            cv2.LUT(plane, _CHANNEL_LEVELS[c], dst=out[i, c])  # contiguous H x W float32
+            if mirrored:
+                cv2.flip(out[i, c], 1, dst=out[n + i, c])
     return out
 
 
-def normalise_float(crops: np.ndarray) -> np.ndarray:
+def normalise_float(crops: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """(N, H, W, 3) float32 pixel values 0..255 → (N, 3, H, W) float32 normalised.
 
-    ``(x / 255 - mean) / std`` per element in float32: the division writes the CHW result,
-    the rest is done in place.
+    ``(x / 255 - mean) / std`` per element in float32, one channel plane at a time: the
+    division writes the CHW plane from the HWC crop, the rest is done in place while the
+    plane is in cache.
+
+    Args:
+        crops (np.ndarray): (N, H, W, 3) pixel values (cast to float32 first).
+        mirrored: also the horizontally mirrored crops: (2N, 3, H, W), the N crops then
+            their N mirror images (``x[..., ::-1]``), each plane copied mirrored.
     """
     crops = np.asarray(crops, dtype=np.float32)
     n, h, w, _ = crops.shape
-    x = np.empty((n, 3, h, w), dtype=np.float32)
-    np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x)  # N x 3 x H x W
-    x -= IMAGENET_MEAN[:, None, None]
-    x /= IMAGENET_STD[:, None, None]
+    x = np.empty(((2 if mirrored else 1) * n, 3, h, w), dtype=np.float32)
+    for i in range(n):
+        for c in range(3):
+            plane = x[i, c]  # H x W
+            np.divide(crops[i, :, :, c], np.float32(255.0), out=plane)
+            plane -= IMAGENET_MEAN[c]
+            plane /= IMAGENET_STD[c]
+            if mirrored:
+                cv2.flip(plane, 1, dst=x[n + i, c])
     return x
 
 
@@ -188,9 +204,10 @@ def vitpose_crops(image_rgb: np.ndarray, boxes_xyxy: np.ndarray,
     center, scale = box_to_center_scale(boxes)
     warp = udp_warp_matrix(center, scale)
     out_h, out_w = VITPOSE_INPUT_HW
-    crops = np.zeros((len(boxes), out_h, out_w, 3), dtype=np.uint8)
-    for i, m in enumerate(warp):  # one OpenCV call per person
-        cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR)
+    crops = np.empty((len(boxes), out_h, out_w, 3), dtype=np.uint8)
+    for i, m in enumerate(warp):  # one OpenCV call per person; writes every pixel (border 0)
+        cv2.warpAffine(image_rgb, m, (out_w, out_h), dst=crops[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return VitPoseCrops(normalise_uint8(crops, mirrored), center, scale, warp, crops)
 
 
@@ -283,7 +300,8 @@ def _canvas(h: int, w: int) -> np.ndarray:
     return buf[:h * w * 3].reshape(h, w, 3)
 
 
-def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray,
+               mirrored: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Crop and normalise N square boxes for HMR2.0 (WHAM ``process_image``, 256×256).
 
     Pixels outside the image are zero (black before normalisation). Boxes up to
@@ -294,10 +312,12 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
     Args:
         image_rgb (np.ndarray): (H, W, 3) uint8 RGB image.
         bboxes_cxcys (np.ndarray): (N, 3) [cx, cy, s] px, side = 200 s.
+        mirrored: ``norm_img`` also holds the mirrored crops (WHAM's flip-eval), see
+            :func:`normalise_float`.
 
     Returns:
-        (norm_img (N, 3, 256, 256) float32 network input,
-        crops (N, 256, 256, 3) float32 RGB 0..255).
+        (norm_img (N, 3, 256, 256) float32 network input (``mirrored``: (2N, ...), the N
+        crops then the N mirrored), crops (N, 256, 256, 3) float32 RGB 0..255).
 
     Raises:
         ValueError: bad image, boxes not (N, 3), or a non-positive / non-finite box, or a box
@@ -337,4 +357,4 @@ def hmr2_crops(image_rgb: np.ndarray, bboxes_cxcys: np.ndarray) -> Tuple[np.ndar
         else:
             canvas.fill(0.0)
         cv2.resize(canvas, (out_w, out_h), dst=crops[i], interpolation=cv2.INTER_LINEAR)
-    return normalise_float(crops), crops
+    return normalise_float(crops, mirrored), crops

@@ -66,9 +66,8 @@ class HMR2Estimator:
         if len(boxes) == 0:
             return self._empty(flip)
         if self.crop_backend == "opencv":
-            norm_img, _ = hmr2_crops(image_rgb, boxes)
-            out = self.run_network(np.concatenate([norm_img, norm_img[..., ::-1]]) if flip
-                                   else norm_img)
+            norm_img, _ = hmr2_crops(image_rgb, boxes, mirrored=flip)  # flip: N crops, N mirrored
+            out = self.run_network(norm_img)
         else:
             check_image(image_rgb)
             windows, mirror = with_mirrored(hmr2_geometry(boxes), flip)

@@ -20,7 +20,7 @@ from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, F
 from wham_ros.hmr2.estimator import HMR2Estimator
 from wham_ros.hmr2.model import ONNX_INPUT, OUTPUT_NAMES
 from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
-                                  input_numpy_dtype, open_session)
+                                  input_numpy_dtype, join_chunks, open_session)
 
 #: Input names of each crop backend's export.
 INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, *TAP_INPUTS]}
@@ -91,5 +91,4 @@ class HMR2Onnx(HMR2Estimator):
     @staticmethod
     def _named(parts) -> Dict[str, np.ndarray]:
         """Chunks of outputs (lists in ``OUTPUT_NAMES`` order) → one float32 array per name."""
-        return {n: np.concatenate([p[i] for p in parts]).astype(np.float32, copy=False)
-                for i, n in enumerate(OUTPUT_NAMES)}
+        return {n: join_chunks([p[i] for p in parts]) for i, n in enumerate(OUTPUT_NAMES)}

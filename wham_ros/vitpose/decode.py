@@ -34,6 +34,11 @@ PIXEL_STD = 200.0
 #: A log-heatmap Hessian with an eigenvalue this close to zero is singular (flat maps,
 #: plateaus, ridges: the reference adds only 2^-23 I and steps arbitrarily far): no step.
 SINGULAR_EIG = 1e-6
+_FLIP_INDEX = np.asarray(COCO17_FLIP_INDEX, dtype=np.intp)
+_EYE2 = np.eye(2)
+_NEIGHBOURS = np.array([-1, 0, 1])
+#: The reference's ``2^-23 I`` added to every Hessian (float64).
+_HESS_REGULARISER = np.finfo(np.float32).eps * _EYE2
 # Pixels per row that OpenCV's vectorised filters handle without a scalar tail (AVX-512 x 4).
 _SIMD_WIDTH = 64
 
@@ -54,8 +59,11 @@ def merge_flipped_heatmaps(heatmaps: np.ndarray, heatmaps_flipped: np.ndarray) -
     Returns:
         np.ndarray: (B, 17, H, W), same dtype.
     """
-    back = heatmaps_flipped[:, COCO17_FLIP_INDEX, :, ::-1]  # swap left/right, un-mirror width
-    merged = np.add(heatmaps, back)
+    merged = np.take(heatmaps_flipped, _FLIP_INDEX, axis=1)  # B x 17 x H x W, left/right swapped
+    rows = merged.reshape(-1, merged.shape[-1])  # B*17*H x W
+    if rows.size:
+        cv2.flip(rows, 1, dst=rows)  # un-mirror the width, in place
+    merged += heatmaps  # the same sums as heatmaps + back (addition commutes exactly)
     merged *= heatmaps.dtype.type(0.5)
     return merged
 
@@ -71,11 +79,14 @@ def _argmax_points(heatmaps: np.ndarray):
     return points, scores
 
 
-def _reflect101(index: np.ndarray, size: int) -> np.ndarray:
-    """OpenCV BORDER_REFLECT_101 of integer positions (``-1 -> 1``, ``size -> size - 2``)."""
-    if size == 1:
-        return np.zeros_like(index)
-    period = 2 * (size - 1)
+def _reflect101(index: np.ndarray, size) -> np.ndarray:
+    """OpenCV BORDER_REFLECT_101 of integer positions (``-1 -> 1``, ``size -> size - 2``).
+
+    ``size`` is an int or an integer array broadcasting against ``index`` (one size per axis);
+    a size of 1 maps every position to 0.
+    """
+    size = np.asarray(size)
+    period = np.maximum(2 * (size - 1), 1)
     index = np.abs(index) % period
     return np.where(index >= size, period - index, index)
 
@@ -101,27 +112,27 @@ def _log_blur_around(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> n
     m = n * k
     r = kernel // 2 + 1  # patch radius: blur window + one neighbour
     side = 2 * r + 1
-    px = np.clip(points[..., 0].reshape(m).astype(np.intp), 0, w - 1)
-    py = np.clip(points[..., 1].reshape(m).astype(np.intp), 0, h - 1)
-    offsets = np.arange(-r, r + 1)
-    cols = _reflect101(px[:, None] + offsets, w)  # M x side
-    rows = _reflect101(py[:, None] + offsets, h)  # M x side
-    maps = heatmaps.reshape(m, h, w)
-    patches = maps[np.arange(m)[:, None, None], rows[:, :, None], cols[:, None, :]]  # M x side x side
+    last = np.array([[w - 1], [h - 1]])  # 2 x 1, per axis [x, y]
+    peak = np.minimum(np.maximum(points.reshape(m, 2, 1).astype(np.intp), 0), last)  # M x 2 x 1
+    near_patch = _reflect101(peak + np.arange(-r, r + 1), last + 1)  # M x 2 x side [cols, rows]
+    # Linear indices of each patch pixel in the flat maps, laid out as the strip below
+    # (side rows, then the M patches side by side): side x M x side.
+    offset = np.arange(0, m * h * w, h * w)  # M
+    lin = (near_patch[:, 1].T[:, :, None] * w + near_patch[:, 0][None]) + offset[None, :, None]
     # Side by side in one image: every used output pixel's window stays inside its own patch.
     # The width is padded to a multiple of 64 so OpenCV computes every pixel in its SIMD loop
     # (as for a 48-wide map), not in a scalar tail that may round differently.
     width = -(-m * side // _SIMD_WIDTH) * _SIMD_WIDTH
     strip = np.zeros((side, width), dtype=heatmaps.dtype)
-    strip[:, :m * side] = patches.transpose(1, 0, 2).reshape(side, m * side)
-    blurred = cv2.GaussianBlur(strip, (kernel, kernel), 0)[:, :m * side]
-    blurred = blurred.reshape(side, m, side).transpose(1, 0, 2)  # M x side x side
-    # Neighbour positions clipped to the map (edge padding of L), relative to the patch.
-    d = np.array([-1, 0, 1])
-    ny = np.clip(py[:, None] + d, 0, h - 1) - py[:, None] + r  # M x 3
-    nx = np.clip(px[:, None] + d, 0, w - 1) - px[:, None] + r  # M x 3
-    near = blurred[np.arange(m)[:, None, None], ny[:, :, None], nx[:, None, :]]  # M x 3 x 3
-    np.clip(near, 0.001, 50, out=near)
+    strip[:, :m * side] = heatmaps.reshape(-1)[lin.reshape(side, m * side)]
+    blurred = cv2.GaussianBlur(strip, (kernel, kernel), 0)  # side x width
+    # Neighbour positions clipped to the map (edge padding of L), relative to the patch, and
+    # their columns in the strip: M x 2 x 3 [x, y].
+    nb = np.minimum(np.maximum(peak + _NEIGHBOURS, 0), last) - peak + r
+    nb[:, 0] += np.arange(0, m * side, side)[:, None]
+    near = blurred[nb[:, 1, :, None], nb[:, 0, None, :]]  # M x 3 x 3
+    np.maximum(near, 0.001, out=near)  # clip to [1e-3, 50] (NaN stays NaN, as with np.clip)
+    np.minimum(near, 50, out=near)
     np.log(near, out=near)
     return near.reshape(n, k, 3, 3)
 
@@ -145,34 +156,29 @@ def _dark_udp(points: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.ndarr
         np.ndarray: (N, K, 2) float32 refined positions in heatmap pixels, in [-1, W] x [-1, H].
     """
     _, _, h, w = heatmaps.shape
-    L = _log_blur_around(points, heatmaps, kernel)  # N x K x 3 x 3, L[..., 1 + dy, 1 + dx]
-    c = L[..., 1, 1]
-    xp, xm = L[..., 1, 2], L[..., 1, 0]
-    yp, ym = L[..., 2, 1], L[..., 0, 1]
-    xpyp, xmym = L[..., 2, 2], L[..., 0, 0]
+    L = _log_blur_around(points, heatmaps, kernel).reshape(-1, 9)  # M x 9, [3 (1 + dy) + 1 + dx]
+    c = L[:, 4]
+    plus, minus = L[:, [5, 7]], L[:, [3, 1]]  # M x 2: L at (x+1, y), (x, y+1); (x-1, y), (x, y-1)
     half = L.dtype.type(0.5)
-    dx = half * (xp - xm)
-    dy = half * (yp - ym)
-    dxx = xp - 2 * c + xm
-    dyy = yp - 2 * c + ym
-    dxy = half * (xpyp - xp - yp + c + c - xm - ym + xmym)
-    grad = np.stack([dx, dy], axis=-1)[..., None]  # N x K x 2 x 1
-    hess = np.stack([dxx, dxy, dxy, dyy], axis=-1).reshape(points.shape[:2] + (2, 2))
-    hess = hess + np.finfo(np.float32).eps * np.eye(2)  # float64
-    a, b, d = hess[..., 0, 0], hess[..., 0, 1], hess[..., 1, 1]
+    grad = half * (plus - minus)  # M x 2 [dx, dy]
+    second = plus - 2 * c[:, None] + minus  # M x 2 [dxx, dyy]
+    dxy = half * (L[:, 8] - L[:, 5] - L[:, 7] + c + c - L[:, 3] - L[:, 1] + L[:, 0])
+    hess = np.stack([second[:, 0], dxy, dxy, second[:, 1]], axis=-1).reshape(-1, 2, 2)
+    hess = hess + _HESS_REGULARISER  # M x 2 x 2 float64
+    a, b, d = hess[:, 0, 0], hess[:, 0, 1], hess[:, 1, 1]
     mean, radius = 0.5 * (a + d), np.sqrt(0.25 * (a - d) ** 2 + b * b)  # eigenvalues mean ± radius
     regular = np.isfinite(radius) & (np.minimum(np.abs(mean - radius), np.abs(mean + radius))
                                      >= SINGULAR_EIG)
     # The reference's inverse where regular, identity elsewhere (its step is discarded there).
-    hess_inv = np.linalg.inv(np.where(regular[..., None, None], hess, np.eye(2)))
-    step = np.einsum("ijmn,ijnk->ijmk", hess_inv, grad)[..., 0]  # N x K x 2, float64
-    moved = points - step  # float64, as the reference's update
-    ok = (regular & np.isfinite(moved).all(-1) & (np.hypot(step[..., 0], step[..., 1]) <= kernel)
-          & (moved[..., 0] >= -1) & (moved[..., 0] <= w) & (moved[..., 1] >= -1)
-          & (moved[..., 1] <= h) & (points[..., 0] >= 0))
-    refined = points.copy()
-    refined -= np.where(ok[..., None], step, 0.0)
-    return refined
+    hess_inv = np.linalg.inv(np.where(regular[:, None, None], hess, _EYE2))
+    step = np.einsum("imn,in->im", hess_inv, grad)  # M x 2, float64
+    flat_points = points.reshape(-1, 2)
+    moved = flat_points - step  # float64, as the reference's update (NaN fails the bounds)
+    ok = (regular & (np.hypot(step[:, 0], step[:, 1]) <= kernel) & (flat_points[:, 0] >= 0)
+          & ((moved >= -1) & (moved <= np.array([w, h]))).all(-1))
+    refined = flat_points.copy()  # float32
+    np.subtract(refined, step, out=refined, where=ok[:, None], casting="same_kind")
+    return refined.reshape(points.shape)
 
 
 def keypoints_from_heatmaps(heatmaps: ArrayLike, center: ArrayLike, scale: ArrayLike,

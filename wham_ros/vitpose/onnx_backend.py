@@ -21,7 +21,7 @@ from wham_ros.frontend.crops import VITPOSE_INPUT_HW
 from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, FrameUpload,
                                             check_image_fits_profile, crop_profile)
 from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
-                                  input_numpy_dtype, open_session)
+                                  input_numpy_dtype, join_chunks, open_session)
 from wham_ros.vitpose.estimator import VitPoseEstimator
 from wham_ros.vitpose.model import ONNX_INPUT, ONNX_OUTPUT
 
@@ -85,7 +85,7 @@ class VitPoseOnnx(VitPoseEstimator):
         x = np.ascontiguousarray(input_tensor, dtype=self.input_dtype)
         outs = [self.bound.run([ONNX_OUTPUT], {ONNX_INPUT: x[c]})[0]
                 for c in chunks(len(x), self.max_batch)]
-        return np.concatenate(outs).astype(np.float32, copy=False)
+        return join_chunks(outs)
 
     def run_with_crops(self, image_rgb: np.ndarray, taps: CropTaps) -> np.ndarray:
         """See :meth:`VitPoseEstimator.run_with_crops` (crops inside the graph)."""
@@ -94,4 +94,4 @@ class VitPoseOnnx(VitPoseEstimator):
         image = self.upload(image_rgb)  # once per frame, whatever the number of chunks
         outs = [self.bound.run([ONNX_OUTPUT], {IMAGE_INPUT: image, **taps.take(c).feeds()})[0]
                 for c in chunks(len(taps), self.max_batch)]
-        return np.concatenate(outs).astype(np.float32, copy=False)
+        return join_chunks(outs)
