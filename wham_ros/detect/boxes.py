@@ -20,8 +20,8 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas of (..., 4) xyxy boxes (0 for degenerate boxes)."""
-    w = np.clip(boxes[..., 2] - boxes[..., 0], 0, None)
-    h = np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    w = np.maximum(boxes[..., 2] - boxes[..., 0], 0)
+    h = np.maximum(boxes[..., 3] - boxes[..., 1], 0)
     return w * h
 
 
@@ -39,7 +39,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])           # N x M x 2
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])           # N x M x 2
-    wh = np.clip(rb - lt, 0, None)
+    wh = np.maximum(rb - lt, 0.0)
     inter = wh[..., 0] * wh[..., 1]
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

@@ -250,7 +250,8 @@ class _Track:
     def predicted_kp(self, max_frames: int) -> Optional[np.ndarray]:
         if self.kp is None:
             return None
-        shift = (self.predicted_box(max_frames) - self.box).reshape(2, 2).mean(0)  # centre, 2
+        d = self.predicted_box(max_frames) - self.box
+        shift = (d[:2] + d[2:]) / 2  # centre, 2
         out = self.kp.copy()
         out[:, :2] += shift
         return out
@@ -507,7 +508,7 @@ class MultiPersonTracker:
             oks = oks_matrix(kp, pred_kp, det[:, :4], cfg.joint_conf)      # D x T (NaN: none)
             # A pose shifted over a gap (lost, out of view) says little: IoU alone there.
             oks[:, [t.misses > 0 for t in tracks]] = np.nan
-            sim = np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * np.nan_to_num(oks))
+            sim = np.where(np.isnan(oks), sim, (1.0 - w) * sim + w * oks)  # oks: [0, 1] or NaN
         unseen = [j for j, t in enumerate(tracks) if t.misses > 0]
         if unseen and len(det):  # a person coming out from behind another shows a part first
             part = _cover(det[:, :4], boxes[unseen])                          # D x U
