@@ -240,23 +240,23 @@ class WHAMNetwork(nn.Module):
         # 2. Trajectory decoder: root velocity (prev-root frame) and world root 6D
         (vel, root6), _, traj = self.trajectory_decoder.regressor.step(
             [context, state.prev_root6, cam_angvel], state.traj)
-        root = rotation_6d_to_matrix(root6)  # B x 3 x 3
 
         # 3-4. Feature integrator and motion decoder
         ctx_int = self.integrator(context, features, state.residual)
         (pose, betas, cam, contact), _, dec = self.motion_decoder.regressor.step(
             [ctx_int, state.prev_pose], state.dec)
-        values = {"context": context, "kp3d": kp3d, "vel": vel, "root6": root6, "root": root,
+        values = {"context": context, "kp3d": kp3d, "vel": vel, "root6": root6,
                   "integrator_out": ctx_int, "pose": pose, "betas": betas, "cam": cam,
                   "contact": contact}
         new = {"enc": enc, "traj": traj, "dec": dec, "prev_kp": kp3d, "prev_root6": root6,
-               "prev_root": root, "prev_pose": pose}
+               "prev_pose": pose}
         return values, new
 
     def body_step(self, state: WHAMState, m: Dict[str, torch.Tensor],
                   cam_intrinsics: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
                   full_mesh: bool = False):
-        """SMPL, camera translation, world feet, root-velocity reset, refiner and rollout.
+        """Rotations, SMPL, camera translation, world feet, root-velocity reset, refiner and
+        rollout.
 
         Args:
             state: the state *before* this frame (its trajectory fields are used).
@@ -266,13 +266,15 @@ class WHAMNetwork(nn.Module):
             (per-frame outputs, dict of the new body-state fields).
         """
         pose, betas, cam, contact = m["pose"], m["betas"], m["cam"], m["contact"]
-        vel, root6, root, context = m["vel"], m["root6"], m["root"], m["context"]
+        vel, root6, context = m["vel"], m["root6"], m["context"]
         B = pose.shape[0]
         first = (state.frame == 0)[:, None, None]  # B x 1 x 1
 
+        # The SMPL pose (camera-frame root) and the world root in one conversion
+        rots = rotation_6d_to_matrix(torch.cat((pose.reshape(B, 24, 6), root6[:, None]), 1))
+        rot, root = rots[:, :24], rots[:, 24]  # B x 24 x 3 x 3, B x 3 x 3
         # SMPL in the camera frame (hip-centred), perspective translation of the hip centre
-        rot = rotation_6d_to_matrix(pose.reshape(B, 24, 6))  # B x 24 x 3 x 3
-        body = self.smpl(rot[:, :1], rot[:, 1:], betas, full_mesh=full_mesh)
+        body = self.smpl.pose(rot, betas, full_mesh=full_mesh)
         trans_cam = pare_to_full_cam(cam, bbox, res, cam_intrinsics[:, 0, 0])
 
         # Unrefined rollout -> world foot points (input of the refiner)
@@ -324,7 +326,7 @@ class WHAMNetwork(nn.Module):
         }
         if full_mesh:
             out["verts_cam"] = body.vertices
-        new = {"ref": ref, "prev_root_ref": root_ref, "trans_unref": trans_unref,
+        new = {"ref": ref, "prev_root": root, "prev_root_ref": root_ref, "trans_unref": trans_unref,
                "trans_world": trans_world, "prev_feet_world": feet_world,
                "prev_feet_reset": feet_reset, "frame": state.frame + 1}
         return out, new
