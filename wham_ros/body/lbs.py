@@ -97,21 +97,20 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
     B, J = joints.shape[:2]
     # B x J x 3: offset to the parent (the root keeps its location)
     rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], dim=1)
-    # J x B x 4 x 4 local transforms [R | t; 0 1], joint-major: a run of joints is then one
-    # contiguous (n B) x 4 x 4 block that torch.bmm reads and writes in place
-    local = rot_mats.new_zeros(J, B, 4, 4)
-    local[..., :3, :3] = rot_mats.transpose(0, 1)
-    local[..., :3, 3] = rel_joints.transpose(0, 1)
-    local[..., 3, 3] = 1.0
+    # (J B) x 4 x 4 local transforms [R | t; 0 1], joint-major: the transforms of a run of
+    # joints are then one contiguous block that torch.bmm reads and writes in place
+    rot4 = F.pad(rot_mats.transpose(0, 1), (0, 0, 0, 1))  # J x B x 4 x 3, last row 0
+    t4 = F.pad(rel_joints.transpose(0, 1), (0, 1), value=1.0)  # J x B x 4: (t, 1)
+    local = torch.cat((rot4, t4.unsqueeze(-1)), dim=-1).view(J * B, 4, 4)
     parent_list = parents.tolist() if parent_list is None else parent_list
-    world = torch.empty_like(local)  # J x B x 4 x 4
-    world[0] = local[0]
+    world = torch.empty_like(local)
+    world[:B] = local[:B]  # the root
     for s, e, p, shared in chain_schedule(tuple(parent_list)):
-        n = e - s
         # (n B) x 4 x 4: the parents' world transforms times the local ones
-        parent = world[p:p + 1].expand(n, B, 4, 4) if shared else world[p:p + n]
-        torch.bmm(parent.reshape(n * B, 4, 4), local[s:e].view(n * B, 4, 4),
-                  out=world[s:e].view(n * B, 4, 4))
+        parent = (world[p * B:(p + 1) * B].expand(e - s, B, 4, 4).reshape(-1, 4, 4) if shared
+                  else world[p * B:(p + e - s) * B])
+        torch.bmm(parent, local[s * B:e * B], out=world[s * B:e * B])
+    world = world.view(J, B, 4, 4)
     world = world.transpose(0, 1)  # B x J x 4 x 4 (a view)
     posed_joints = world[..., :3, 3]
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
