@@ -63,7 +63,7 @@ def output_layout(out: Dict[str, torch.Tensor]) -> OutputLayout:
 
 def pack_outputs(out: Dict[str, torch.Tensor]) -> torch.Tensor:
     """Outputs (each (N, ...), one dtype) side by side in one (N, W) tensor (one kernel)."""
-    return torch.cat([v.reshape(v.shape[0], -1) for v in out.values()], dim=1)
+    return torch.cat([v if v.dim() == 2 else v.flatten(1) for v in out.values()], dim=1)
 
 
 def split_inputs(inp: torch.Tensor):
@@ -109,18 +109,24 @@ class StateLayout:
             o += w
         self.residual_col, self.frame_col = o, o + 1
         self.width = o + 2
+        # Column widths of the row's pieces, in order (one split gives all of them)
+        self.split_sizes = [self.lstm[k][1] for k in self.LSTMS for _ in range(2 * self.lstm[k][0])]
+        self.split_sizes += [w for _, w, _ in self.TAIL] + [1, 1]
 
     def unpack(self, rows: torch.Tensor) -> WHAMState:
         """(B, D) rows -> a :class:`WHAMState` of views (LSTM states as lists of L (B, H))."""
         B = rows.shape[0]
+        pieces = iter(rows.split(self.split_sizes, dim=1))
         out = {}
-        for k, (o, L, H) in self.lstm_cols.items():
-            out[k] = ([rows[:, o + i * H:o + (i + 1) * H] for i in range(L)],
-                      [rows[:, o + (L + i) * H:o + (L + i + 1) * H] for i in range(L)])
-        for name, (a, b, shape) in self.tail.items():
-            out[name] = rows[:, a:b].reshape((B,) + shape) if shape else rows[:, a:b]
-        return WHAMState(**out, residual=rows[:, self.residual_col] > 0.5,
-                         frame=rows[:, self.frame_col])
+        for k in self.LSTMS:
+            L = self.lstm[k][0]
+            h = [next(pieces) for _ in range(L)]
+            out[k] = (h, [next(pieces) for _ in range(L)])
+        for name, _, shape in self.TAIL:
+            v = next(pieces)
+            out[name] = v.reshape((B,) + shape) if shape else v
+        residual, frame = next(pieces), next(pieces)
+        return WHAMState(**out, residual=residual[:, 0] > 0.5, frame=frame[:, 0])
 
     def pack(self, state: WHAMState) -> torch.Tensor:
         """A :class:`WHAMState` (LSTM states (L, B, H) or lists of (B, H)) -> (B, D) rows."""
