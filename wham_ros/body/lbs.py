@@ -110,11 +110,11 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
         parent = (world[p * B:(p + 1) * B].expand(e - s, B, 4, 4).reshape(-1, 4, 4) if shared
                   else world[p * B:(p + e - s) * B])
         torch.bmm(parent, local[s * B:e * B], out=world[s * B:e * B])
-    world = world.view(J, B, 4, 4)
-    world = world.transpose(0, 1)  # B x J x 4 x 4 (a view)
-    posed_joints = world[..., :3, 3]
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
-    offset = (world[..., :3, :3] @ joints.unsqueeze(-1)).squeeze(-1)  # B x J x 3
+    offset = torch.bmm(world[:, :3, :3], joints.transpose(0, 1).reshape(J * B, 3, 1))
+    offset = offset.view(J, B, 3).transpose(0, 1)  # B x J x 3
+    world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
+    posed_joints = world[..., :3, 3]
     rel = world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
     rel[..., :3, 3] -= offset
     return posed_joints, rel
@@ -150,15 +150,38 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
     Returns:
         (vertices (B, N, 3), posed_joints (B, J, 3)).
     """
-    B, J = rot_mats.shape[:2]
     v_shaped = v_template + blend_shapes(betas, shapedirs)  # B x N x 3
     joints = vertices2joints(J_regressor, v_shaped) if v_rest_joints is None else v_rest_joints
+    return skin(v_shaped, rot_mats, posedirs, joints, parents, lbs_weights, parent_list, identity)
+
+
+def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
+         rest_joints: torch.Tensor, parents: torch.Tensor, lbs_weights: torch.Tensor,
+         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None
+         ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pose blend shapes and skinning of shaped vertices (the second half of :func:`lbs`).
+
+    Args:
+        v_shaped (torch.Tensor): (B, N, 3) template plus shape blend shapes.
+        rot_mats (torch.Tensor): (B, J, 3, 3) joint rotations, root first.
+        posedirs (torch.Tensor): (9 (J-1), N*3) pose blend shapes (smplx layout).
+        rest_joints (torch.Tensor): (B, J, 3) rest joints of the shaped body.
+        parents (torch.Tensor): (J,) int64.
+        lbs_weights (torch.Tensor): (N, J).
+        parent_list, identity: see :func:`lbs`.
+
+    Returns:
+        (vertices (B, N, 3), posed_joints (B, J, 3)).
+    """
+    B, J = rot_mats.shape[:2]
     if identity is None:
         identity = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
     pose_feature = (rot_mats[:, 1:] - identity).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
-    posed_joints, rel = rigid_transforms(rot_mats, joints, parents, parent_list)
+    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list)
     # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
     T = (lbs_weights @ rel.reshape(B, J, 16)).reshape(B, -1, 4, 4)  # (N, J) x (B, J, 16)
-    verts = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
-    return verts, posed_joints
+    N = T.shape[1]
+    # (B N) x 3 x 3 @ (B N) x 3 x 1: rotate every vertex by its blended transform
+    verts = torch.bmm(T[..., :3, :3].reshape(B * N, 3, 3), v_posed.reshape(B * N, 3, 1))
+    return verts.view(B, N, 3) + T[..., :3, 3], posed_joints

@@ -16,7 +16,7 @@ from torch import nn
 
 from wham_ros.assets.safe_load import ModelFileReadError, load_npy_file, load_npz_file
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
-from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
+from wham_ros.body.lbs import blend_shapes, skin, vertices2joints
 from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
 LOG = logging.getLogger(__name__)
@@ -158,6 +158,10 @@ class SMPLBody(nn.Module):
         self.register_buffer("J_template", (reg @ self.v_template.double()).to(dt))
         self.register_buffer("J_shapedirs",
                              torch.einsum("jv,vks->jks", reg, self.shapedirs.double()).to(dt))
+        # Rest joints and the regressors' vertices shaped in one product: (24 + N) rows
+        self.register_buffer("sub_shape_template", torch.cat((self.J_template,
+                                                              self.sub_v_template)))
+        self.register_buffer("sub_shape_dirs", torch.cat((self.J_shapedirs, self.sub_shapedirs)))
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
@@ -197,19 +201,19 @@ class SMPLBody(nn.Module):
             BodyOutput, hip-centred.
         """
         betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
-        # Rest joints of the shaped template: B x 24 x 3
-        rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:
-            pts, smpl_joints = lbs(betas, rot, self.v_template, self.shapedirs, self.posedirs,
-                                   self.J_regressor, self.parents, self.lbs_weights, rest_joints,
-                                   self.parent_list, self.identity3)
-            reg = self.J_regressor_points
-        else:  # only the vertices the regressors use
-            pts, smpl_joints = lbs(betas, rot, self.sub_v_template, self.sub_shapedirs,
-                                   self.sub_posedirs, self.J_regressor, self.parents,
-                                   self.sub_lbs_weights, rest_joints, self.parent_list,
-                                   self.identity3)
-            reg = self.sub_J_regressor_points
+            # Rest joints of the shaped template (B x 24 x 3) and the shaped mesh
+            rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
+            v_shaped = self.v_template + blend_shapes(betas, self.shapedirs)
+            posedirs, weights, reg = self.posedirs, self.lbs_weights, self.J_regressor_points
+        else:  # only the vertices the regressors use, shaped with the rest joints
+            shaped = self.sub_shape_template + blend_shapes(betas, self.sub_shape_dirs)
+            n_joints = self.J_template.shape[0]
+            rest_joints, v_shaped = shaped[:, :n_joints], shaped[:, n_joints:]
+            posedirs, weights, reg = (self.sub_posedirs, self.sub_lbs_weights,
+                                      self.sub_J_regressor_points)
+        pts, smpl_joints = skin(v_shaped, rot, posedirs, rest_joints, self.parents, weights,
+                                self.parent_list, self.identity3)
         points = vertices2joints(reg, pts)  # B x 35 x 3: 31 WHAM joints, then 4 foot points
         offset = points[:, self.hip_slice].mean(-2)  # B x 3
         c = offset.unsqueeze(-2)
