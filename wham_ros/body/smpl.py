@@ -144,10 +144,8 @@ class SMPLBody(nn.Module):
         self.register_buffer("sub_shapedirs", self.shapedirs[used].clone())
         self.register_buffer("sub_posedirs", self.posedirs[:, used3].clone())
         self.register_buffer("sub_lbs_weights", self.lbs_weights[used].clone())
-        # WHAM joints (31) and feet (4) in one regressor: one product, then split
-        self.register_buffer("J_regressor_points",
-                             torch.cat((self.J_regressor_wham, self.J_regressor_feet)))
-        self.register_buffer("sub_J_regressor_points", self.J_regressor_points[:, used].clone())
+        self.register_buffer("sub_J_regressor_wham", self.J_regressor_wham[:, used].clone())
+        self.register_buffer("sub_J_regressor_feet", self.J_regressor_feet[:, used].clone())
         self.register_buffer("identity3", torch.eye(3, dtype=self.v_template.dtype,
                                                     device=self.v_template.device))
         self._derive_rest_joints()
@@ -158,10 +156,6 @@ class SMPLBody(nn.Module):
         self.register_buffer("J_template", (reg @ self.v_template.double()).to(dt))
         self.register_buffer("J_shapedirs",
                              torch.einsum("jv,vks->jks", reg, self.shapedirs.double()).to(dt))
-        # Rest joints and the regressors' vertices shaped in one product: (24 + N) rows
-        self.register_buffer("sub_shape_template", torch.cat((self.J_template,
-                                                              self.sub_v_template)))
-        self.register_buffer("sub_shape_dirs", torch.cat((self.J_shapedirs, self.sub_shapedirs)))
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
@@ -201,24 +195,20 @@ class SMPLBody(nn.Module):
             BodyOutput, hip-centred.
         """
         betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
+        # Rest joints of the shaped template: B x 24 x 3
+        rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:
-            # Rest joints of the shaped template (B x 24 x 3) and the shaped mesh
-            rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
-            v_shaped = self.v_template + blend_shapes(betas, self.shapedirs)
-            posedirs, weights, reg = self.posedirs, self.lbs_weights, self.J_regressor_points
-        else:  # only the vertices the regressors use, shaped with the rest joints
-            shaped = self.sub_shape_template + blend_shapes(betas, self.sub_shape_dirs)
-            n_joints = self.J_template.shape[0]
-            rest_joints, v_shaped = shaped[:, :n_joints], shaped[:, n_joints:]
-            posedirs, weights, reg = (self.sub_posedirs, self.sub_lbs_weights,
-                                      self.sub_J_regressor_points)
-        pts, smpl_joints = skin(v_shaped, rot, posedirs, rest_joints, self.parents, weights,
-                                self.parent_list, self.identity3)
-        points = vertices2joints(reg, pts)  # B x 35 x 3: 31 WHAM joints, then 4 foot points
-        offset = points[:, self.hip_slice].mean(-2)  # B x 3
+            vt, sd, pd, w = self.v_template, self.shapedirs, self.posedirs, self.lbs_weights
+            reg_wham, reg_feet = self.J_regressor_wham, self.J_regressor_feet
+        else:  # only the vertices the regressors use
+            vt, sd, pd, w = (self.sub_v_template, self.sub_shapedirs, self.sub_posedirs,
+                             self.sub_lbs_weights)
+            reg_wham, reg_feet = self.sub_J_regressor_wham, self.sub_J_regressor_feet
+        pts, smpl_joints = skin(vt + blend_shapes(betas, sd), rot, pd, rest_joints, self.parents,
+                                w, self.parent_list, self.identity3)
+        joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
+        feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
+        offset = joints[:, self.hip_slice].mean(-2)  # B x 3
         c = offset.unsqueeze(-2)
-        points = points - c
-        n_joints = self.J_regressor_wham.shape[0]
-        return BodyOutput(joints=points[:, :n_joints], feet=points[:, n_joints:],
-                          offset=offset, smpl_joints=smpl_joints - c,
-                          vertices=pts - c if full_mesh else None)
+        return BodyOutput(joints=joints - c, feet=feet - c, offset=offset,
+                          smpl_joints=smpl_joints - c, vertices=pts - c if full_mesh else None)

@@ -130,13 +130,14 @@ class StateLayout:
 
     def pack(self, state: WHAMState) -> torch.Tensor:
         """A :class:`WHAMState` (LSTM states (L, B, H) or lists of (B, H)) -> (B, D) rows."""
-        B = state.prev_kp.shape[0]
         parts: List[torch.Tensor] = []
         for k in self.LSTMS:
             h, c = getattr(state, k)
             parts.extend(h)
             parts.extend(c)
-        parts.extend(getattr(state, name).reshape(B, -1) for name, _, _ in self.TAIL)
+        for name, _, shape in self.TAIL:
+            v = getattr(state, name)
+            parts.append(v.flatten(1) if shape else v)
         dt = state.prev_kp.dtype
         parts.append(state.residual.to(dt)[:, None])
         parts.append(state.frame.to(dt)[:, None])
