@@ -160,9 +160,10 @@ def outputs_to_host(outs: Mapping[Hashable, Mapping[str, torch.Tensor]]
     if values and all(isinstance(o, TrackOutputs) and o.packed is values[0].packed
                       for o in values):
         host = values[0].packed.cpu().numpy().astype(np.float64)  # B x W
-        layout = values[0].layout.items()
-        return {tid: {name: host[o.row, a:e].reshape(shape) for name, (a, e, shape) in layout}
-                for tid, o in outs.items()}
+        B = host.shape[0]
+        per_name = [(name, host[:, a:e].reshape((B,) + shape))  # views, B x ...
+                    for name, (a, e, shape) in values[0].layout.items()]
+        return {tid: {name: v[o.row] for name, v in per_name} for tid, o in outs.items()}
     items = [(tid, name, value) for tid, out in outs.items() for name, value in out.items()]
     if not items:
         return {tid: {} for tid in outs}
