@@ -97,21 +97,10 @@ class StateLayout:
         regs = {"enc": net.motion_encoder.regressor, "traj": net.trajectory_decoder.regressor,
                 "dec": net.motion_decoder.regressor, "ref": net.trajectory_refiner.refiner}
         self.lstm = {k: (r.num_layers, r.hidden_size) for k, r in regs.items()}
-        cols, o = {}, 0
-        for k in self.LSTMS:
-            L, H = self.lstm[k]
-            cols[k] = (o, L, H)
-            o += 2 * L * H
-        self.lstm_cols = cols
-        self.tail = {}
-        for name, w, shape in self.TAIL:
-            self.tail[name] = (o, o + w, shape)
-            o += w
-        self.residual_col, self.frame_col = o, o + 1
-        self.width = o + 2
         # Column widths of the row's pieces, in order (one split gives all of them)
         self.split_sizes = [self.lstm[k][1] for k in self.LSTMS for _ in range(2 * self.lstm[k][0])]
-        self.split_sizes += [w for _, w, _ in self.TAIL] + [1, 1]
+        self.split_sizes += [w for _, w, _ in self.TAIL] + [1, 1]  # + residual, frame
+        self.width = sum(self.split_sizes)
 
     def unpack(self, rows: torch.Tensor) -> WHAMState:
         """(B, D) rows -> a :class:`WHAMState` of views (LSTM states as lists of L (B, H))."""
