@@ -241,13 +241,22 @@ def test_outputs_to_host_equals_per_tensor_copies(exact):
     for tid in ("p", "q"):
         start_fixture_track(exact, tid, i)
     outs = exact.step({"p": fixture_frame(i, 0), "q": fixture_frame(i, 0)}, full_mesh=True)
-    host = outputs_to_host(outs)
-    assert host.keys() == outs.keys()
+    host = outputs_to_host(outs)  # the step's packed outputs: one copy
+    generic = outputs_to_host({tid: dict(out) for tid, out in outs.items()})  # any mapping
+    assert host.keys() == outs.keys() == generic.keys()
     for tid, out in outs.items():
-        assert host[tid].keys() == out.keys()
+        assert host[tid].keys() == out.keys() == generic[tid].keys()
+        assert "verts_cam" in out and out["verts_cam"].shape == (6890, 3)
         for k, v in out.items():
-            assert host[tid][k].dtype == np.float64
+            assert host[tid][k].dtype == np.float64 and host[tid][k].shape == tuple(v.shape)
             np.testing.assert_array_equal(host[tid][k], v.cpu().double().numpy())
+            np.testing.assert_array_equal(generic[tid][k], host[tid][k])
+    # each track's arrays are its own: writing one leaves the other track's values alone
+    before = host["q"]["trans_cam"].copy()
+    host["p"]["trans_cam"][:] = np.nan
+    np.testing.assert_array_equal(host["q"]["trans_cam"], before)
+    with pytest.raises(KeyError):
+        outs["p"]["no_such_output"]
     for tid in ("p", "q"):
         exact.end_track(tid)
     assert outputs_to_host({}) == {}

@@ -4,6 +4,7 @@ Every tensor is an argument; nothing is created on the default device or dtype.
 Rotations are 3x3 matrices acting on column vectors. Units are those of the model
 files (metres for SMPL).
 """
+import functools
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -38,10 +39,48 @@ def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Te
     return torch.einsum("bvk,jv->bjk", vertices, regressor)
 
 
+@functools.lru_cache(maxsize=8)
+def chain_schedule(parents: Tuple[int, ...]) -> Tuple[Tuple[int, int, int, bool], ...]:
+    """Forward kinematics in few batched products: runs of consecutive joints whose parents
+    are all posed before the run and are one joint (shared) or consecutive joints.
+
+    Args:
+        parents: parent index per joint, ``parents[0] = -1``.
+
+    Returns:
+        per run ``(start, end, parent_start, shared)``: joints ``start..end-1`` have the parent
+        ``parent_start`` (shared) or the parents ``parent_start + (j - start)``. SMPL: 9 runs
+        for joints 1..23.
+
+    Raises:
+        ValueError: a parent that does not precede its child.
+    """
+    runs = []
+    for j in range(1, len(parents)):
+        p = parents[j]
+        if not 0 <= p < j:
+            raise ValueError(f"parent of joint {j} is {p}: parents must precede their children")
+        if runs:
+            start, end, p_start, shared = runs[-1]
+            if end == j and p < start:
+                if (shared or end - start == 1) and p == p_start:
+                    runs[-1] = (start, j + 1, p_start, True)
+                    continue
+                if not shared and p == p_start + (end - start):
+                    runs[-1] = (start, j + 1, p_start, False)
+                    continue
+        runs.append((j, j + 1, p, False))
+    return tuple(runs)
+
+
 def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor,
                      parent_list: Optional[Sequence[int]] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics along the kinematic tree.
+
+    Each world transform is its parent's world transform times its local transform, one
+    (4x4) @ (4x4) product per joint; the products of a run of siblings or cousins
+    (:func:`chain_schedule`) are computed in one ``torch.bmm`` (the same products).
 
     Args:
         rot_mats (torch.Tensor): (B, J, 3, 3) parent-relative joint rotations (joint 0 = root).
@@ -58,19 +97,25 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
     B, J = joints.shape[:2]
     # B x J x 3: offset to the parent (the root keeps its location)
     rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], dim=1)
-    # B x J x 4 x 4 local transforms [R | t; 0 1]
-    local = F.pad(torch.cat([rot_mats, rel_joints.unsqueeze(-1)], dim=-1), (0, 0, 0, 1))
-    local[..., 3, 3] = 1.0
+    # (J B) x 4 x 4 local transforms [R | t; 0 1], joint-major: the transforms of a run of
+    # joints are then one contiguous block that torch.bmm reads and writes in place
+    rot4 = F.pad(rot_mats.transpose(0, 1), (0, 0, 0, 1))  # J x B x 4 x 3, last row 0
+    t4 = F.pad(rel_joints.transpose(0, 1), (0, 1), value=1.0)  # J x B x 4: (t, 1)
+    local = torch.cat((rot4, t4.unsqueeze(-1)), dim=-1).view(J * B, 4, 4)
     parent_list = parents.tolist() if parent_list is None else parent_list
-    local_j = local.unbind(1)
-    chain = [local_j[0]]
-    for j in range(1, J):
-        chain.append(chain[parent_list[j]] @ local_j[j])
-    world = torch.stack(chain, dim=1)  # B x J x 4 x 4
-    posed_joints = world[..., :3, 3]
+    world = torch.empty_like(local)
+    world[:B] = local[:B]  # the root
+    for s, e, p, shared in chain_schedule(tuple(parent_list)):
+        # (n B) x 4 x 4: the parents' world transforms times the local ones
+        parent = (world[p * B:(p + 1) * B].expand(e - s, B, 4, 4).reshape(-1, 4, 4) if shared
+                  else world[p * B:(p + e - s) * B])
+        torch.bmm(parent, local[s * B:e * B], out=world[s * B:e * B])
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
-    offset = (world[..., :3, :3] @ joints.unsqueeze(-1)).squeeze(-1)  # B x J x 3
-    rel = world.clone()
+    offset = torch.bmm(world[:, :3, :3], joints.transpose(0, 1).reshape(J * B, 3, 1))
+    offset = offset.view(J, B, 3).transpose(0, 1)  # B x J x 3
+    world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
+    posed_joints = world[..., :3, 3]
+    rel = world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
     rel[..., :3, 3] -= offset
     return posed_joints, rel
 
@@ -78,8 +123,8 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
 def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
         shapedirs: torch.Tensor, posedirs: torch.Tensor, J_regressor: torch.Tensor,
         parents: torch.Tensor, lbs_weights: torch.Tensor,
-        v_rest_joints: torch.Tensor = None, parent_list: Optional[Sequence[int]] = None
-        ) -> Tuple[torch.Tensor, torch.Tensor]:
+        v_rest_joints: torch.Tensor = None, parent_list: Optional[Sequence[int]] = None,
+        identity: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """SMPL skinning of (a subset of) the vertices.
 
     The rest joints always come from the full template (``J_regressor`` over all V
@@ -99,18 +144,44 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
         v_rest_joints (torch.Tensor): (B, J, 3) rest joints if already computed, else None
             (then ``v_template``/``shapedirs`` must be the full mesh).
         parent_list: ``parents`` as host integers (see :func:`rigid_transforms`).
+        identity (torch.Tensor): (3, 3) identity of ``rot_mats``' dtype and device, if at hand
+            (else made here).
+
+    Returns:
+        (vertices (B, N, 3), posed_joints (B, J, 3)).
+    """
+    v_shaped = v_template + blend_shapes(betas, shapedirs)  # B x N x 3
+    joints = vertices2joints(J_regressor, v_shaped) if v_rest_joints is None else v_rest_joints
+    return skin(v_shaped, rot_mats, posedirs, joints, parents, lbs_weights, parent_list, identity)
+
+
+def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
+         rest_joints: torch.Tensor, parents: torch.Tensor, lbs_weights: torch.Tensor,
+         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None
+         ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pose blend shapes and skinning of shaped vertices (the second half of :func:`lbs`).
+
+    Args:
+        v_shaped (torch.Tensor): (B, N, 3) template plus shape blend shapes.
+        rot_mats (torch.Tensor): (B, J, 3, 3) joint rotations, root first.
+        posedirs (torch.Tensor): (9 (J-1), N*3) pose blend shapes (smplx layout).
+        rest_joints (torch.Tensor): (B, J, 3) rest joints of the shaped body.
+        parents (torch.Tensor): (J,) int64.
+        lbs_weights (torch.Tensor): (N, J).
+        parent_list, identity: see :func:`lbs`.
 
     Returns:
         (vertices (B, N, 3), posed_joints (B, J, 3)).
     """
     B, J = rot_mats.shape[:2]
-    v_shaped = v_template + blend_shapes(betas, shapedirs)  # B x N x 3
-    joints = vertices2joints(J_regressor, v_shaped) if v_rest_joints is None else v_rest_joints
-    eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
-    pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)  # B x 9(J-1)
+    if identity is None:
+        identity = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+    pose_feature = (rot_mats[:, 1:] - identity).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
-    posed_joints, rel = rigid_transforms(rot_mats, joints, parents, parent_list)
+    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list)
     # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
     T = (lbs_weights @ rel.reshape(B, J, 16)).reshape(B, -1, 4, 4)  # (N, J) x (B, J, 16)
-    verts = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
-    return verts, posed_joints
+    N = T.shape[1]
+    # (B N) x 3 x 3 @ (B N) x 3 x 1: rotate every vertex by its blended transform
+    verts = torch.bmm(T[..., :3, :3].reshape(B * N, 3, 3), v_posed.reshape(B * N, 3, 1))
+    return verts.view(B, N, 3) + T[..., :3, 3], posed_joints

@@ -16,7 +16,7 @@ from torch import nn
 
 from wham_ros.assets.safe_load import ModelFileReadError, load_npy_file, load_npz_file
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
-from wham_ros.body.lbs import blend_shapes, lbs, vertices2joints
+from wham_ros.body.lbs import blend_shapes, skin, vertices2joints
 from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
 LOG = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ class SMPLBody(nn.Module):
             LOG.warning("SMPL kinematic tree differs from the standard SMPL parents")
         self.register_buffer("parents", torch.as_tensor(parents))
         self.parent_list = tuple(int(p) for p in parents)  # host copy: no device sync in lbs
-        self.register_buffer("hip_idx", torch.tensor(WHAM_HIP_JOINTS), persistent=False)
+        hips = sorted(WHAM_HIP_JOINTS)  # the hip centre's joints as a slice (a view, no gather)
+        self.hip_slice = (slice(hips[0], hips[-1] + 1) if hips == list(range(hips[0], hips[-1] + 1))
+                          else list(hips))
         self.register_buffer("faces", torch.as_tensor(np.asarray(arrays["f"], dtype=np.int64)))
         self.register_buffer("v_template", t(arrays["v_template"]))
         self.register_buffer("shapedirs", t(arrays["shapedirs"][..., :self.num_betas]))
@@ -144,6 +146,8 @@ class SMPLBody(nn.Module):
         self.register_buffer("sub_lbs_weights", self.lbs_weights[used].clone())
         self.register_buffer("sub_J_regressor_wham", self.J_regressor_wham[:, used].clone())
         self.register_buffer("sub_J_regressor_feet", self.J_regressor_feet[:, used].clone())
+        self.register_buffer("identity3", torch.eye(3, dtype=self.v_template.dtype,
+                                                    device=self.v_template.device))
         self._derive_rest_joints()
 
     def _derive_rest_joints(self) -> None:
@@ -163,10 +167,6 @@ class SMPLBody(nn.Module):
         """Build from a WHAM-style body model directory (see :func:`read_body_model_dir`)."""
         return cls(read_body_model_dir(body_model_dir), dtype=dtype).to(device)
 
-    def _subset(self):
-        return (self.sub_v_template, self.sub_shapedirs, self.sub_posedirs,
-                self.sub_lbs_weights, self.sub_J_regressor_wham, self.sub_J_regressor_feet)
-
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                 full_mesh: bool = False) -> BodyOutput:
         """Pose the body.
@@ -181,23 +181,34 @@ class SMPLBody(nn.Module):
             BodyOutput, hip-centred.
         """
         rot = torch.cat([global_orient.reshape(-1, 1, 3, 3), body_pose.reshape(-1, 23, 3, 3)], 1)
+        return self.pose(rot, betas, full_mesh)
+
+    def pose(self, rot: torch.Tensor, betas: torch.Tensor, full_mesh: bool = False) -> BodyOutput:
+        """:meth:`forward` with all rotations in one tensor.
+
+        Args:
+            rot (torch.Tensor): (B, 24, 3, 3) root rotation, then the parent-relative ones.
+            betas (torch.Tensor): (B, 10) shape.
+            full_mesh: also return the (B, 6890, 3) mesh.
+
+        Returns:
+            BodyOutput, hip-centred.
+        """
         betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
         # Rest joints of the shaped template: B x 24 x 3
         rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:
-            verts, smpl_joints = lbs(betas, rot, self.v_template, self.shapedirs, self.posedirs,
-                                     self.J_regressor, self.parents, self.lbs_weights, rest_joints,
-                                     self.parent_list)
-            reg_wham, reg_feet, pts = self.J_regressor_wham, self.J_regressor_feet, verts
-        else:
-            vt, sd, pd, w, reg_wham, reg_feet = self._subset()
-            pts, smpl_joints = lbs(betas, rot, vt, sd, pd, self.J_regressor, self.parents, w,
-                                   rest_joints, self.parent_list)
-            verts = None
+            vt, sd, pd, w = self.v_template, self.shapedirs, self.posedirs, self.lbs_weights
+            reg_wham, reg_feet = self.J_regressor_wham, self.J_regressor_feet
+        else:  # only the vertices the regressors use
+            vt, sd, pd, w = (self.sub_v_template, self.sub_shapedirs, self.sub_posedirs,
+                             self.sub_lbs_weights)
+            reg_wham, reg_feet = self.sub_J_regressor_wham, self.sub_J_regressor_feet
+        pts, smpl_joints = skin(vt + blend_shapes(betas, sd), rot, pd, rest_joints, self.parents,
+                                w, self.parent_list, self.identity3)
         joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
         feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
-        offset = joints[:, self.hip_idx].mean(-2)  # B x 3
+        offset = joints[:, self.hip_slice].mean(-2)  # B x 3
         c = offset.unsqueeze(-2)
         return BodyOutput(joints=joints - c, feet=feet - c, offset=offset,
-                          smpl_joints=smpl_joints - c,
-                          vertices=None if verts is None else verts - c)
+                          smpl_joints=smpl_joints - c, vertices=pts - c if full_mesh else None)

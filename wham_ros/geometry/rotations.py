@@ -28,10 +28,15 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
         ``a2`` orthogonal to ``b1``, ``b3 = b1 x b2``.
     """
     a1, a2 = d6[..., :3], d6[..., 3:]
-    b1 = F.normalize(a1, dim=-1)
-    b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
-    b3 = torch.cross(b1, b2, dim=-1)
+    b1 = _normalize(a1)
+    b2 = _normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1)
+    b3 = torch.linalg.cross(b1, b2, dim=-1)
     return torch.stack((b1, b2, b3), dim=-2)
+
+
+def _normalize(v: torch.Tensor) -> torch.Tensor:
+    """``F.normalize(v, dim=-1)`` (the same operations, without its Python wrappers)."""
+    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:

@@ -227,10 +227,11 @@ class WHAMNetwork(nn.Module):
             (dict of per-frame values, dict of the new motion-state fields).
         """
         B = x.shape[0]
-        # Masked keypoints: coordinates zeroed, learned embedding added (last 3 untouched).
-        m2 = mask[..., None].expand(B, N_JOINTS, 2).reshape(B, -1)  # B x 34
-        emb = (mask[..., None] * self.mask_embedding[0, 0]).reshape(B, -1)  # B x 34
-        x = torch.cat((torch.where(m2, torch.zeros_like(x[:, :34]), x[:, :34]) + emb, x[:, 34:]), -1)
+        # Masked keypoints: coordinates replaced by the learned embedding (the reference zeroes
+        # them and adds it: the same values); the last 3 (box) untouched.
+        xy = torch.where(mask.unsqueeze(-1), self.mask_embedding[0, 0],
+                         x[:, :2 * N_JOINTS].reshape(B, N_JOINTS, 2))  # B x 17 x 2
+        x = torch.cat((xy.reshape(B, 2 * N_JOINTS), x[:, 2 * N_JOINTS:]), -1)
 
         # 1. Motion encoder: context (563) = LSTM hidden (512) + 3D joints (51)
         me = self.motion_encoder
@@ -240,23 +241,23 @@ class WHAMNetwork(nn.Module):
         # 2. Trajectory decoder: root velocity (prev-root frame) and world root 6D
         (vel, root6), _, traj = self.trajectory_decoder.regressor.step(
             [context, state.prev_root6, cam_angvel], state.traj)
-        root = rotation_6d_to_matrix(root6)  # B x 3 x 3
 
         # 3-4. Feature integrator and motion decoder
         ctx_int = self.integrator(context, features, state.residual)
         (pose, betas, cam, contact), _, dec = self.motion_decoder.regressor.step(
             [ctx_int, state.prev_pose], state.dec)
-        values = {"context": context, "kp3d": kp3d, "vel": vel, "root6": root6, "root": root,
+        values = {"context": context, "kp3d": kp3d, "vel": vel, "root6": root6,
                   "integrator_out": ctx_int, "pose": pose, "betas": betas, "cam": cam,
                   "contact": contact}
         new = {"enc": enc, "traj": traj, "dec": dec, "prev_kp": kp3d, "prev_root6": root6,
-               "prev_root": root, "prev_pose": pose}
+               "prev_pose": pose}
         return values, new
 
     def body_step(self, state: WHAMState, m: Dict[str, torch.Tensor],
                   cam_intrinsics: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
                   full_mesh: bool = False):
-        """SMPL, camera translation, world feet, root-velocity reset, refiner and rollout.
+        """Rotations, SMPL, camera translation, world feet, root-velocity reset, refiner and
+        rollout.
 
         Args:
             state: the state *before* this frame (its trajectory fields are used).
@@ -266,53 +267,55 @@ class WHAMNetwork(nn.Module):
             (per-frame outputs, dict of the new body-state fields).
         """
         pose, betas, cam, contact = m["pose"], m["betas"], m["cam"], m["contact"]
-        vel, root6, root, context = m["vel"], m["root6"], m["root"], m["context"]
+        vel, root6, context = m["vel"], m["root6"], m["context"]
         B = pose.shape[0]
-        first = (state.frame == 0)[:, None, None]  # B x 1 x 1
+        first = (state.frame == 0).view(B, 1, 1)
 
+        # The SMPL pose (camera-frame root) and the world root in one conversion
+        rots = rotation_6d_to_matrix(torch.cat((pose.reshape(B, 24, 6), root6.unsqueeze(1)), 1))
+        rot, root = rots[:, :24], rots[:, 24]  # B x 24 x 3 x 3, B x 3 x 3
+        rot0 = rots[:, 0]  # camera-frame root
         # SMPL in the camera frame (hip-centred), perspective translation of the hip centre
-        rot = rotation_6d_to_matrix(pose.reshape(B, 24, 6))  # B x 24 x 3 x 3
-        body = self.smpl(rot[:, :1], rot[:, 1:], betas, full_mesh=full_mesh)
+        body = self.smpl.pose(rot, betas, full_mesh=full_mesh)
         trans_cam = pare_to_full_cam(cam, bbox, res, cam_intrinsics[:, 0, 0])
 
         # Unrefined rollout -> world foot points (input of the refiner)
-        trans_unref = state.trans_unref + (state.prev_root @ vel[..., None])[..., 0]
-        cam_R = rot[:, 0] @ root.mT  # world -> camera rotation implied by the two roots
-        pelvis_world = (cam_R.mT @ trans_cam[..., None])[..., 0]
-        cam_T = (cam_R @ (pelvis_world - trans_unref)[..., None])[..., 0]
-        feet_cam = body.feet + trans_cam[:, None]
-        feet_world = (cam_R.mT @ (feet_cam - cam_T[:, None]).mT).mT  # B x 4 x 3
+        trans_unref = state.trans_unref + _matvec(state.prev_root, vel)
+        cam_R = torch.bmm(rot0, root.mT)  # world -> camera rotation implied by the two roots
+        pelvis_world = _matvec(cam_R.mT, trans_cam)
+        cam_T = _matvec(cam_R, pelvis_world - trans_unref)
+        feet_cam = body.feet + trans_cam.unsqueeze(1)
+        feet_world = torch.bmm(cam_R.mT, (feet_cam - cam_T.unsqueeze(1)).mT).mT  # B x 4 x 3
 
         # Reset root velocity: remove the motion of feet in contact (WHAM reset_root_velocity)
-        vel_world = (root @ vel[..., None])[..., 0]
+        vel_world = _matvec(root, vel)
         # Hip-centred feet of the same body under the world root instead of the camera root:
         # LBS is equivariant to the root rotation, so they are the camera-root feet rotated by
         # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding).
-        feet_reset = body.feet @ (root @ rot[:, 0].mT).mT  # B x 4 x 3
-        feet_vel = torch.where(first, torch.zeros_like(feet_reset),
-                               feet_reset - state.prev_feet_reset + vel_world[:, None])
-        stationary_vel = feet_vel * (contact > CONTACT_THRESHOLD)[..., None].to(feet_vel.dtype)
-        # Count of moving contact coordinates, in the network's dtype (an integer tensor plus
-        # 1e-4 would silently be evaluated in torch's default dtype).
-        count = (stationary_vel != 0).sum(1).to(feet_vel.dtype) + 1e-4
+        feet_reset = torch.bmm(body.feet, torch.bmm(root, rot0.mT).mT)  # B x 4 x 3
+        feet_vel = torch.where(first, 0.0,
+                               feet_reset - state.prev_feet_reset + vel_world.unsqueeze(1))
+        stationary_vel = feet_vel * (contact > CONTACT_THRESHOLD).unsqueeze(-1)  # x 1 or 0
+        # Count of moving contact coordinates, summed in the network's dtype (an integer count
+        # plus 1e-4 would silently be evaluated in torch's default dtype).
+        count = (stationary_vel != 0).sum(1, dtype=feet_vel.dtype) + 1e-4
         del_vel = stationary_vel.sum(1) / count
-        update_vel = (root.mT @ (vel_world - del_vel)[..., None])[..., 0]
+        update_vel = _matvec(root.mT, vel_world - del_vel)
 
         # 5. Trajectory refiner
-        fv = torch.where(first, torch.zeros_like(feet_world),
-                         (feet_world - state.prev_feet_world) * FEET_VEL_SCALE)
-        feet_in = (fv * contact[..., None]).reshape(B, 12)
+        fv = torch.where(first, 0.0, (feet_world - state.prev_feet_world) * FEET_VEL_SCALE)
+        feet_in = (fv * contact.unsqueeze(-1)).reshape(B, 12)
         (d_root, d_vel), _, ref = self.trajectory_refiner.refiner.step(
             [context, feet_in, root6, update_vel], state.ref)
         root6_ref = root6 + d_root
         vel_ref = update_vel + d_vel
         root_ref = rotation_6d_to_matrix(root6_ref)
-        step_world = (state.prev_root_ref @ vel_ref[..., None])[..., 0]  # m per step, WHAM world
+        step_world = _matvec(state.prev_root_ref, vel_ref)  # m per step, WHAM world
         trans_world = state.trans_world + step_world
 
         out = {
             "pose": pose, "betas": betas, "cam": cam, "contact": contact,
-            "feet": feet_world, "poses_root_cam": rot[:, :1], "poses_body": rot[:, 1:],
+            "feet": feet_world, "poses_root_cam": rots[:, :1], "poses_body": rots[:, 1:24],
             "poses_root_r6d": root6, "vel_root": vel,
             "poses_root_r6d_refined": root6_ref, "vel_root_refined": vel_ref,
             "poses_root_world": root_ref, "poses_root_world_prev": state.prev_root_ref,
@@ -324,7 +327,7 @@ class WHAMNetwork(nn.Module):
         }
         if full_mesh:
             out["verts_cam"] = body.vertices
-        new = {"ref": ref, "prev_root_ref": root_ref, "trans_unref": trans_unref,
+        new = {"ref": ref, "prev_root": root, "prev_root_ref": root_ref, "trans_unref": trans_unref,
                "trans_world": trans_world, "prev_feet_world": feet_world,
                "prev_feet_reset": feet_reset, "frame": state.frame + 1}
         return out, new
@@ -407,12 +410,16 @@ def pare_to_full_cam(cam: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
     Returns:
         torch.Tensor: (..., 3) translation in metres (camera optical frame).
     """
-    s, tx, ty = cam.unbind(-1)
+    s = cam[..., 0]
     box = bbox[..., 2] * 200.0
     tz = 2 * focal / ((box / CROP_RES) * CROP_RES * s)
-    cx = 2 * (bbox[..., 0] - res[..., 0] / 2.0) / (s * box)
-    cy = 2 * (bbox[..., 1] - res[..., 1] / 2.0) / (s * box)
-    return torch.stack([tx + cx, ty + cy, tz], dim=-1)
+    cxy = 2 * (bbox[..., :2] - res / 2.0) / (s * box).unsqueeze(-1)  # ... x 2
+    return torch.cat((cam[..., 1:] + cxy, tz.unsqueeze(-1)), dim=-1)
+
+
+def _matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) @ (B, 3) -> (B, 3): one ``torch.bmm`` (what ``A @ v[..., None]`` runs)."""
+    return torch.bmm(A, v.unsqueeze(-1)).squeeze(-1)
 
 
 # SMPL joint order under a left/right mirror (WHAM's SMPL_JOINTS_FLIP_PERM).

@@ -16,7 +16,8 @@ Two ways to run the same step function (:meth:`SlotEngine._slot_step`):
   (:meth:`SlotEngine._capture`) and replayed; the step has no host synchronisation.
 
 Inputs are packed per track into one row as well (:data:`INPUT_FIELDS`), so a step uploads
-one (B, 1098) tensor (plus (B, 1078) mirrored inputs with flip-eval).
+one (B, 1098) tensor (plus (B, 1078) mirrored inputs with flip-eval); the outputs come back
+packed the same way (:func:`pack_outputs`): one (B, W) tensor, one device -> host copy.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -41,6 +42,28 @@ def _offsets(fields) -> Dict[str, Tuple[int, int]]:
 INPUT_SLICES = _offsets(INPUT_FIELDS)
 INPUT_WIDTH = sum(w for _, w in INPUT_FIELDS)  # 1098
 FLIPPED_WIDTH = sum(w for _, w in FLIPPED_FIELDS)  # 1078
+
+
+# Packed outputs: name -> (first column, end column, per-track shape).
+OutputLayout = Dict[str, Tuple[int, int, Tuple[int, ...]]]
+
+
+def output_layout(out: Dict[str, torch.Tensor]) -> OutputLayout:
+    """Columns of :func:`pack_outputs` for outputs ``out`` (each (N, ...)), in their order."""
+    layout, o = {}, 0
+    for name, v in out.items():
+        shape = tuple(v.shape[1:])
+        n = 1
+        for d in shape:
+            n *= d
+        layout[name] = (o, o + n, shape)
+        o += n
+    return layout
+
+
+def pack_outputs(out: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Outputs (each (N, ...), one dtype) side by side in one (N, W) tensor (one kernel)."""
+    return torch.cat([v if v.dim() == 2 else v.flatten(1) for v in out.values()], dim=1)
 
 
 def split_inputs(inp: torch.Tensor):
@@ -74,40 +97,36 @@ class StateLayout:
         regs = {"enc": net.motion_encoder.regressor, "traj": net.trajectory_decoder.regressor,
                 "dec": net.motion_decoder.regressor, "ref": net.trajectory_refiner.refiner}
         self.lstm = {k: (r.num_layers, r.hidden_size) for k, r in regs.items()}
-        cols, o = {}, 0
-        for k in self.LSTMS:
-            L, H = self.lstm[k]
-            cols[k] = (o, L, H)
-            o += 2 * L * H
-        self.lstm_cols = cols
-        self.tail = {}
-        for name, w, shape in self.TAIL:
-            self.tail[name] = (o, o + w, shape)
-            o += w
-        self.residual_col, self.frame_col = o, o + 1
-        self.width = o + 2
+        # Column widths of the row's pieces, in order (one split gives all of them)
+        self.split_sizes = [self.lstm[k][1] for k in self.LSTMS for _ in range(2 * self.lstm[k][0])]
+        self.split_sizes += [w for _, w, _ in self.TAIL] + [1, 1]  # + residual, frame
+        self.width = sum(self.split_sizes)
 
     def unpack(self, rows: torch.Tensor) -> WHAMState:
         """(B, D) rows -> a :class:`WHAMState` of views (LSTM states as lists of L (B, H))."""
         B = rows.shape[0]
+        pieces = iter(rows.split(self.split_sizes, dim=1))
         out = {}
-        for k, (o, L, H) in self.lstm_cols.items():
-            out[k] = ([rows[:, o + i * H:o + (i + 1) * H] for i in range(L)],
-                      [rows[:, o + (L + i) * H:o + (L + i + 1) * H] for i in range(L)])
-        for name, (a, b, shape) in self.tail.items():
-            out[name] = rows[:, a:b].reshape((B,) + shape) if shape else rows[:, a:b]
-        return WHAMState(**out, residual=rows[:, self.residual_col] > 0.5,
-                         frame=rows[:, self.frame_col])
+        for k in self.LSTMS:
+            L = self.lstm[k][0]
+            h = [next(pieces) for _ in range(L)]
+            out[k] = (h, [next(pieces) for _ in range(L)])
+        for name, _, shape in self.TAIL:
+            v = next(pieces)
+            out[name] = v.reshape((B,) + shape) if shape else v
+        residual, frame = next(pieces), next(pieces)
+        return WHAMState(**out, residual=residual[:, 0] > 0.5, frame=frame[:, 0])
 
     def pack(self, state: WHAMState) -> torch.Tensor:
         """A :class:`WHAMState` (LSTM states (L, B, H) or lists of (B, H)) -> (B, D) rows."""
-        B = state.prev_kp.shape[0]
         parts: List[torch.Tensor] = []
         for k in self.LSTMS:
             h, c = getattr(state, k)
             parts.extend(h)
             parts.extend(c)
-        parts.extend(getattr(state, name).reshape(B, -1) for name, _, _ in self.TAIL)
+        for name, _, shape in self.TAIL:
+            v = getattr(state, name)
+            parts.append(v.flatten(1) if shape else v)
         dt = state.prev_kp.dtype
         parts.append(state.residual.to(dt)[:, None])
         parts.append(state.frame.to(dt)[:, None])
@@ -175,6 +194,7 @@ class SlotEngine:
         self.capacity = capacity
         self._static: Dict[int, tuple] = {}
         self._graphs: Dict[Tuple[int, bool], tuple] = {}
+        self.layouts: Dict[bool, OutputLayout] = {}  # full_mesh -> layout of the packed outputs
 
     def alloc(self) -> int:
         """A free slot (the lowest), growing the buffers when full."""
@@ -195,9 +215,10 @@ class SlotEngine:
 
     # ------------------------------------------------------------------ step
     def _slot_step(self, idx: torch.Tensor, inp: torch.Tensor, finp: Optional[torch.Tensor],
-                   full_mesh: bool) -> Dict[str, torch.Tensor]:
+                   full_mesh: bool) -> torch.Tensor:
         """Gather the slots ``idx`` (N,), step them with inputs (N, 1098) (and mirrored
-        (N, 1078)), write their new state back in place; returns the (N, ...) outputs."""
+        (N, 1078)), write their new state back in place; returns the (N, W) packed outputs
+        (:attr:`layouts`)."""
         motion, body = split_inputs(inp)
         st = self.layout.unpack(self.state.index_select(0, idx))
         if self.flip_eval:
@@ -210,10 +231,12 @@ class SlotEngine:
         else:
             out, new = self.net.step(st, *motion, *body, full_mesh=full_mesh)
         self.state.index_copy_(0, idx, self.layout.pack(new))
-        return out
+        if full_mesh not in self.layouts:
+            self.layouts[full_mesh] = output_layout(out)
+        return pack_outputs(out)
 
     def step(self, slots: Sequence[int], inp: torch.Tensor, finp: Optional[torch.Tensor] = None,
-             full_mesh: bool = False) -> Dict[str, torch.Tensor]:
+             full_mesh: bool = False) -> Tuple[torch.Tensor, OutputLayout]:
         """Advance ``slots`` by one frame.
 
         Args:
@@ -223,12 +246,13 @@ class SlotEngine:
             full_mesh: also output ``verts_cam``.
 
         Returns:
-            outputs of :meth:`WHAMNetwork.step`, each with leading B (own memory).
+            (the outputs of :meth:`WHAMNetwork.step` packed, (B, W) (own memory); their
+            layout: name -> (first column, end column, per-track shape)).
         """
         B = len(slots)
         if not self.static:
             idx = torch.tensor(slots, dtype=torch.int64).to(self.state.device)
-            return self._slot_step(idx, inp, finp, full_mesh)
+            return self._slot_step(idx, inp, finp, full_mesh), self.layouts[full_mesh]
         n = bucket_size(B)
         idx_buf, inp_buf, finp_buf = self._buffers(n)
         idx_buf[:B].copy_(torch.tensor(slots, dtype=torch.int64), non_blocking=True)
@@ -240,12 +264,12 @@ class SlotEngine:
             finp_buf[:B].copy_(finp, non_blocking=True)
             finp_buf[B:].copy_(finp_buf[:1].expand(n - B, -1))
         if not self.cuda_graph:
-            return {k: v[:B] for k, v in self._slot_step(idx_buf, inp_buf, finp_buf,
-                                                         full_mesh).items()}
+            return (self._slot_step(idx_buf, inp_buf, finp_buf, full_mesh)[:B],
+                    self.layouts[full_mesh])
         graph, out = self._graphs.get((n, full_mesh)) or self._capture(n, full_mesh)
         with torch.cuda.device(self.net.device):
             graph.replay()
-        return {k: v[:B].clone() for k, v in out.items()}  # the graph's outputs are reused
+        return out[:B].clone(), self.layouts[full_mesh]  # the graph's output buffer is reused
 
     def _buffers(self, n: int):
         if n not in self._static:

@@ -14,7 +14,7 @@ API (engine options)::
 
     eng = StreamingWHAM(net, flip_eval=False, precision="fp32", cuda_graph=False)
     eng.start_track(tid, init_kp, init_smpl, init_root)   # see start_track
-    outs = eng.step({tid: WHAMFrame(...)}, full_mesh=False)  # tid -> dict of tensors
+    outs = eng.step({tid: WHAMFrame(...)}, full_mesh=False)  # tid -> name -> tensor
     with eng.network_time() as t:    # opt-in: time inside WHAM's LSTM + linear layers
         eng.step(...)
     t.ms                             # (network_time(time.thread_time): CPU time)
@@ -28,6 +28,7 @@ API (engine options)::
 * ``network_time`` times Python-side calls: on CUDA it measures launches, and nothing while
   a captured graph replays.
 """
+import collections.abc
 import contextlib
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import torch
 
 from wham_ros.wham.network import WHAMNetwork, WHAMState
 from wham_ros.wham.slots import (FLIPPED_FIELDS, FLIPPED_WIDTH, INPUT_FIELDS, INPUT_WIDTH,
-                                 SlotEngine)
+                                 OutputLayout, SlotEngine)
 from wham_ros.wham.step_weights import step_network
 
 ArrayLike = object  # numpy array or torch tensor
@@ -116,16 +117,53 @@ def pack_rows(frames: Sequence, fields, width: int, dtype: np.dtype, what: str) 
     return out
 
 
+class TrackOutputs(collections.abc.Mapping):
+    """One track's outputs of :meth:`StreamingWHAM.step`: output name -> tensor, each a view
+    of the track's row of the step's packed outputs (all tracks' outputs side by side in one
+    (B, W) tensor, so :func:`outputs_to_host` copies them to the host at once).
+
+    Attributes:
+        packed (torch.Tensor): (B, W) the step's packed outputs (shared by its tracks).
+        row: this track's row.
+        layout: name -> (first column, end column, shape).
+    """
+
+    __slots__ = ("packed", "row", "layout")
+
+    def __init__(self, packed: torch.Tensor, row: int, layout: OutputLayout):
+        self.packed, self.row, self.layout = packed, row, layout
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        a, e, shape = self.layout[name]
+        return self.packed[self.row, a:e].view(shape)
+
+    def __iter__(self):
+        return iter(self.layout)
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+
 def outputs_to_host(outs: Mapping[Hashable, Mapping[str, torch.Tensor]]
                     ) -> Dict[Hashable, Dict[str, np.ndarray]]:
     """Every track's outputs (:meth:`StreamingWHAM.step`) to the host in one copy.
 
-    The tensors are concatenated on their device (one kernel) and copied once; on a GPU a
+    The outputs of one step are already packed on their device: one copy, then numpy views.
+    Other mappings are concatenated on their device (one kernel) and copied once; on a GPU a
     copy per output and track (~26 per person) would each wait for the device.
 
     Returns:
-        track id -> output name -> float64 array of the tensor's shape.
+        track id -> output name -> float64 array of the tensor's shape (views of one array
+        per call: the outputs of a track do not overlap).
     """
+    values = list(outs.values())
+    if values and all(isinstance(o, TrackOutputs) and o.packed is values[0].packed
+                      for o in values):
+        host = values[0].packed.cpu().numpy().astype(np.float64)  # B x W
+        B = host.shape[0]
+        per_name = [(name, host[:, a:e].reshape((B,) + shape))  # views, B x ...
+                    for name, (a, e, shape) in values[0].layout.items()]
+        return {tid: {name: v[o.row] for name, v in per_name} for tid, o in outs.items()}
     items = [(tid, name, value) for tid, out in outs.items() for name, value in out.items()]
     if not items:
         return {tid: {} for tid in outs}
@@ -256,7 +294,7 @@ class StreamingWHAM:
     @torch.no_grad()
     def step(self, frames: Mapping[Hashable, WHAMFrame], full_mesh: bool = False,
              flipped: Optional[Mapping[Hashable, FlippedFrame]] = None
-             ) -> Dict[Hashable, Dict[str, torch.Tensor]]:
+             ) -> Dict[Hashable, TrackOutputs]:
         """Advance the given tracks by one frame, batched.
 
         Args:
@@ -266,7 +304,8 @@ class StreamingWHAM:
 
         Returns:
             track id -> outputs of :meth:`WHAMNetwork.step` without the batch axis
-            (world quantities y-down, in the track's own WHAM world frame).
+            (:class:`TrackOutputs`, a mapping name -> tensor; world quantities y-down, in the
+            track's own WHAM world frame).
 
         Raises:
             KeyError: a track that was not started, or (flip_eval) without mirrored inputs.
@@ -289,10 +328,9 @@ class StreamingWHAM:
                 raise KeyError(f"flip_eval step without mirrored inputs for tracks {missing}")
             finp = to_dev(pack_rows([(i, flipped[i]) for i in ids], FLIPPED_FIELDS,
                                     FLIPPED_WIDTH, np_dt, "FlippedFrame"))
-        out = self.slots.step([self._slot[i] for i in ids], inp, finp, full_mesh)
-        rows = {k: v.unbind(0) for k, v in out.items()}  # one call per output, not per track
+        packed, layout = self.slots.step([self._slot[i] for i in ids], inp, finp, full_mesh)
         result = {}
         for b, tid in enumerate(ids):
             self._age[tid] += 1
-            result[tid] = {k: r[b] for k, r in rows.items()}
+            result[tid] = TrackOutputs(packed, b, layout)
         return result

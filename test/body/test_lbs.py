@@ -1,0 +1,92 @@
+"""Linear blend skinning pieces: the batched forward kinematics and the fused SMPL step are
+the same arithmetic as their plain formulations (bit for bit)."""
+import pytest
+import torch
+
+from wham_ros.body import SMPLBody
+from wham_ros.body.joint_names import SMPL_PARENTS
+from wham_ros.body.lbs import (blend_shapes, chain_schedule, lbs, rigid_transforms,
+                                vertices2joints)
+from wham_ros.geometry.rotations import axis_angle_to_matrix
+
+
+def chain_reference(rot, joints, parents):
+    """Forward kinematics one joint at a time (the textbook loop)."""
+    B, J = joints.shape[:2]
+    rel_joints = joints.clone()
+    for j in range(1, J):
+        rel_joints[:, j] = joints[:, j] - joints[:, parents[j]]
+    local = torch.zeros(B, J, 4, 4, dtype=rot.dtype)
+    local[..., :3, :3], local[..., :3, 3], local[..., 3, 3] = rot, rel_joints, 1.0
+    world = [local[:, 0]]
+    for j in range(1, J):
+        world.append(world[parents[j]] @ local[:, j])
+    world = torch.stack(world, 1)
+    rel = world.clone()
+    rel[..., :3, 3] -= (world[..., :3, :3] @ joints.unsqueeze(-1)).squeeze(-1)
+    return world[..., :3, 3], rel
+
+
+def random_case(B, J, seed, dtype):
+    g = torch.Generator().manual_seed(seed)
+    rot = axis_angle_to_matrix(torch.randn(B, J, 3, generator=g, dtype=dtype))
+    return rot, torch.randn(B, J, 3, generator=g, dtype=dtype)
+
+
+# SMPL, a chain, a star, and an irregular tree (shared and consecutive parents mixed)
+TREES = {"smpl": SMPL_PARENTS, "chain": [-1] + list(range(7)), "star": [-1] + [0] * 6,
+         "mixed": [-1, 0, 0, 1, 2, 2, 2, 3, 4, 5, 5, 1, 11]}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tree", sorted(TREES))
+def test_batched_forward_kinematics_equals_joint_by_joint(tree, dtype):
+    parents = TREES[tree]
+    for B in (1, 2, 5):
+        rot, joints = random_case(B, len(parents), B, dtype)
+        want = chain_reference(rot, joints, parents)
+        for parent_list in (None, tuple(parents)):  # from the tensor, or given
+            got = rigid_transforms(rot, joints, torch.tensor(parents), parent_list)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (tree, B)
+
+
+def test_chain_schedule():
+    runs = chain_schedule(tuple(SMPL_PARENTS))
+    assert len(runs) == 9  # depth-first joint order: 23 joints in 9 products
+    covered = [j for s, e, _, _ in runs for j in range(s, e)]
+    assert covered == list(range(1, 24))
+    for s, e, p, shared in runs:
+        for j in range(s, e):  # every joint's parent is the one the run names, posed before
+            assert SMPL_PARENTS[j] == (p if shared else p + j - s) < s
+    assert chain_schedule((-1, 0, 0, 0)) == ((1, 4, 0, True),)
+    assert chain_schedule((-1, 0, 1, 2)) == ((1, 2, 0, False), (2, 3, 1, False),
+                                             (3, 4, 2, False))
+    with pytest.raises(ValueError, match="parent of joint 1 is 2"):
+        chain_schedule((-1, 2, 0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_subset_pose_equals_plain_products(body_model_dir, dtype):
+    """The step's SMPL (rotations in one tensor, batched forward kinematics, hip centre from a
+    slice) gives exactly the values of the plain call sequence."""
+    body = SMPLBody.from_dir(body_model_dir, dtype=dtype)
+    rot, _ = random_case(3, 24, 7, dtype)
+    betas = torch.randn(3, 10, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    out = body.pose(rot, betas)
+    assert torch.equal(out.offset, body(rot[:, :1], rot[:, 1:], betas).offset)
+    rest = body.J_template + blend_shapes(betas, body.J_shapedirs)
+    for full_mesh in (False, True):  # the old call sequence: lbs, then one einsum per regressor
+        got = body.pose(rot, betas, full_mesh=full_mesh)
+        sub = "" if full_mesh else "sub_"
+        g = lambda name: getattr(body, sub + name)  # noqa: E731
+        pts, smpl_joints = lbs(betas, rot, g("v_template"), g("shapedirs"), g("posedirs"),
+                               body.J_regressor, body.parents, g("lbs_weights"), rest)
+        idx = body.sub_idx if sub else slice(None)
+        joints = vertices2joints(body.J_regressor_wham[:, idx], pts)
+        feet = vertices2joints(body.J_regressor_feet[:, idx], pts)
+        offset = joints[:, [11, 12]].mean(-2)  # COCO hips
+        c = offset[:, None]
+        assert torch.equal(got.offset, offset)
+        assert torch.equal(got.joints, joints - c) and torch.equal(got.feet, feet - c)
+        assert torch.equal(got.smpl_joints, smpl_joints - c)
+        assert (got.vertices is None) if sub else torch.equal(got.vertices, pts - c)
