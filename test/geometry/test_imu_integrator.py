@@ -249,3 +249,35 @@ def test_extrapolation_past_the_newest_sample_holds_its_rate_exactly():
         got, want = held.relative_rotation(a, b), bridge.relative_rotation(a, b)
         np.testing.assert_array_equal(got.delta_R, want.delta_R)
     assert held.relative_rotation(last, last + 10**9).valid is False  # far beyond: not valid
+
+
+def test_integration_does_not_depend_on_the_epoch():
+    """Stamps since 1970 (about 1.7e18 ns, beyond float64's integer range) give the rotations
+    of the same samples near zero: interpolation weights are taken in integer nanoseconds."""
+    rng = np.random.default_rng(4)
+    rates = rng.normal(size=(200, 3)) * 0.5
+    offsets = np.arange(200) * 5_000_000 + rng.integers(0, 1000, 200)
+    near, epoch = ImuIntegrator(ImuConfig()), ImuIntegrator(ImuConfig())
+    base = 1_700_000_000 * 10**9 + 123
+    for w, t in zip(rates, offsets):
+        near.add(ImuSample(10**9 + int(t), w))
+        epoch.add(ImuSample(base + int(t), w))
+    for _ in range(300):
+        a = int(rng.integers(-50_000_000, 1_000_000_000))
+        b = a + int(rng.integers(1, 80_000_000))
+        want = near.relative_rotation(10**9 + a, 10**9 + b)
+        got = epoch.relative_rotation(base + a, base + b)
+        np.testing.assert_allclose(got.delta_R, want.delta_R, rtol=0, atol=1e-15)
+        assert (got.valid, got.n_samples) == (want.valid, want.n_samples)
+
+
+def test_exp_product_equals_the_product_of_exponentials():
+    from wham_ros.geometry.so3 import exp_so3_product
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 3, 8):
+        vecs = rng.normal(size=(n, 3)) * rng.choice([1e-9, 1e-3, 0.5, 3.0], size=(n, 1))
+        want = np.eye(3)
+        for v in vecs:
+            want = want @ exp_so3(v)
+        np.testing.assert_allclose(exp_so3_product(vecs.tolist()), want, rtol=0, atol=1e-14)

@@ -56,11 +56,11 @@ import bisect
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from wham_ros.geometry.so3 import exp_so3, is_rotation, log_so3
+from wham_ros.geometry.so3 import exp_so3, exp_so3_product, is_rotation, log_so3
 from wham_ros.types import ImuSample
 
 LOGGER = logging.getLogger(__name__)
@@ -230,6 +230,20 @@ class RejectCounter:
         self.counts[cause] = n
         if n in (1, 10, 100, 1000) or n % 10000 == 0:
             self._logger.warning("%s rejected (%s, %d so far): %s", self._what, cause, n, detail)
+
+
+def _rate_at(t: int, stamps: Sequence[int], rates: Sequence[Sequence[float]]) -> List[float]:
+    """Rate (3,) at ``t`` ns: linear between the samples ``stamps`` (sorted) and ``rates``,
+    the first / last rate held outside them."""
+    if t <= stamps[0]:
+        return list(rates[0])
+    if t >= stamps[-1]:
+        return list(rates[-1])
+    j = bisect.bisect_right(stamps, t) - 1
+    if t == stamps[j]:
+        return list(rates[j])
+    w = (t - stamps[j]) / (stamps[j + 1] - stamps[j])
+    return [p + w * (q - p) for p, q in zip(rates[j], rates[j + 1])]
 
 
 class ImuIntegrator:
@@ -731,39 +745,31 @@ class ImuIntegrator:
             return RelativeRotation(np.eye(3), False, "no IMU data")
         if b == a:
             return RelativeRotation(np.eye(3), True)
-        if a >= self._stamps[-1]:  # all beyond the newest sample: its rate held (extrapolation)
-            last = np.array(self._stamps[-1:], dtype=np.int64)
-            dR = exp_so3((self._gyro[-1] - self.bias) * ((b - a) / NS_PER_S))
-            valid, reason = self._check_coverage(last, a, b, self._stamps[0], self._stamps[-1])
-            R_ci = self._R_cam_imu
-            return RelativeRotation(R_ci @ dR @ R_ci.T, valid, reason, 0)
-        # Only the samples bracketing [a, b] matter (linear interpolation between neighbours).
+        # Only the samples bracketing [a, b] matter (linear interpolation between neighbours);
+        # a handful per frame, so plain Python floats (numpy's per-call cost dominates here).
         lo = max(bisect.bisect_right(self._stamps, a) - 1, 0)
         hi = bisect.bisect_left(self._stamps, b) + 1
-        stamps = np.asarray(self._stamps[lo:hi], dtype=np.int64)
-        gyro = np.asarray(self._gyro[lo:hi]) - self.bias  # N x 3, IMU frame
-        inside = (stamps > a) & (stamps < b)
-        knots = np.concatenate(([a], stamps[inside], [b]))  # K
-        # Rates at the knots: linear between samples, held beyond the data (np.interp clamps).
-        rates = np.stack([np.interp(knots, stamps, gyro[:, k]) for k in range(3)], axis=-1)  # K x 3
-        dt = np.diff(knots) / NS_PER_S  # K-1
-        steps = exp_so3(0.5 * (rates[:-1] + rates[1:]) * dt[:, None])  # K-1 x 3 x 3
-        dR = np.eye(3)
-        for step in steps:
-            dR = dR @ step
+        stamps = self._stamps[lo:hi]
+        bias = self.bias.tolist()
+        gyro = [[w - c for w, c in zip(g.tolist(), bias)] for g in self._gyro[lo:hi]]  # IMU frame
+        knots = [a] + [t for t in stamps if a < t < b] + [b]
+        # Rates at the knots: linear between samples, held beyond the data.
+        rates = [_rate_at(t, stamps, gyro) for t in knots]
+        dR = exp_so3_product([[0.5 * (p + q) * ((t1 - t0) / NS_PER_S) for p, q in zip(r0, r1)]
+                              for t0, t1, r0, r1 in zip(knots, knots[1:], rates, rates[1:])])
         valid, reason = self._check_coverage(stamps, a, b, self._stamps[0], self._stamps[-1])
         R_ci = self._R_cam_imu
-        return RelativeRotation(R_ci @ dR @ R_ci.T, valid, reason, int(inside.sum()))
+        return RelativeRotation(R_ci @ dR @ R_ci.T, valid, reason, len(knots) - 2)
 
-    def _check_coverage(self, stamps: np.ndarray, a: int, b: int, first: int, last: int) -> Tuple[bool, str]:
-        """Validity of an interval; ``stamps`` (N,) are the samples bracketing [a, b]."""
+    def _check_coverage(self, stamps: Sequence[int], a: int, b: int, first: int, last: int) -> Tuple[bool, str]:
+        """Validity of an interval; ``stamps`` are the samples bracketing [a, b], ns."""
         cfg = self.config
         if a < first - cfg.max_extrapolation_ns:
             return False, f"no IMU data before {a} ns (first sample {first} ns)"
         if b > last + cfg.max_extrapolation_ns:
             return False, f"no IMU data after {last} ns (need {b} ns)"
         if len(stamps) > 1:
-            gap = int(np.diff(stamps).max())
+            gap = max(t1 - t0 for t0, t1 in zip(stamps, stamps[1:]))
             if gap > cfg.max_gap_ns:
                 return False, f"IMU gap of {gap / 1e6:.1f} ms > max_gap_ns={cfg.max_gap_ns / 1e6:.1f} ms"
         return True, ""
