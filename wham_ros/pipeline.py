@@ -224,8 +224,7 @@ class FrontEnd:
                                      homography=H_img, shape_of=shape_of)
         # WHAM keeps the state of tracks unseen for up to max_lost frames (a person out of
         # view longer restarts WHAM when back, so the state is dropped now).
-        live = {p.track_id for p in self.tracker.tracks
-                if p.track_id >= 0 and p.frames_since_seen <= self.tracker.config.max_lost}
+        live = self.tracker.ids_seen_within(self.tracker.config.max_lost)
         # A re-identified person restarts WHAM under the old id: end it, then start anew.
         ended = sorted((self._emitted - live) | {p.track_id for p in people
                                                  if p.reidentified and p.track_id in self._emitted})

@@ -90,3 +90,16 @@ def test_a_refresh_every_few_frames_keeps_the_per_frame_time_constant():
         per_frame = gain * new + (1 - gain) * per_frame
     np.testing.assert_allclose(track.signature, per_frame, rtol=1e-12)
     assert track.since_signature == 0
+
+
+def test_ids_seen_within_counts_frames_unseen():
+    t = MultiPersonTracker()
+    img = np.full((200, 300, 3), 90, np.uint8)
+    box = np.array([[10, 10, 60, 150, 0.9]])
+    for i in range(t.config.min_hits + 1):
+        t.update(box, stamp_s=i / 30, image=img)
+    (tid,) = t.ids_seen_within(0)
+    for i in range(3):  # unseen for three frames
+        t.update(np.zeros((0, 5)), stamp_s=(10 + i) / 30, image=img)
+    assert t.ids_seen_within(2) == set() and t.ids_seen_within(3) == {tid}
+    assert {p.track_id for p in t.tracks if p.frames_since_seen <= 3} == {tid}

@@ -54,7 +54,7 @@ Boxes and keypoints of confirmed tracks are smoothed causally with One-Euro filt
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -434,6 +434,10 @@ class MultiPersonTracker:
     def tracks(self) -> List[TrackedPerson]:
         """Snapshots of all live tracks (tentative, confirmed, lost and out of view)."""
         return [t.snapshot() for t in self._tracks]
+
+    def ids_seen_within(self, frames: int) -> Set[int]:
+        """Ids of live tracks (with an id) unseen for at most ``frames`` frames."""
+        return {t.track_id for t in self._tracks if t.track_id >= 0 and t.misses <= frames}
 
     @property
     def remembered_ids(self) -> List[int]:
