@@ -1,5 +1,6 @@
-"""The appearance signatures cost little: exact integer bins, several people binned at once,
-and a seen track's signature refreshed every few frames with the per-frame time constant."""
+"""The tracker costs little per frame: exact integer bins, several people binned at once,
+a seen track's signature refreshed every few frames with the per-frame time constant, and the
+live ids read without snapshots."""
 from fractions import Fraction
 
 import numpy as np
