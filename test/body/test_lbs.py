@@ -90,3 +90,17 @@ def test_fused_subset_pose_equals_plain_products(body_model_dir, dtype):
         assert torch.equal(got.joints, joints - c) and torch.equal(got.feet, feet - c)
         assert torch.equal(got.smpl_joints, smpl_joints - c)
         assert (got.vertices is None) if sub else torch.equal(got.vertices, pts - c)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_vertices2joints_is_the_einsum(dtype):
+    """The regressor product is the one ``torch.einsum("bvk,jv->bjk")`` computes, bit for bit
+    and with its strides, for any batch, vertex and joint count."""
+    g = torch.Generator().manual_seed(5)
+    for V in (7, 619, 6890):
+        for B in (1, 2, 3, 4, 8):
+            for J in (4, 24, 31):
+                v = torch.randn(B, V, 3, generator=g, dtype=dtype)
+                reg = torch.rand(J, V, generator=g, dtype=dtype)
+                got, want = vertices2joints(reg, v), torch.einsum("bvk,jv->bjk", v, reg)
+                assert torch.equal(got, want) and got.stride() == want.stride(), (V, B, J)

@@ -36,7 +36,14 @@ def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Te
     Returns:
         torch.Tensor: (B, J, 3); ``j[b,i,k] = sum_v regressor[i,v] vertices[b,v,k]``.
     """
-    return torch.einsum("bvk,jv->bjk", vertices, regressor)
+    # The one product torch.einsum("bvk,jv->bjk", vertices, regressor) runs, without its
+    # planning: B = 1: (1, J, V) x (1, V, 3); else (1, 3B, V) x (1, V, J), the result read
+    # as B x J x 3 (a transposed view, as einsum returns it).
+    B, V = vertices.shape[:2]
+    if B == 1:
+        return torch.bmm(regressor.unsqueeze(0), vertices)
+    vt = vertices.transpose(1, 2).reshape(1, 3 * B, V)  # 1 x 3B x V (a copy)
+    return torch.bmm(vt, regressor.t().unsqueeze(0)).view(B, 3, -1).transpose(1, 2)
 
 
 @functools.lru_cache(maxsize=8)
