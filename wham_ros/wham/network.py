@@ -285,17 +285,21 @@ class WHAMNetwork(nn.Module):
         pelvis_world = _matvec(cam_R.mT, trans_cam)
         cam_T = _matvec(cam_R, pelvis_world - trans_unref)
         feet_cam = body.feet + trans_cam.unsqueeze(1)
-        feet_world = torch.bmm(cam_R.mT, (feet_cam - cam_T.unsqueeze(1)).mT).mT  # B x 4 x 3
+        # Rows cam_R^T (f - cam_T) of the feet, as the row vectors (f - cam_T)^T cam_R: the same
+        # products summed in the same order (B x 4 x 3, contiguous)
+        feet_world = torch.bmm(feet_cam - cam_T.unsqueeze(1), cam_R)
 
         # Reset root velocity: remove the motion of feet in contact (WHAM reset_root_velocity)
         vel_world = _matvec(root, vel)
         # Hip-centred feet of the same body under the world root instead of the camera root:
         # LBS is equivariant to the root rotation, so they are the camera-root feet rotated by
-        # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding).
-        feet_reset = torch.bmm(body.feet, torch.bmm(root, rot0.mT).mT)  # B x 4 x 3
+        # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding). As row vectors
+        # that is f^T (root rot0^T)^T = f^T cam_R (the same products: cam_R's entries).
+        feet_reset = torch.bmm(body.feet, cam_R)  # B x 4 x 3
         feet_vel = torch.where(first, 0.0,
                                feet_reset - state.prev_feet_reset + vel_world.unsqueeze(1))
-        stationary_vel = feet_vel * (contact > CONTACT_THRESHOLD).unsqueeze(-1)  # x 1 or 0
+        contact_w = contact.unsqueeze(-1)  # B x 4 x 1
+        stationary_vel = feet_vel * (contact_w > CONTACT_THRESHOLD)  # x 1 or 0
         # Count of moving contact coordinates, summed in the network's dtype (an integer count
         # plus 1e-4 would silently be evaluated in torch's default dtype).
         count = (stationary_vel != 0).sum(1, dtype=feet_vel.dtype) + 1e-4
@@ -304,7 +308,7 @@ class WHAMNetwork(nn.Module):
 
         # 5. Trajectory refiner
         fv = torch.where(first, 0.0, (feet_world - state.prev_feet_world) * FEET_VEL_SCALE)
-        feet_in = (fv * contact.unsqueeze(-1)).reshape(B, 12)
+        feet_in = (fv * contact_w).reshape(B, 12)
         (d_root, d_vel), _, ref = self.trajectory_refiner.refiner.step(
             [context, feet_in, root6, update_vel], state.ref)
         root6_ref = root6 + d_root
