@@ -194,7 +194,8 @@ class SMPLBody(nn.Module):
         Returns:
             BodyOutput, hip-centred.
         """
-        betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
+        if betas.dim() != 2 or betas.shape[1] != self.num_betas:  # (the step's are (B, 10))
+            betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
         # Rest joints of the shaped template: B x 24 x 3
         rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:

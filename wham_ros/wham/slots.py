@@ -47,7 +47,8 @@ def _offsets(fields) -> Dict[str, Tuple[int, int]]:
 
 
 INPUT_SLICES = _offsets(INPUT_FIELDS)
-INPUT_WIDTH = sum(w for _, w in INPUT_FIELDS)  # 1098
+INPUT_SPLIT = [w for _, w in INPUT_FIELDS]
+INPUT_WIDTH = sum(INPUT_SPLIT)  # 1098
 FLIPPED_WIDTH = sum(w for _, w in FLIPPED_FIELDS)  # 1078
 
 
@@ -76,9 +77,8 @@ def pack_outputs(out: Dict[str, torch.Tensor]) -> torch.Tensor:
 def split_inputs(inp: torch.Tensor):
     """Views of a packed (B, 1098) input: ``(x, mask, features, cam_angvel)`` and
     ``(cam_intrinsics (B, 3, 3), bbox, res)``; mask as bool."""
-    g = lambda n: inp[:, slice(*INPUT_SLICES[n])]  # noqa: E731
-    motion = (g("x"), g("mask") > 0.5, g("features"), g("cam_angvel"))
-    return motion, (g("cam_intrinsics").reshape(-1, 3, 3), g("bbox"), g("res"))
+    x, mask, features, cam_angvel, K, bbox, res = inp.split(INPUT_SPLIT, dim=1)  # one op
+    return (x, mask > 0.5, features, cam_angvel), (K.reshape(-1, 3, 3), bbox, res)
 
 
 class StateLayout:
