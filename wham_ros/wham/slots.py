@@ -244,13 +244,16 @@ class SlotEngine:
         return self.layout.unpack(self.state.index_select(0, idx)), fst
 
     def _slot_step(self, idx: torch.Tensor, inp: torch.Tensor, finp: Optional[torch.Tensor],
-                   full_mesh: bool, live: Optional[tuple] = None) -> torch.Tensor:
+                   full_mesh: bool, live: Optional[tuple] = None,
+                   first_frames: bool = True) -> torch.Tensor:
         """Step the slots ``idx`` (N,) with inputs (N, 1098) (and mirrored (N, 1078)); returns
         the (N, W) packed outputs (:attr:`layouts`).
 
         Without ``live`` the slots' rows are gathered and their new state is written back in
         place (the graph-shaped step); with ``live`` = ``(slots, state, flipped state)`` of
         these slots, that state is stepped and the new one kept live (:meth:`flush`).
+        ``first_frames`` False: no slot is on its track's first frame (see
+        :meth:`WHAMNetwork.step`).
         """
         motion, body = split_inputs(inp)
         slots, st, fst = (None,) + self._gather(idx) if live is None else live
@@ -259,9 +262,9 @@ class SlotEngine:
             g = lambda n: finp[:, slice(*INPUT_SLICES[n])]  # noqa: E731
             fmotion = (g("x"), g("mask") > 0.5, g("features"), motion[3])  # no mirrored angvel
             out, new, fnew = self.net.step_flip_eval(st, fst, motion, fmotion, *body,
-                                                     full_mesh=full_mesh)
+                                                     full_mesh, first_frames)
         else:
-            out, new = self.net.step(st, *motion, *body, full_mesh=full_mesh)
+            out, new = self.net.step(st, *motion, *body, full_mesh, first_frames)
         if live is None:
             self.state.index_copy_(0, idx, self.layout.pack(new))
             if fnew is not None:
@@ -289,13 +292,14 @@ class SlotEngine:
         B = len(slots)
         if not self.static:
             slots = tuple(slots)
-            if self._live is not None and self._live[0] == slots:
+            hit = self._live is not None and self._live[0] == slots
+            if hit:  # these rows were stepped last time: none is on its first frame
                 _, idx, st, fst = self._live
             else:
                 self.flush()
                 idx = torch.tensor(slots, dtype=torch.int64).to(self.state.device)
                 st, fst = self._gather(idx)
-            return (self._slot_step(idx, inp, finp, full_mesh, (slots, st, fst)),
+            return (self._slot_step(idx, inp, finp, full_mesh, (slots, st, fst), not hit),
                     self.layouts[full_mesh])
         n = bucket_size(B)
         idx_buf, inp_buf, finp_buf = self._buffers(n)
