@@ -103,12 +103,14 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
     """
     B, J = joints.shape[:2]
     # B x J x 3: offset to the parent (the root keeps its location)
-    rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], dim=1)
+    rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints.index_select(1, parents[1:])],
+                           dim=1)
     # (J B) x 4 x 4 local transforms [R | t; 0 1], joint-major: the transforms of a run of
     # joints are then one contiguous block that torch.bmm reads and writes in place
-    rot4 = F.pad(rot_mats.transpose(0, 1), (0, 0, 0, 1))  # J x B x 4 x 3, last row 0
-    t4 = F.pad(rel_joints.transpose(0, 1), (0, 1), value=1.0)  # J x B x 4: (t, 1)
-    local = torch.cat((rot4, t4.unsqueeze(-1)), dim=-1).view(J * B, 4, 4)
+    top = torch.cat((rot_mats, rel_joints.unsqueeze(-1)), dim=-1).transpose(0, 1)  # J x B x 3 x 4
+    local = F.pad(top, (0, 0, 0, 1))  # J x B x 4 x 4, last row 0
+    local[..., 3, 3] = 1.0
+    local = local.view(J * B, 4, 4)
     parent_list = parents.tolist() if parent_list is None else parent_list
     world = torch.empty_like(local)
     world[:B] = local[:B]  # the root
@@ -123,7 +125,7 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
     world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
     posed_joints = world[..., :3, 3]
     rel = world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
-    rel[..., :3, 3] -= offset
+    rel[..., :3, 3].sub_(offset)  # in place on the view (no write-back through __setitem__)
     return posed_joints, rel
 
 
