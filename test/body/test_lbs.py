@@ -5,7 +5,7 @@ import torch
 
 from wham_ros.body import SMPLBody
 from wham_ros.body.joint_names import SMPL_PARENTS
-from wham_ros.body.lbs import (blend_shapes, chain_schedule, lbs, rigid_transforms,
+from wham_ros.body.lbs import (blend_shapes, chain_schedule, lbs, rigid_transforms, skin,
                                 vertices2joints)
 from wham_ros.geometry.rotations import axis_angle_to_matrix
 
@@ -104,3 +104,24 @@ def test_vertices2joints_is_the_einsum(dtype):
                 reg = torch.rand(J, V, generator=g, dtype=dtype)
                 got, want = vertices2joints(reg, v), torch.einsum("bvk,jv->bjk", v, reg)
                 assert torch.equal(got, want) and got.stride() == want.stride(), (V, B, J)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_skinning_products_equal_the_plain_formulas(body_model_dir, dtype):
+    """``skin`` blends the transforms with the one ``torch.bmm`` that ``lbs_weights @ rel``
+    runs and applies ``[R | t]`` to ``(v, 1)`` in one product: bit for bit ``T[:3, :3] v`` (a
+    3x3 product) plus ``T[:3, 3]`` (``t * 1`` is exact, the sums keep their order)."""
+    body = SMPLBody.from_dir(body_model_dir, dtype=dtype)
+    g = torch.Generator().manual_seed(11)
+    for B in (1, 2, 4):
+        rot, _ = random_case(B, 24, B, dtype)
+        betas = torch.randn(B, 10, generator=g, dtype=dtype)
+        rest = body.J_template + blend_shapes(betas, body.J_shapedirs)
+        v_shaped = body.v_template + blend_shapes(betas, body.shapedirs)
+        got, _ = skin(v_shaped, rot, body.posedirs, rest, body.parents, body.lbs_weights)
+        pose_feature = (rot[:, 1:] - torch.eye(3, dtype=dtype)).reshape(B, -1)
+        v_posed = v_shaped + (pose_feature @ body.posedirs).reshape(B, -1, 3)
+        _, rel = rigid_transforms(rot, rest, body.parents)
+        T = (body.lbs_weights @ rel.reshape(B, 24, 16)).reshape(B, -1, 4, 4)
+        want = (T[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
+        assert torch.equal(got, want), B

@@ -188,9 +188,12 @@ def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
     pose_feature = (rot_mats[:, 1:] - identity).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
     posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list)
-    # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
-    T = (lbs_weights @ rel.reshape(B, J, 16)).reshape(B, -1, 4, 4)  # (N, J) x (B, J, 16)
-    N = T.shape[1]
-    # (B N) x 3 x 3 @ (B N) x 3 x 1: rotate every vertex by its blended transform
-    verts = torch.bmm(T[..., :3, :3].reshape(B * N, 3, 3), v_posed.reshape(B * N, 3, 1))
-    return verts.view(B, N, 3) + T[..., :3, 3], posed_joints
+    N = lbs_weights.shape[0]
+    # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j], B x N x 16 (rows of 4x4):
+    # the one torch.bmm that ``lbs_weights @ rel.reshape(B, J, 16)`` runs
+    T = torch.bmm(lbs_weights.expand(B, N, J), rel.view(B, J, 16))
+    # (B N) x 3 x 4 @ (B N) x 4 x 1: [R | t] (B, N) times (v, 1): per row
+    # ((R0 v0 + R1 v1) + R2 v2) + t * 1, the sums of R v + t in their order (t * 1 is exact)
+    v1 = F.pad(v_posed, (0, 1), value=1.0)  # B x N x 4
+    verts = torch.bmm(T.view(B * N, 16)[:, :12].view(B * N, 3, 4), v1.view(B * N, 4, 1))
+    return verts.view(B, N, 3), posed_joints
