@@ -5,8 +5,8 @@ import torch
 
 from wham_ros.body import SMPLBody
 from wham_ros.body.joint_names import SMPL_PARENTS
-from wham_ros.body.lbs import (blend_shapes, chain_schedule, lbs, rigid_transforms, skin,
-                                vertices2joints)
+from wham_ros.body.lbs import (ChainBuffers, blend_shapes, chain_schedule, lbs,
+                                rigid_transforms, skin, vertices2joints)
 from wham_ros.geometry.rotations import axis_angle_to_matrix
 
 
@@ -48,6 +48,36 @@ def test_batched_forward_kinematics_equals_joint_by_joint(tree, dtype):
         for parent_list in (None, tuple(parents)):  # from the tensor, or given
             got = rigid_transforms(rot, joints, torch.tensor(parents), parent_list)
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (tree, B)
+
+
+@pytest.mark.parametrize("tree", sorted(TREES))
+def test_forward_kinematics_in_reused_buffers(tree):
+    """Buffers kept from call to call give every call its own values, and results that later
+    calls do not overwrite."""
+    parents = TREES[tree]
+    buffers = ChainBuffers(3, parents, torch.float32, torch.device("cpu"))
+    results = []
+    for seed in range(4):
+        rot, joints = random_case(3, len(parents), 10 + seed, torch.float32)
+        got = rigid_transforms(rot, joints, torch.tensor(parents), tuple(parents), buffers)
+        results.append((chain_reference(rot, joints, parents), got))
+    for want, got in results:
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), tree
+
+
+def test_body_model_keeps_chain_buffers_per_batch_dtype_and_thread(body_model_dir):
+    import threading
+
+    body = SMPLBody.from_dir(body_model_dir)
+    rot1, rot2 = random_case(1, 24, 0, torch.float32)[0], random_case(2, 24, 0, torch.float32)[0]
+    assert body.chain_buffers(rot1) is body.chain_buffers(rot1)
+    assert body.chain_buffers(rot2) is not body.chain_buffers(rot1)
+    assert body.chain_buffers(rot1.double()) is not body.chain_buffers(rot1)
+    other = []
+    t = threading.Thread(target=lambda: other.append(body.chain_buffers(rot1)))
+    t.start()
+    t.join()
+    assert other[0] is not body.chain_buffers(rot1)  # no thread writes another's buffers
 
 
 def test_chain_schedule():

@@ -80,8 +80,49 @@ def chain_schedule(parents: Tuple[int, ...]) -> Tuple[Tuple[int, int, int, bool]
     return tuple(runs)
 
 
+class ChainBuffers:
+    """The transforms :func:`rigid_transforms` builds, allocated once for a batch size, dtype
+    and device, and the views its products read and write (a call then runs the products
+    without slicing).
+
+    Joint-major (J B) x 4 x 4 blocks: the local transforms (their last row ``(0, 0, 0, 1)``
+    written once) and the world transforms; the transforms of a run of joints
+    (:func:`chain_schedule`) are one contiguous block, and a run whose joints share one
+    parent reads that parent's transform repeated into a block of its own.
+
+    Args:
+        batch: B.
+        parents: parent index per joint (host integers), ``parents[0] = -1``.
+        dtype, device: of the tensors it will serve.
+    """
+
+    def __init__(self, batch: int, parents: Sequence[int], dtype: torch.dtype,
+                 device: torch.device):
+        B, J = batch, len(parents)
+        local = torch.zeros(J, B, 4, 4, dtype=dtype, device=device)
+        local[..., 3, 3] = 1.0
+        self.local_top = local[..., :3, :]  # J x B x 3 x 4: [R | t] of every joint
+        local = local.view(J * B, 4, 4)
+        world = torch.empty(J * B, 4, 4, dtype=dtype, device=device)
+        self.root = (world[:B], local[:B])  # (world, local) of the root
+        # per run: (parents' world transforms, repeated-parent block and its source or None,
+        # local transforms, world transforms written)
+        self.runs = []
+        for s, e, p, shared in chain_schedule(tuple(parents)):
+            rep = src = None
+            parent = world[p * B:(p + e - s) * B]
+            if shared:
+                parent = torch.empty((e - s) * B, 4, 4, dtype=dtype, device=device)
+                rep = parent.view(e - s, B, 4, 4)
+                src = world[p * B:(p + 1) * B].expand(e - s, B, 4, 4)
+            self.runs.append((parent, rep, src, local[s * B:e * B], world[s * B:e * B]))
+        self.world_rot = world[:, :3, :3]  # (J B) x 3 x 3
+        self.world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
+
+
 def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor,
-                     parent_list: Optional[Sequence[int]] = None
+                     parent_list: Optional[Sequence[int]] = None,
+                     buffers: Optional[ChainBuffers] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics along the kinematic tree.
 
@@ -96,35 +137,36 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
             every parent precedes its children.
         parent_list: the same parents as host integers (None: read from ``parents``, one
             device-to-host copy; give it to keep a CUDA step free of host synchronisation).
+        buffers: :class:`ChainBuffers` of this batch size, parents, dtype and device to work
+            in (None: new ones). Not thread-safe: one call at a time per buffers object.
 
     Returns:
-        (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)): world joint positions and the
-        transforms that map rest-pose vertices (relative to the rest joint) to posed ones.
+        (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)), each in its own memory: world
+        joint positions and the transforms that map rest-pose vertices (relative to the rest
+        joint) to posed ones.
     """
     B, J = joints.shape[:2]
+    if buffers is None:
+        parent_list = parents.tolist() if parent_list is None else parent_list
+        buffers = ChainBuffers(B, parent_list, joints.dtype, joints.device)
     # B x J x 3: offset to the parent (the root keeps its location)
     rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints.index_select(1, parents[1:])],
                            dim=1)
-    # (J B) x 4 x 4 local transforms [R | t; 0 1], joint-major: the transforms of a run of
-    # joints are then one contiguous block that torch.bmm reads and writes in place
-    top = torch.cat((rot_mats, rel_joints.unsqueeze(-1)), dim=-1).transpose(0, 1)  # J x B x 3 x 4
-    local = F.pad(top, (0, 0, 0, 1))  # J x B x 4 x 4, last row 0
-    local[..., 3, 3] = 1.0
-    local = local.view(J * B, 4, 4)
-    parent_list = parents.tolist() if parent_list is None else parent_list
-    world = torch.empty_like(local)
-    world[:B] = local[:B]  # the root
-    for s, e, p, shared in chain_schedule(tuple(parent_list)):
+    # Local transforms [R | t; 0 1], joint-major (J x B x 3 x 4 written, the last row is fixed)
+    top = torch.cat((rot_mats, rel_joints.unsqueeze(-1)), dim=-1)  # B x J x 3 x 4
+    buffers.local_top.copy_(top.transpose(0, 1))
+    world_root, local_root = buffers.root
+    world_root.copy_(local_root)
+    for parent, rep, src, local, world in buffers.runs:
+        if rep is not None:
+            rep.copy_(src)  # the shared parent's world transform, once per joint of the run
         # (n B) x 4 x 4: the parents' world transforms times the local ones
-        parent = (world[p * B:(p + 1) * B].expand(e - s, B, 4, 4).reshape(-1, 4, 4) if shared
-                  else world[p * B:(p + e - s) * B])
-        torch.bmm(parent, local[s * B:e * B], out=world[s * B:e * B])
+        torch.bmm(parent, local, out=world)
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
-    offset = torch.bmm(world[:, :3, :3], joints.transpose(0, 1).reshape(J * B, 3, 1))
+    offset = torch.bmm(buffers.world_rot, joints.transpose(0, 1).reshape(J * B, 3, 1))
     offset = offset.view(J, B, 3).transpose(0, 1)  # B x J x 3
-    world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
-    posed_joints = world[..., :3, 3]
-    rel = world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
+    rel = buffers.world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
+    posed_joints = rel[..., :3, 3].clone()  # B x J x 3
     rel[..., :3, 3].sub_(offset)  # in place on the view (no write-back through __setitem__)
     return posed_joints, rel
 
@@ -166,8 +208,8 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
 
 def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
          rest_joints: torch.Tensor, parents: torch.Tensor, lbs_weights: torch.Tensor,
-         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None
-         ) -> Tuple[torch.Tensor, torch.Tensor]:
+         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None,
+         buffers: Optional[ChainBuffers] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Pose blend shapes and skinning of shaped vertices (the second half of :func:`lbs`).
 
     Args:
@@ -178,6 +220,7 @@ def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
         parents (torch.Tensor): (J,) int64.
         lbs_weights (torch.Tensor): (N, J).
         parent_list, identity: see :func:`lbs`.
+        buffers: see :func:`rigid_transforms`.
 
     Returns:
         (vertices (B, N, 3), posed_joints (B, J, 3)).
@@ -187,7 +230,7 @@ def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
         identity = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
     pose_feature = (rot_mats[:, 1:] - identity).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
-    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list)
+    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list, buffers)
     N = lbs_weights.shape[0]
     # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j], B x N x 16 (rows of 4x4):
     # the one torch.bmm that ``lbs_weights @ rel.reshape(B, J, 16)`` runs
