@@ -102,6 +102,8 @@ class ChainBuffers:
         local = torch.zeros(J, B, 4, 4, dtype=dtype, device=device)
         local[..., 3, 3] = 1.0
         self.local_top = local[..., :3, :]  # J x B x 3 x 4: [R | t] of every joint
+        self.child_t = local[1:, :, :3, 3]  # (J-1) x B x 3: t of every joint but the root
+        self.parent_index = torch.tensor(parents[1:], dtype=torch.int64, device=device)
         local = local.view(J * B, 4, 4)
         world = torch.empty(J * B, 4, 4, dtype=dtype, device=device)
         self.root = (world[:B], local[:B])  # (world, local) of the root
@@ -149,12 +151,11 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
     if buffers is None:
         parent_list = parents.tolist() if parent_list is None else parent_list
         buffers = ChainBuffers(B, parent_list, joints.dtype, joints.device)
-    # B x J x 3: offset to the parent (the root keeps its location)
-    rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints.index_select(1, parents[1:])],
-                           dim=1)
-    # Local transforms [R | t; 0 1], joint-major (J x B x 3 x 4 written, the last row is fixed)
-    top = torch.cat((rot_mats, rel_joints.unsqueeze(-1)), dim=-1)  # B x J x 3 x 4
+    # Local transforms [R | t; 0 1], joint-major (J x B x 3 x 4 written, the last row is fixed):
+    # t = the rest joint, then minus its parent's (the root keeps its location)
+    top = torch.cat((rot_mats, joints.unsqueeze(-1)), dim=-1)  # B x J x 3 x 4
     buffers.local_top.copy_(top.transpose(0, 1))
+    buffers.child_t.sub_(joints.index_select(1, buffers.parent_index).transpose(0, 1))
     world_root, local_root = buffers.root
     world_root.copy_(local_root)
     for parent, rep, src, local, world in buffers.runs:
