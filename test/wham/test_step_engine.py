@@ -76,6 +76,56 @@ def test_graph_shaped_flip_eval_step_equals_eager(net):
                 assert rel(outs[1][tid][k], v) <= 1e-5, (t, tid, k)
 
 
+@pytest.mark.parametrize("flip_eval", [False, True])
+def test_live_state_equals_state_written_back_every_step(net, flip_eval):
+    """The eager step keeps the stepped slots' state live while the same slots step again; the
+    outputs and, once written back, the slot rows are bit for bit those of an engine that
+    writes back and gathers on every step, while tracks start, pause, restart, end, change
+    order and outgrow the capacity. A step of the same slots gathers nothing."""
+    from wham_ros.wham import FlippedFrame
+
+    i24, _ = load_parity(24)
+    plan = {"a": (0, 30, ()), "b": (2, 20, ()), "c": (4, 30, (10, 11)), "d": (6, 30, ()),
+            "e": (21, 30, ()), "f": (22, 30, (27,))}
+    flip = FlippedFrame(i24["flipped_x"][0, 0], i24["flipped_mask"][0, 0],
+                        i24["flipped_features"][0, 0])
+    init = (i24["flipped_init_kp"][0, 0], i24["flipped_init_smpl"][0, 0],
+            i24["flipped_init_root"][0, 0], i24["flipped_features"][0, 0])
+    live, flushed = StreamingWHAM(net, flip_eval=flip_eval), StreamingWHAM(net, flip_eval=flip_eval)
+    gathers = []
+    gather = live.slots._gather
+    live.slots._gather = lambda idx: gathers.append(len(idx)) or gather(idx)
+    for t in range(30):
+        starts = [tid for tid, (t0, _, _) in plan.items() if t == t0] + (["a"] if t == 15 else [])
+        for eng in (live, flushed):
+            for tid in starts:  # "a" restarts in its own slot at frame 15
+                eng.start_track(tid, i24["init_kp"][0, 0], i24["init_smpl"][0, 0],
+                                i24["init_root"][0, 0], first_features=i24["features"][0, 0],
+                                flipped_init=init if flip_eval else None)
+            for tid, (_, t1, _) in plan.items():
+                if t == t1 and tid in eng:
+                    eng.end_track(tid)
+        ids = [tid for tid, (t0, t1, gaps) in plan.items() if t0 <= t < t1 and t not in gaps]
+        if t in (8, 9):
+            ids.reverse()  # the same tracks in another order: other batch rows
+        frames = {tid: fixture_frame(i24, live.age(tid)) for tid in ids}
+        flips = {tid: flip for tid in ids} if flip_eval else None
+        n_gathers = len(gathers)
+        a = live.step(frames, full_mesh=t % 7 == 0, flipped=flips)
+        b = flushed.step(frames, full_mesh=t % 7 == 0, flipped=flips)
+        flushed.slots.flush()
+        if t in (1, 3, 13, 14, 25):  # the same tracks as one step before, in the same order
+            assert len(gathers) == n_gathers, t
+        for tid in ids:
+            for k, v in a[tid].items():
+                assert torch.equal(v, b[tid][k]), (t, tid, k)
+    assert live.slots.capacity == 8 and flushed.slots.capacity == 8
+    live.slots.flush()
+    assert torch.equal(live.slots.state, flushed.slots.state)
+    if flip_eval:
+        assert torch.equal(live.slots.flipped, flushed.slots.flipped)
+
+
 # Stated in doc/benchmarks.md (WHAM step precision table); observed values in the comments.
 PARITY_BOUND = {"fp32": 1e-5,    # 8.3e-7
                 "fp16": 1.5e-3,  # 4.4e-4

@@ -35,3 +35,18 @@ def test_pare_to_full_cam_is_the_reference_formula():
     cy = 2 * (bbox[..., 1] - res[..., 1] / 2.0) / (s * box)
     assert torch.equal(pare_to_full_cam(cam, bbox, res, focal),
                        torch.stack([tx + cx, ty + cy, tz], dim=-1))
+
+
+def test_feet_rotations_as_row_vector_products():
+    """The body step rotates the feet as row vectors ``f^T cam_R`` in one ``torch.bmm``: the
+    same products summed in the same order as the column form ``(cam_R^T f)^T`` and as the
+    reference's rotation ``f^T (root rot0^T)^T`` (whose entries are ``cam_R``'s), bit for bit."""
+    g = torch.Generator().manual_seed(2)
+    for dtype in (torch.float32, torch.float64):
+        for B in (1, 2, 4, 9):
+            rot0, root = (rotation_6d_to_matrix(torch.randn(B, 6, generator=g, dtype=dtype))
+                          for _ in range(2))
+            feet = torch.randn(B, 4, 3, generator=g, dtype=dtype)
+            cam_R = torch.bmm(rot0, root.mT)
+            assert torch.equal(torch.bmm(feet, cam_R), torch.bmm(cam_R.mT, feet.mT).mT)
+            assert torch.equal(torch.bmm(feet, cam_R), torch.bmm(feet, torch.bmm(root, rot0.mT).mT))

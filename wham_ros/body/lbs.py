@@ -36,7 +36,14 @@ def vertices2joints(regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Te
     Returns:
         torch.Tensor: (B, J, 3); ``j[b,i,k] = sum_v regressor[i,v] vertices[b,v,k]``.
     """
-    return torch.einsum("bvk,jv->bjk", vertices, regressor)
+    # The one product torch.einsum("bvk,jv->bjk", vertices, regressor) runs, without its
+    # planning: B = 1: (1, J, V) x (1, V, 3); else (1, 3B, V) x (1, V, J), the result read
+    # as B x J x 3 (a transposed view, as einsum returns it).
+    B, V = vertices.shape[:2]
+    if B == 1:
+        return torch.bmm(regressor.unsqueeze(0), vertices)
+    vt = vertices.transpose(1, 2).reshape(1, 3 * B, V)  # 1 x 3B x V (a copy)
+    return torch.bmm(vt, regressor.t().unsqueeze(0)).view(B, 3, -1).transpose(1, 2)
 
 
 @functools.lru_cache(maxsize=8)
@@ -73,8 +80,51 @@ def chain_schedule(parents: Tuple[int, ...]) -> Tuple[Tuple[int, int, int, bool]
     return tuple(runs)
 
 
+class ChainBuffers:
+    """The transforms :func:`rigid_transforms` builds, allocated once for a batch size, dtype
+    and device, and the views its products read and write (a call then runs the products
+    without slicing).
+
+    Joint-major (J B) x 4 x 4 blocks: the local transforms (their last row ``(0, 0, 0, 1)``
+    written once) and the world transforms; the transforms of a run of joints
+    (:func:`chain_schedule`) are one contiguous block, and a run whose joints share one
+    parent reads that parent's transform repeated into a block of its own.
+
+    Args:
+        batch: B.
+        parents: parent index per joint (host integers), ``parents[0] = -1``.
+        dtype, device: of the tensors it will serve.
+    """
+
+    def __init__(self, batch: int, parents: Sequence[int], dtype: torch.dtype,
+                 device: torch.device):
+        B, J = batch, len(parents)
+        local = torch.zeros(J, B, 4, 4, dtype=dtype, device=device)
+        local[..., 3, 3] = 1.0
+        self.local_top = local[..., :3, :]  # J x B x 3 x 4: [R | t] of every joint
+        self.child_t = local[1:, :, :3, 3]  # (J-1) x B x 3: t of every joint but the root
+        self.parent_index = torch.tensor(parents[1:], dtype=torch.int64, device=device)
+        local = local.view(J * B, 4, 4)
+        world = torch.empty(J * B, 4, 4, dtype=dtype, device=device)
+        self.root = (world[:B], local[:B])  # (world, local) of the root
+        # per run: (parents' world transforms, repeated-parent block and its source or None,
+        # local transforms, world transforms written)
+        self.runs = []
+        for s, e, p, shared in chain_schedule(tuple(parents)):
+            rep = src = None
+            parent = world[p * B:(p + e - s) * B]
+            if shared:
+                parent = torch.empty((e - s) * B, 4, 4, dtype=dtype, device=device)
+                rep = parent.view(e - s, B, 4, 4)
+                src = world[p * B:(p + 1) * B].expand(e - s, B, 4, 4)
+            self.runs.append((parent, rep, src, local[s * B:e * B], world[s * B:e * B]))
+        self.world_rot = world[:, :3, :3]  # (J B) x 3 x 3
+        self.world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
+
+
 def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor,
-                     parent_list: Optional[Sequence[int]] = None
+                     parent_list: Optional[Sequence[int]] = None,
+                     buffers: Optional[ChainBuffers] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics along the kinematic tree.
 
@@ -89,34 +139,36 @@ def rigid_transforms(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torc
             every parent precedes its children.
         parent_list: the same parents as host integers (None: read from ``parents``, one
             device-to-host copy; give it to keep a CUDA step free of host synchronisation).
+        buffers: :class:`ChainBuffers` of this batch size, parents, dtype and device to work
+            in (None: new ones). Not thread-safe: one call at a time per buffers object.
 
     Returns:
-        (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)): world joint positions and the
-        transforms that map rest-pose vertices (relative to the rest joint) to posed ones.
+        (posed_joints (B, J, 3), rel_transforms (B, J, 4, 4)), each in its own memory: world
+        joint positions and the transforms that map rest-pose vertices (relative to the rest
+        joint) to posed ones.
     """
     B, J = joints.shape[:2]
-    # B x J x 3: offset to the parent (the root keeps its location)
-    rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents[1:]]], dim=1)
-    # (J B) x 4 x 4 local transforms [R | t; 0 1], joint-major: the transforms of a run of
-    # joints are then one contiguous block that torch.bmm reads and writes in place
-    rot4 = F.pad(rot_mats.transpose(0, 1), (0, 0, 0, 1))  # J x B x 4 x 3, last row 0
-    t4 = F.pad(rel_joints.transpose(0, 1), (0, 1), value=1.0)  # J x B x 4: (t, 1)
-    local = torch.cat((rot4, t4.unsqueeze(-1)), dim=-1).view(J * B, 4, 4)
-    parent_list = parents.tolist() if parent_list is None else parent_list
-    world = torch.empty_like(local)
-    world[:B] = local[:B]  # the root
-    for s, e, p, shared in chain_schedule(tuple(parent_list)):
+    if buffers is None:
+        parent_list = parents.tolist() if parent_list is None else parent_list
+        buffers = ChainBuffers(B, parent_list, joints.dtype, joints.device)
+    # Local transforms [R | t; 0 1], joint-major (J x B x 3 x 4 written, the last row is fixed):
+    # t = the rest joint, then minus its parent's (the root keeps its location)
+    top = torch.cat((rot_mats, joints.unsqueeze(-1)), dim=-1)  # B x J x 3 x 4
+    buffers.local_top.copy_(top.transpose(0, 1))
+    buffers.child_t.sub_(joints.index_select(1, buffers.parent_index).transpose(0, 1))
+    world_root, local_root = buffers.root
+    world_root.copy_(local_root)
+    for parent, rep, src, local, world in buffers.runs:
+        if rep is not None:
+            rep.copy_(src)  # the shared parent's world transform, once per joint of the run
         # (n B) x 4 x 4: the parents' world transforms times the local ones
-        parent = (world[p * B:(p + 1) * B].expand(e - s, B, 4, 4).reshape(-1, 4, 4) if shared
-                  else world[p * B:(p + e - s) * B])
-        torch.bmm(parent, local[s * B:e * B], out=world[s * B:e * B])
+        torch.bmm(parent, local, out=world)
     # Remove the rest-pose joint location: T_rel = T_world * [I | -j_rest]
-    offset = torch.bmm(world[:, :3, :3], joints.transpose(0, 1).reshape(J * B, 3, 1))
+    offset = torch.bmm(buffers.world_rot, joints.transpose(0, 1).reshape(J * B, 3, 1))
     offset = offset.view(J, B, 3).transpose(0, 1)  # B x J x 3
-    world = world.view(J, B, 4, 4).transpose(0, 1)  # B x J x 4 x 4 (a view)
-    posed_joints = world[..., :3, 3]
-    rel = world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
-    rel[..., :3, 3] -= offset
+    rel = buffers.world.clone(memory_format=torch.contiguous_format)  # B x J x 4 x 4, own memory
+    posed_joints = rel[..., :3, 3].clone()  # B x J x 3
+    rel[..., :3, 3].sub_(offset)  # in place on the view (no write-back through __setitem__)
     return posed_joints, rel
 
 
@@ -157,8 +209,8 @@ def lbs(betas: torch.Tensor, rot_mats: torch.Tensor, v_template: torch.Tensor,
 
 def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
          rest_joints: torch.Tensor, parents: torch.Tensor, lbs_weights: torch.Tensor,
-         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None
-         ) -> Tuple[torch.Tensor, torch.Tensor]:
+         parent_list: Optional[Sequence[int]] = None, identity: Optional[torch.Tensor] = None,
+         buffers: Optional[ChainBuffers] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Pose blend shapes and skinning of shaped vertices (the second half of :func:`lbs`).
 
     Args:
@@ -169,6 +221,7 @@ def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
         parents (torch.Tensor): (J,) int64.
         lbs_weights (torch.Tensor): (N, J).
         parent_list, identity: see :func:`lbs`.
+        buffers: see :func:`rigid_transforms`.
 
     Returns:
         (vertices (B, N, 3), posed_joints (B, J, 3)).
@@ -178,10 +231,13 @@ def skin(v_shaped: torch.Tensor, rot_mats: torch.Tensor, posedirs: torch.Tensor,
         identity = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
     pose_feature = (rot_mats[:, 1:] - identity).reshape(B, -1)  # B x 9(J-1)
     v_posed = v_shaped + (pose_feature @ posedirs).reshape(B, -1, 3)  # B x N x 3
-    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list)
-    # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j]  -> B x N x 4 x 4
-    T = (lbs_weights @ rel.reshape(B, J, 16)).reshape(B, -1, 4, 4)  # (N, J) x (B, J, 16)
-    N = T.shape[1]
-    # (B N) x 3 x 3 @ (B N) x 3 x 1: rotate every vertex by its blended transform
-    verts = torch.bmm(T[..., :3, :3].reshape(B * N, 3, 3), v_posed.reshape(B * N, 3, 1))
-    return verts.view(B, N, 3) + T[..., :3, 3], posed_joints
+    posed_joints, rel = rigid_transforms(rot_mats, rest_joints, parents, parent_list, buffers)
+    N = lbs_weights.shape[0]
+    # Per-vertex blended transform: T[b,n] = sum_j w[n,j] rel[b,j], B x N x 16 (rows of 4x4):
+    # the one torch.bmm that ``lbs_weights @ rel.reshape(B, J, 16)`` runs
+    T = torch.bmm(lbs_weights.expand(B, N, J), rel.view(B, J, 16))
+    # (B N) x 3 x 4 @ (B N) x 4 x 1: [R | t] (B, N) times (v, 1): per row
+    # ((R0 v0 + R1 v1) + R2 v2) + t * 1, the sums of R v + t in their order (t * 1 is exact)
+    v1 = F.pad(v_posed, (0, 1), value=1.0)  # B x N x 4
+    verts = torch.bmm(T.view(B * N, 16)[:, :12].view(B * N, 3, 4), v1.view(B * N, 4, 1))
+    return verts.view(B, N, 3), posed_joints

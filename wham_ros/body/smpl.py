@@ -7,6 +7,7 @@ offset is the mean of WHAM joints 11 and 12 (COCO hips).
 """
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -16,7 +17,7 @@ from torch import nn
 
 from wham_ros.assets.safe_load import ModelFileReadError, load_npy_file, load_npz_file
 from wham_ros.body.joint_names import NUM_WHAM_JOINTS, SMPL_PARENTS, WHAM_HIP_JOINTS
-from wham_ros.body.lbs import blend_shapes, skin, vertices2joints
+from wham_ros.body.lbs import ChainBuffers, blend_shapes, skin, vertices2joints
 from wham_ros.body.model_file import SMPL_ARRAY_SHAPES, BodyModelError
 
 LOG = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class SMPLBody(nn.Module):
             LOG.warning("SMPL kinematic tree differs from the standard SMPL parents")
         self.register_buffer("parents", torch.as_tensor(parents))
         self.parent_list = tuple(int(p) for p in parents)  # host copy: no device sync in lbs
+        # Forward kinematics buffers per (batch size, dtype, device, thread), kept for the
+        # model's life: a captured CUDA graph keeps writing the ones it was captured with
+        self._chain_buffers: Dict[tuple, ChainBuffers] = {}
         hips = sorted(WHAM_HIP_JOINTS)  # the hip centre's joints as a slice (a view, no gather)
         self.hip_slice = (slice(hips[0], hips[-1] + 1) if hips == list(range(hips[0], hips[-1] + 1))
                           else list(hips))
@@ -159,6 +163,7 @@ class SMPLBody(nn.Module):
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
+        self._chain_buffers.clear()
         self._derive_rest_joints()  # from the converted arrays, in float64 (dtype changes)
         return self
 
@@ -166,6 +171,16 @@ class SMPLBody(nn.Module):
     def from_dir(cls, body_model_dir: str, device="cpu", dtype=torch.float32) -> "SMPLBody":
         """Build from a WHAM-style body model directory (see :func:`read_body_model_dir`)."""
         return cls(read_body_model_dir(body_model_dir), dtype=dtype).to(device)
+
+    def chain_buffers(self, rot: torch.Tensor) -> ChainBuffers:
+        """This thread's forward kinematics buffers for rotations ``rot`` (B, J, 3, 3) (batch
+        size, dtype and device), made on first use."""
+        key = (rot.shape[0], rot.dtype, rot.device, threading.get_ident())
+        buffers = self._chain_buffers.get(key)
+        if buffers is None:
+            buffers = self._chain_buffers[key] = ChainBuffers(rot.shape[0], self.parent_list,
+                                                              rot.dtype, rot.device)
+        return buffers
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                 full_mesh: bool = False) -> BodyOutput:
@@ -194,7 +209,8 @@ class SMPLBody(nn.Module):
         Returns:
             BodyOutput, hip-centred.
         """
-        betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
+        if betas.dim() != 2 or betas.shape[1] != self.num_betas:  # (the step's are (B, 10))
+            betas = betas.reshape(-1, betas.shape[-1])[:, :self.num_betas]
         # Rest joints of the shaped template: B x 24 x 3
         rest_joints = self.J_template + blend_shapes(betas, self.J_shapedirs)
         if full_mesh:
@@ -205,7 +221,7 @@ class SMPLBody(nn.Module):
                              self.sub_lbs_weights)
             reg_wham, reg_feet = self.sub_J_regressor_wham, self.sub_J_regressor_feet
         pts, smpl_joints = skin(vt + blend_shapes(betas, sd), rot, pd, rest_joints, self.parents,
-                                w, self.parent_list, self.identity3)
+                                w, self.parent_list, self.identity3, self.chain_buffers(rot))
         joints = vertices2joints(reg_wham, pts)  # B x 31 x 3
         feet = vertices2joints(reg_feet, pts)  # B x 4 x 3
         offset = joints[:, self.hip_slice].mean(-2)  # B x 3

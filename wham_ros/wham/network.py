@@ -167,7 +167,7 @@ class WHAMNetwork(nn.Module):
     def step(self, state: WHAMState, x: torch.Tensor, mask: torch.Tensor,
              features: torch.Tensor, cam_angvel: torch.Tensor, cam_intrinsics: torch.Tensor,
              bbox: torch.Tensor, res: torch.Tensor, full_mesh: bool = False,
-             ) -> Tuple[Dict[str, torch.Tensor], WHAMState]:
+             first_frames: bool = True) -> Tuple[Dict[str, torch.Tensor], WHAMState]:
         """Advance B tracks by one frame.
 
         Args:
@@ -180,6 +180,8 @@ class WHAMNetwork(nn.Module):
             bbox (torch.Tensor): (B, 3) ``[cx, cy, s]`` pixels, box side 200 s.
             res (torch.Tensor): (B, 2) image ``[W, H]`` pixels.
             full_mesh: also return ``verts_cam`` (B, 6890, 3).
+            first_frames: False when no track is on its first frame (``state.frame`` >= 1
+                everywhere): the first-frame masks are then skipped (the same values).
 
         Returns:
             (per-frame outputs, each with leading B; new state). World outputs are y-down;
@@ -188,12 +190,13 @@ class WHAMNetwork(nn.Module):
             ``poses_root_world_prev`` (B, 3, 3) the previous step's refined world root.
         """
         m, motion_state = self.motion_step(state, x, mask, features, cam_angvel)
-        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh)
+        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh,
+                                         first_frames)
         return out, WHAMState(**motion_state, **body_state, residual=state.residual)
 
     def step_flip_eval(self, state: WHAMState, flipped_state: WHAMState, inputs: Sequence,
                        flipped_inputs: Sequence, cam_intrinsics: torch.Tensor, bbox: torch.Tensor,
-                       res: torch.Tensor, full_mesh: bool = False):
+                       res: torch.Tensor, full_mesh: bool = False, first_frames: bool = True):
         """One frame of the demo's FLIP_EVAL: both passes, merged pose/shape/contact, then the
         body, trajectory and refinement of the normal pass with the merged values.
 
@@ -202,6 +205,7 @@ class WHAMNetwork(nn.Module):
             inputs, flipped_inputs: ``(x, mask, features, cam_angvel)`` of each pass.
             cam_intrinsics, bbox, res: of the normal pass (see :meth:`step`).
             full_mesh: also return ``verts_cam``.
+            first_frames: see :meth:`step`.
 
         Returns:
             (outputs, new state, new flipped state); ``pose``/``betas``/``contact`` are merged.
@@ -211,7 +215,8 @@ class WHAMNetwork(nn.Module):
         m = dict(m)
         m["pose"], m["betas"], m["contact"] = merge_flipped(
             m["pose"], m["betas"], m["contact"], fm["pose"], fm["betas"], fm["contact"])
-        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh)
+        out, body_state = self.body_step(state, m, cam_intrinsics, bbox, res, full_mesh,
+                                         first_frames)
         new_state = WHAMState(**motion_state, **body_state, residual=state.residual)
         # The mirrored pass only contributes its pose, shape and contact: its body and
         # trajectory fields are never read.
@@ -255,13 +260,14 @@ class WHAMNetwork(nn.Module):
 
     def body_step(self, state: WHAMState, m: Dict[str, torch.Tensor],
                   cam_intrinsics: torch.Tensor, bbox: torch.Tensor, res: torch.Tensor,
-                  full_mesh: bool = False):
+                  full_mesh: bool = False, first_frames: bool = True):
         """Rotations, SMPL, camera translation, world feet, root-velocity reset, refiner and
         rollout.
 
         Args:
             state: the state *before* this frame (its trajectory fields are used).
             m: values of :meth:`motion_step` (possibly flip-merged).
+            full_mesh, first_frames: see :meth:`step`.
 
         Returns:
             (per-frame outputs, dict of the new body-state fields).
@@ -269,7 +275,9 @@ class WHAMNetwork(nn.Module):
         pose, betas, cam, contact = m["pose"], m["betas"], m["cam"], m["contact"]
         vel, root6, context = m["vel"], m["root6"], m["context"]
         B = pose.shape[0]
-        first = (state.frame == 0).view(B, 1, 1)
+        # Foot velocities are zero on a track's first frame (torch.where(first, 0.0, v))
+        first = (state.frame == 0).view(B, 1, 1) if first_frames else None
+        not_first = lambda v: v if first is None else torch.where(first, 0.0, v)  # noqa: E731
 
         # The SMPL pose (camera-frame root) and the world root in one conversion
         rots = rotation_6d_to_matrix(torch.cat((pose.reshape(B, 24, 6), root6.unsqueeze(1)), 1))
@@ -285,17 +293,20 @@ class WHAMNetwork(nn.Module):
         pelvis_world = _matvec(cam_R.mT, trans_cam)
         cam_T = _matvec(cam_R, pelvis_world - trans_unref)
         feet_cam = body.feet + trans_cam.unsqueeze(1)
-        feet_world = torch.bmm(cam_R.mT, (feet_cam - cam_T.unsqueeze(1)).mT).mT  # B x 4 x 3
+        # Rows cam_R^T (f - cam_T) of the feet, as the row vectors (f - cam_T)^T cam_R: the same
+        # products summed in the same order (B x 4 x 3, contiguous)
+        feet_world = torch.bmm(feet_cam - cam_T.unsqueeze(1), cam_R)
 
         # Reset root velocity: remove the motion of feet in contact (WHAM reset_root_velocity)
         vel_world = _matvec(root, vel)
         # Hip-centred feet of the same body under the world root instead of the camera root:
         # LBS is equivariant to the root rotation, so they are the camera-root feet rotated by
-        # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding).
-        feet_reset = torch.bmm(body.feet, torch.bmm(root, rot0.mT).mT)  # B x 4 x 3
-        feet_vel = torch.where(first, 0.0,
-                               feet_reset - state.prev_feet_reset + vel_world.unsqueeze(1))
-        stationary_vel = feet_vel * (contact > CONTACT_THRESHOLD).unsqueeze(-1)  # x 1 or 0
+        # root @ root_cam^T (the reference re-runs SMPL; equal up to rounding). As row vectors
+        # that is f^T (root rot0^T)^T = f^T cam_R (the same products: cam_R's entries).
+        feet_reset = torch.bmm(body.feet, cam_R)  # B x 4 x 3
+        feet_vel = not_first(feet_reset - state.prev_feet_reset + vel_world.unsqueeze(1))
+        contact_w = contact.unsqueeze(-1)  # B x 4 x 1
+        stationary_vel = feet_vel * (contact_w > CONTACT_THRESHOLD)  # x 1 or 0
         # Count of moving contact coordinates, summed in the network's dtype (an integer count
         # plus 1e-4 would silently be evaluated in torch's default dtype).
         count = (stationary_vel != 0).sum(1, dtype=feet_vel.dtype) + 1e-4
@@ -303,8 +314,8 @@ class WHAMNetwork(nn.Module):
         update_vel = _matvec(root.mT, vel_world - del_vel)
 
         # 5. Trajectory refiner
-        fv = torch.where(first, 0.0, (feet_world - state.prev_feet_world) * FEET_VEL_SCALE)
-        feet_in = (fv * contact.unsqueeze(-1)).reshape(B, 12)
+        fv = not_first((feet_world - state.prev_feet_world) * FEET_VEL_SCALE)
+        feet_in = (fv * contact_w).reshape(B, 12)
         (d_root, d_vel), _, ref = self.trajectory_refiner.refiner.step(
             [context, feet_in, root6, update_vel], state.ref)
         root6_ref = root6 + d_root
@@ -372,7 +383,8 @@ class WHAMNetwork(nn.Module):
         for t in range(T):
             out, state = self.step(
                 state, cv(x[:, t]), mask[:, t].to(dev), cv(features[:, t]), cv(cam_angvel[:, t]),
-                K[:, min(t, K.shape[1] - 1)], cv(bbox[:, t]), cv(res), full_mesh=True)
+                K[:, min(t, K.shape[1] - 1)], cv(bbox[:, t]), cv(res), full_mesh=True,
+                first_frames=t == 0)
             steps.append(out)
         st = {k: torch.stack([s[k] for s in steps], 1) for k in steps[0]}  # B x T x ...
         flat = lambda t: t.reshape((B * T,) + t.shape[2:])  # noqa: E731

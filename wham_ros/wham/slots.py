@@ -6,6 +6,13 @@ runs :meth:`WHAMNetwork.step` on views of them and writes the new rows back in p
 (``index_copy_``): one gather, one concatenation and one scatter of state per step. Row S is a
 scratch slot that padded batch entries read and write.
 
+The eager step defers the write-back: the new state of the slots it stepped is kept as the
+network returned it (:class:`WHAMState`, "live") and is the next step's state when that step
+advances the same slots in the same order (the common case: the same people in consecutive
+frames), so such a step neither gathers nor scatters. Any other step, and every change of
+the slots (:meth:`SlotEngine.write`, ``alloc``, ``release``), first writes the live rows back
+(:meth:`SlotEngine.flush`); the values are the same bits either way (packing is a copy).
+
 Two ways to run the same step function (:meth:`SlotEngine._slot_step`):
 
 * eager: the B active slots exactly (any B);
@@ -40,7 +47,8 @@ def _offsets(fields) -> Dict[str, Tuple[int, int]]:
 
 
 INPUT_SLICES = _offsets(INPUT_FIELDS)
-INPUT_WIDTH = sum(w for _, w in INPUT_FIELDS)  # 1098
+INPUT_SPLIT = [w for _, w in INPUT_FIELDS]
+INPUT_WIDTH = sum(INPUT_SPLIT)  # 1098
 FLIPPED_WIDTH = sum(w for _, w in FLIPPED_FIELDS)  # 1078
 
 
@@ -69,9 +77,8 @@ def pack_outputs(out: Dict[str, torch.Tensor]) -> torch.Tensor:
 def split_inputs(inp: torch.Tensor):
     """Views of a packed (B, 1098) input: ``(x, mask, features, cam_angvel)`` and
     ``(cam_intrinsics (B, 3, 3), bbox, res)``; mask as bool."""
-    g = lambda n: inp[:, slice(*INPUT_SLICES[n])]  # noqa: E731
-    motion = (g("x"), g("mask") > 0.5, g("features"), g("cam_angvel"))
-    return motion, (g("cam_intrinsics").reshape(-1, 3, 3), g("bbox"), g("res"))
+    x, mask, features, cam_angvel, K, bbox, res = inp.split(INPUT_SPLIT, dim=1)  # one op
+    return (x, mask > 0.5, features, cam_angvel), (K.reshape(-1, 3, 3), bbox, res)
 
 
 class StateLayout:
@@ -168,6 +175,9 @@ class SlotEngine:
         self.capacity = 0
         self.state = self.flipped = None
         self._free: List[int] = []
+        # Eager step's deferred write-back: (slots, index (B,), new state, new flipped state)
+        self._live: Optional[Tuple[Tuple[int, ...], torch.Tensor, WHAMState,
+                                   Optional[WHAMState]]] = None
         self._grow(bucket_size(max(1, capacity)))
 
     # ----------------------------------------------------------------- slots
@@ -180,7 +190,18 @@ class SlotEngine:
                                  eye6.repeat(1, 24, 1), eye6[None], torch.ones(1, dtype=torch.bool))
         return self.layout.pack(st)[0]
 
+    def flush(self) -> None:
+        """Write the live state of the last eager step back into its slots (no-op if none)."""
+        if self._live is None:
+            return
+        _, idx, new, fnew = self._live
+        self._live = None
+        self.state.index_copy_(0, idx, self.layout.pack(new))
+        if fnew is not None:
+            self.flipped.index_copy_(0, idx, self.layout.pack(fnew))
+
     def _grow(self, capacity: int) -> None:
+        self.flush()
         old = self.capacity
 
         def grown(cur):
@@ -198,6 +219,7 @@ class SlotEngine:
 
     def alloc(self) -> int:
         """A free slot (the lowest), growing the buffers when full."""
+        self.flush()
         if not self._free:
             self._grow(2 * self.capacity)
         self._free.sort()
@@ -205,32 +227,50 @@ class SlotEngine:
 
     def release(self, slot: int) -> None:
         """Return a slot to the free list."""
+        self.flush()
         self._free.append(slot)
 
     def write(self, slot: int, state: WHAMState, flipped: Optional[WHAMState] = None) -> None:
         """Set a slot's state (batch of one)."""
+        self.flush()
         self.state[slot] = self.layout.pack(state)[0]
         if flipped is not None:
             self.flipped[slot] = self.layout.pack(flipped)[0]
 
     # ------------------------------------------------------------------ step
+    def _gather(self, idx: torch.Tensor) -> Tuple[WHAMState, Optional[WHAMState]]:
+        """The states (and mirrored states) of the slots ``idx`` (N,), as views of copies."""
+        fst = self.layout.unpack(self.flipped.index_select(0, idx)) if self.flip_eval else None
+        return self.layout.unpack(self.state.index_select(0, idx)), fst
+
     def _slot_step(self, idx: torch.Tensor, inp: torch.Tensor, finp: Optional[torch.Tensor],
-                   full_mesh: bool) -> torch.Tensor:
-        """Gather the slots ``idx`` (N,), step them with inputs (N, 1098) (and mirrored
-        (N, 1078)), write their new state back in place; returns the (N, W) packed outputs
-        (:attr:`layouts`)."""
+                   full_mesh: bool, live: Optional[tuple] = None,
+                   first_frames: bool = True) -> torch.Tensor:
+        """Step the slots ``idx`` (N,) with inputs (N, 1098) (and mirrored (N, 1078)); returns
+        the (N, W) packed outputs (:attr:`layouts`).
+
+        Without ``live`` the slots' rows are gathered and their new state is written back in
+        place (the graph-shaped step); with ``live`` = ``(slots, state, flipped state)`` of
+        these slots, that state is stepped and the new one kept live (:meth:`flush`).
+        ``first_frames`` False: no slot is on its track's first frame (see
+        :meth:`WHAMNetwork.step`).
+        """
         motion, body = split_inputs(inp)
-        st = self.layout.unpack(self.state.index_select(0, idx))
+        slots, st, fst = (None,) + self._gather(idx) if live is None else live
+        fnew = None
         if self.flip_eval:
-            fst = self.layout.unpack(self.flipped.index_select(0, idx))
             g = lambda n: finp[:, slice(*INPUT_SLICES[n])]  # noqa: E731
             fmotion = (g("x"), g("mask") > 0.5, g("features"), motion[3])  # no mirrored angvel
             out, new, fnew = self.net.step_flip_eval(st, fst, motion, fmotion, *body,
-                                                     full_mesh=full_mesh)
-            self.flipped.index_copy_(0, idx, self.layout.pack(fnew))
+                                                     full_mesh, first_frames)
         else:
-            out, new = self.net.step(st, *motion, *body, full_mesh=full_mesh)
-        self.state.index_copy_(0, idx, self.layout.pack(new))
+            out, new = self.net.step(st, *motion, *body, full_mesh, first_frames)
+        if live is None:
+            self.state.index_copy_(0, idx, self.layout.pack(new))
+            if fnew is not None:
+                self.flipped.index_copy_(0, idx, self.layout.pack(fnew))
+        else:
+            self._live = (slots, idx, new, fnew)
         if full_mesh not in self.layouts:
             self.layouts[full_mesh] = output_layout(out)
         return pack_outputs(out)
@@ -251,8 +291,16 @@ class SlotEngine:
         """
         B = len(slots)
         if not self.static:
-            idx = torch.tensor(slots, dtype=torch.int64).to(self.state.device)
-            return self._slot_step(idx, inp, finp, full_mesh), self.layouts[full_mesh]
+            slots = tuple(slots)
+            hit = self._live is not None and self._live[0] == slots
+            if hit:  # these rows were stepped last time: none is on its first frame
+                _, idx, st, fst = self._live
+            else:
+                self.flush()
+                idx = torch.tensor(slots, dtype=torch.int64).to(self.state.device)
+                st, fst = self._gather(idx)
+            return (self._slot_step(idx, inp, finp, full_mesh, (slots, st, fst), not hit),
+                    self.layouts[full_mesh])
         n = bucket_size(B)
         idx_buf, inp_buf, finp_buf = self._buffers(n)
         idx_buf[:B].copy_(torch.tensor(slots, dtype=torch.int64), non_blocking=True)

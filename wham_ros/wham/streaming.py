@@ -317,8 +317,9 @@ class StreamingWHAM:
         unknown = [i for i in ids if i not in self._slot]
         if unknown:
             raise KeyError(f"WHAM step for tracks that were never started: {unknown}")
-        np_dt = np.float64 if self.net.dtype == torch.float64 else np.float32
-        to_dev = lambda a: torch.from_numpy(a).to(self.net.device, self.net.dtype)  # noqa: E731
+        dev, dt = self.net.device, self.net.dtype
+        np_dt = np.float64 if dt == torch.float64 else np.float32
+        to_dev = lambda a: torch.from_numpy(a).to(dev, dt)  # noqa: E731
         inp = to_dev(pack_rows([(i, frames[i]) for i in ids], INPUT_FIELDS, INPUT_WIDTH, np_dt,
                                "WHAMFrame"))
         finp = None
