@@ -12,6 +12,7 @@ never move the regions onto the background.
 
 Units: pixels; images (H, W, 3) uint8 RGB.
 """
+from fractions import Fraction
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -23,8 +24,9 @@ SIGNATURE_SIZE = 2 * (HUE_BINS * SAT_BINS + GREY_BINS)
 #: Box-relative regions (x0, y0, x1, y1) used when the keypoints do not locate the body.
 FALLBACK_TORSO = (0.2, 0.15, 0.8, 0.5)
 FALLBACK_LEGS = (0.25, 0.55, 0.75, 0.9)
-MIN_SATURATION = 0.25      # below: achromatic (grey bins by brightness); 1/4 (exact bins)
+MIN_SATURATION = 0.25      # below: achromatic (grey bins by brightness)
 MAX_SAMPLES_PER_AXIS = 24  # pixels sampled per region axis (a strided grid)
+_S0 = Fraction(MIN_SATURATION)  # exact, for the integer saturation bins
 _J = {name: i for i, name in enumerate(COCO17_JOINTS)}
 _SHOULDERS = [_J["left_shoulder"], _J["right_shoulder"]]
 _HIPS = [_J["left_hip"], _J["right_hip"]]
@@ -87,15 +89,14 @@ def _bins(rgb: np.ndarray) -> np.ndarray:
     r, g, b = rgb.astype(np.int32).T
     mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     c = mx - mn
-    # numerator (of h * HUE_BINS / 6 * c) per largest channel; C = 0 is achromatic
-    turns = HUE_BINS // 6
-    num = np.where(mx == r, turns * (g - b) + HUE_BINS * c,
-                   np.where(mx == g, turns * (b - r) + 2 * turns * c, turns * (r - g) + 4 * turns * c))
-    h_bin = np.minimum((num // np.maximum(c, 1)) % HUE_BINS, HUE_BINS - 1)
-    # C / M >= s0 and the saturation bin, with s0 = MIN_SATURATION = 1 / 4
-    sat_num = 4 * c - mx                                            # (C / M - s0) * M / s0
+    # h * HUE_BINS / 6 as a fraction over 6 C per largest channel (C = 0 is achromatic)
+    sector = np.where(mx == r, g - b + 6 * c, np.where(mx == g, b - r + 2 * c, r - g + 4 * c))
+    h_bin = np.minimum((HUE_BINS * sector // np.maximum(6 * c, 1)) % HUE_BINS, HUE_BINS - 1)
+    # C / M >= s0 and the saturation bin, s0 = p / q: (C / M - s0) / (1 - s0) = (q C - p M) / ((q - p) M)
+    p, q = _S0.numerator, _S0.denominator
+    sat_num = q * c - p * mx
     chromatic = (sat_num >= 0) & (mx > 0)
-    s_bin = np.minimum(sat_num * SAT_BINS // np.maximum(3 * mx, 1), SAT_BINS - 1)
+    s_bin = np.minimum(sat_num * SAT_BINS // np.maximum((q - p) * mx, 1), SAT_BINS - 1)
     g_bin = HUE_BINS * SAT_BINS + np.minimum(mx * GREY_BINS // 255, GREY_BINS - 1)
     return np.where(chromatic, h_bin * SAT_BINS + s_bin, g_bin)
 

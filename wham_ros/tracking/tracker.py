@@ -459,9 +459,9 @@ class MultiPersonTracker:
         the measurements alone, so a front-end with or without a rotation source gives WHAM
         the same inputs when it associates the same."""
         tracks, idents = self._tracks, self._identities
-        filtered = [t for t in tracks if t.box_filter.value is not None]
+        filtered = [(t, v) for t in tracks if (v := t.box_filter.value) is not None]
         boxes = [t.box for t in tracks] + [t.smooth_box for t in tracks] + \
-            [t.box_filter.value for t in filtered] + [i.box for i in idents]
+            [v for _, v in filtered] + [i.box for i in idents]
         if not boxes:
             return
         warped = iter(warp_boxes(H, np.stack(boxes)))
@@ -469,7 +469,7 @@ class MultiPersonTracker:
             t.box = next(warped)
         for t in tracks:
             t.smooth_box = next(warped)
-        for t in filtered:
+        for t, _ in filtered:
             t.box_filter.move(lambda _, moved=next(warped): moved)
         for i in idents:
             i.box = next(warped)
