@@ -26,6 +26,7 @@ Inputs are packed per track into one row as well (:data:`INPUT_FIELDS`), so a st
 one (B, 1098) tensor (plus (B, 1078) mirrored inputs with flip-eval); the outputs come back
 packed the same way (:func:`pack_outputs`): one (B, W) tensor, one device -> host copy.
 """
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -61,9 +62,7 @@ def output_layout(out: Dict[str, torch.Tensor]) -> OutputLayout:
     layout, o = {}, 0
     for name, v in out.items():
         shape = tuple(v.shape[1:])
-        n = 1
-        for d in shape:
-            n *= d
+        n = math.prod(shape)
         layout[name] = (o, o + n, shape)
         o += n
     return layout
@@ -196,6 +195,10 @@ class SlotEngine:
             return
         _, idx, new, fnew = self._live
         self._live = None
+        self._write_back(idx, new, fnew)
+
+    def _write_back(self, idx: torch.Tensor, new: WHAMState, fnew: Optional[WHAMState]) -> None:
+        """Pack states (and mirrored states) into the rows of the slots ``idx`` (N,)."""
         self.state.index_copy_(0, idx, self.layout.pack(new))
         if fnew is not None:
             self.flipped.index_copy_(0, idx, self.layout.pack(fnew))
@@ -266,9 +269,7 @@ class SlotEngine:
         else:
             out, new = self.net.step(st, *motion, *body, full_mesh, first_frames)
         if live is None:
-            self.state.index_copy_(0, idx, self.layout.pack(new))
-            if fnew is not None:
-                self.flipped.index_copy_(0, idx, self.layout.pack(fnew))
+            self._write_back(idx, new, fnew)
         else:
             self._live = (slots, idx, new, fnew)
         if full_mesh not in self.layouts:
