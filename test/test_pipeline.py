@@ -300,3 +300,28 @@ def test_wham_outputs_reach_the_host_in_one_copy(models, monkeypatch):
     monkeypatch.undo()
     assert len(res.humans) == 4 and len(copies) == 1
     assert copies[0].numel() > 4 * 24 * 3  # every output of every person in that one copy
+
+
+def test_thread_settings_reach_torch_and_opencv(models):
+    """``torch_threads`` / ``opencv_threads`` (node parameters) set the libraries' process-wide
+    thread counts when a stage is built; 0 leaves a library's own setting alone."""
+    import cv2
+
+    from wham_ros.pipeline import _apply_threads
+    from wham_ros.ros.params import pipeline_kwargs
+
+    saved_cv, saved_torch = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        cv2.setNumThreads(-1)  # OpenCV's default: one per core
+        default_cv = cv2.getNumThreads()
+        cfg = replace(synthetic_pipeline_config(models),
+                      **pipeline_kwargs({"opencv_threads": 0, "torch_threads": 0}))
+        _apply_threads(cfg)
+        assert cv2.getNumThreads() == default_cv and torch.get_num_threads() == saved_torch
+        build_frontend(replace(cfg, opencv_threads=1))  # every OpenCV call on the caller's thread
+        assert cv2.getNumThreads() == 1
+        _apply_threads(replace(cfg, opencv_threads=2, torch_threads=1))
+        assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 1
+    finally:
+        cv2.setNumThreads(saved_cv if saved_cv > 1 else 0)
+        torch.set_num_threads(saved_torch)

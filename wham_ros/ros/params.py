@@ -158,6 +158,9 @@ PARAMS: List[ParamSpec] = [
     ParamSpec("torch_threads", 1, "CPU threads of torch for WHAM (0: torch's default); one "
               "leaves the other cores to ONNX Runtime.", min_value=0, pipeline_field="torch_threads",
               read_only=True),
+    ParamSpec("opencv_threads", 1, "CPU threads of OpenCV for crops, resizes and blurs (0: "
+              "OpenCV's default, one per core); one runs them on the calling thread, whose "
+              "images are small.", min_value=0, pipeline_field="opencv_threads", read_only=True),
     ParamSpec("imu_to_camera_quat_xyzw", [0.0, 0.0, 0.0, 1.0], "Rotation camera <- IMU as a "
               "quaternion (x, y, z, w): maps IMU-frame vectors into the camera optical frame. "
               "Identity: taken from TF (camera frame <- IMU frame) once both are known.",
