@@ -40,11 +40,23 @@ def run_isolated(argv: List[str], timeout: float = 120):
                           env=ros_env.subprocess_env(), cwd=str(ros_env.ROOT))
 
 
-def result_of(proc, what: str) -> dict:
-    """The JSON after the last ``RESULT `` line of a scenario's stdout (asserts it succeeded)."""
+#: Prefix of the line that carries a scenario's result (JSON) on its stdout.
+RESULT_PREFIX = "RESULT "
+
+
+def print_result(result: dict) -> None:
+    """Print a scenario's result as the line :func:`result_of` reads (in the child process)."""
     import json
 
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def result_of(proc, what: str) -> dict:
+    """The JSON after the last :data:`RESULT_PREFIX` line of a scenario's stdout (asserts it
+    succeeded)."""
+    import json
+
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     assert proc.returncode == 0 and lines, \
         f"{what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len(RESULT_PREFIX):])

@@ -10,7 +10,6 @@ IMU callbacks lag the images by up to a second on a loaded 2-core machine).
 """
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -158,7 +158,7 @@ def main():
     spinners[0].transition("deactivate")
     for spinner in spinners:
         spinner.stop()
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out)
     rclpy.shutdown()
 
 

@@ -2,13 +2,13 @@
 namespace). Usage: python scenario_hri.py main|no_hri. Prints ``RESULT <json>``."""
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 if len(sys.argv) > 1 and sys.argv[1] == "no_hri":
@@ -165,7 +165,7 @@ def main():
     rclpy.init(args=["--ros-args", "-r", "image:=/image"])
     result = {"main": main_scenario, "no_hri": no_hri_scenario,
               "overlay": overlay_scenario}[sys.argv[1]]()
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     rclpy.shutdown()
 
 

@@ -7,7 +7,6 @@ every WHAM node logs ``activated``, then shuts the launch down as Ctrl-C would a
 that no process it started is left running. Run it inside a loopback-only namespace.
 """
 import asyncio
-import json
 import os
 import sys
 import time
@@ -17,6 +16,7 @@ import launch
 from launch.event_handlers import OnProcessIO
 from launch.actions import IncludeLaunchDescription, RegisterEventHandler
 from launch.launch_description_sources import PythonLaunchDescriptionSource
+from netns import print_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +84,7 @@ def main() -> int:
 
     asyncio.run(drive())
     result["log_tail"] = "".join(log)[-3000:]
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     return 0
 
 

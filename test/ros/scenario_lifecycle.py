@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -176,7 +177,7 @@ def main():
     t0 = time.monotonic()
     result = scenario(models, int(sys.argv[2]))
     result["wall_s"] = time.monotonic() - t0
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     if rclpy.ok():
         rclpy.shutdown()
 

@@ -5,7 +5,6 @@ probe node observed; the test asserts on it (and on the node's log lines on stde
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -261,7 +261,7 @@ def main():
     rclpy.init(args=["--ros-args", "-r", "image:=/cam/image_raw", "-r", "camera_info:=/cam/camera_info",
                      "-r", "imu:=/cam/imu"])
     result = {"main": scenario_main}[sys.argv[1]]()
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     rclpy.shutdown()
 
 

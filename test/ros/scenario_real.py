@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -295,7 +296,7 @@ def main():
                      "-r", "camera_info:=/cam/camera_info", "-r", "imu:=/cam/imu"])
     models = json.loads(Path(sys.argv[2]).read_text())
     result = {"composed": scenario_composed, "split": scenario_split}[sys.argv[1]](models)
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     rclpy.shutdown()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -164,7 +165,7 @@ def main():
         assert spinner.transition("deactivate") == TransitionCallbackReturn.SUCCESS
     for spinner in spinners:
         spinner.stop()
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out)
     rclpy.shutdown()
 
 

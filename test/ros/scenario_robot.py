@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -88,7 +89,7 @@ def missing_fixed_frame() -> None:
     executor.shutdown()
     spinner.join(timeout=5.0)
     node.destroy_node()
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out)
     rclpy.shutdown()
 
 
@@ -185,7 +186,7 @@ def main(models_json: str, mode: str) -> None:
     node_spinner.stop()
     executor.shutdown()
     spinner.join(timeout=5.0)  # out of rcl's wait before rclpy shuts down (rclpy#1484: abort at exit)
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out)
     rclpy.shutdown()
 
 

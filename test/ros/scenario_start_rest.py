@@ -19,13 +19,13 @@ pass 180 deg.
 """
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
+from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -152,7 +152,7 @@ def main():
         out = {"starts": starts, "diagnostics": diags}
     for spinner in spinners:
         spinner.stop()
-    print("RESULT " + json.dumps(out), flush=True)
+    print_result(out)
     rclpy.shutdown()
 
 
