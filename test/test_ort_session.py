@@ -58,13 +58,19 @@ def test_cuda_and_cpu_options():
 def test_profile_of_the_runners_names_every_dynamic_input(tmp_path):
     """Each runner's profile covers all inputs of its graph (the provider refuses partial
     profiles), 1..max_batch crops, and the opt shape is the max batch."""
-    from wham_ros.hmr2.onnx_backend import INPUTS as HMR2_INPUTS, hmr2_profile
-    from wham_ros.vitpose.onnx_backend import INPUTS as VITPOSE_INPUTS, vitpose_profile
+    from wham_ros.frontend.crops import HMR2_INPUT_HW, VITPOSE_INPUT_HW
+    from wham_ros.frontend.device_crops import TAP_INPUTS, graph_inputs, graph_profile
+    from wham_ros.hmr2.model import ONNX_INPUT as HMR2_INPUT
+    from wham_ros.vitpose.model import ONNX_INPUT as VITPOSE_INPUT
 
-    for inputs, profile in ((VITPOSE_INPUTS, vitpose_profile), (HMR2_INPUTS, hmr2_profile)):
+    for crops_input, hw in ((VITPOSE_INPUT, VITPOSE_INPUT_HW), (HMR2_INPUT, HMR2_INPUT_HW)):
+        assert graph_inputs("opencv", crops_input) == [crops_input]
+        assert graph_inputs("device", crops_input) == ["image", *TAP_INPUTS]
         for backend in ("opencv", "device"):
-            p = profile(backend, 16)
-            assert list(p.shapes) == inputs[backend]
+            p = graph_profile(backend, 16, hw, crops_input)
+            assert list(p.shapes) == graph_inputs(backend, crops_input)
+            if backend == "opencv":
+                assert p.shapes[crops_input][0] == (1, 3) + hw
             for name, (lo, opt, hi) in p.shapes.items():
                 if name != "image":
                     assert lo[0] == 1 and opt[0] == hi[0] == 16 and lo[1:] == hi[1:]

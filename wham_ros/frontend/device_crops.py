@@ -31,7 +31,7 @@ Images are ``(H, W, 3)`` uint8 RGB; pixel coordinates have their origin at the c
 the top-left pixel (OpenCV convention).
 """
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from wham_ros.frontend.crops import (
     hmr2_crop_windows,
     udp_warp_matrix,
 )
-from wham_ros.ort_session import TrtProfile
+from wham_ros.ort_session import ModelFileError, TrtProfile
 
 #: OpenCV warpAffine fixed point: coordinates in 1/1024 px, sampled on a 1/32 px grid.
 _AB_SCALE = 1024.0
@@ -68,6 +68,48 @@ def crop_profile(max_batch: int, output_hw: Tuple[int, int]) -> TrtProfile:
     for name, n in zip(TAP_INPUTS, (h, h, w, w)):
         shapes[name] = ((1, n, 2), (max_batch, n, 2), (max_batch, n, 2))
     return TrtProfile(shapes)
+
+
+def graph_inputs(crop_backend: str, crops_input: str) -> List[str]:
+    """Input names of a front-end network exported for ``crop_backend``: its crops input
+    ('opencv'), or the image and the taps ('device', ``--device-crops``)."""
+    return [crops_input] if crop_backend == "opencv" else [IMAGE_INPUT, *TAP_INPUTS]
+
+
+def graph_profile(crop_backend: str, max_batch: int, input_hw: Tuple[int, int],
+                  crops_input: str) -> TrtProfile:
+    """TensorRT profile of 1 to ``max_batch`` crops of ``input_hw`` for the graph of
+    ``crop_backend`` ('opencv': the (N, 3, h, w) ``crops_input``; 'device': :func:`crop_profile`)."""
+    if crop_backend == "device":
+        return crop_profile(max_batch, input_hw)
+    shape = (3,) + tuple(input_hw)
+    return TrtProfile({crops_input: ((1,) + shape, (max_batch,) + shape, (max_batch,) + shape)})
+
+
+def check_graph_io(session, network: str, path: str, crop_backend: str, crops_input: str,
+                   outputs: Sequence[str]) -> None:
+    """ModelFileError unless ``session``'s inputs are those of ``crop_backend``'s export
+    (:func:`graph_inputs`) and its outputs include ``outputs``.
+
+    Args:
+        session: the network's ``onnxruntime.InferenceSession``.
+        network: 'ViTPose' or 'HMR2' (messages; ``wham-ros export`` takes it lower-case).
+        path: the model file (messages).
+        crop_backend: 'opencv' or 'device'.
+        crops_input: the crops input's name in an 'opencv' export.
+        outputs: output names the runner reads.
+    """
+    have_in = [i.name for i in session.get_inputs()]
+    have_out = [o.name for o in session.get_outputs()]
+    want_in = graph_inputs(crop_backend, crops_input)
+    if have_in == want_in and all(n in have_out for n in outputs):
+        return
+    names = lambda kind, n: f"{kind} '{n[0]}'" if len(n) == 1 else f"{kind}s {list(n)}"  # noqa: E731
+    hint = " --device-crops" if crop_backend == "device" else ""
+    raise ModelFileError(f"{network}: '{path}' has inputs {have_in} and outputs {have_out}; "
+                         f"expected {names('input', want_in)} and {names('output', outputs)} "
+                         f"for crop_backend '{crop_backend}' "
+                         f"(export it with wham-ros export {network.lower()}{hint})")
 
 
 def check_image_fits_profile(image: np.ndarray) -> None:

@@ -15,24 +15,12 @@ from typing import Dict, Optional
 import numpy as np
 
 from wham_ros.frontend.crops import HMR2_INPUT_HW
-from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, FrameUpload,
-                                            check_image_fits_profile, crop_profile)
+from wham_ros.frontend.device_crops import (IMAGE_INPUT, CropTaps, FrameUpload, check_graph_io,
+                                            check_image_fits_profile, graph_profile)
 from wham_ros.hmr2.estimator import HMR2Estimator
 from wham_ros.hmr2.model import ONNX_INPUT, OUTPUT_NAMES
-from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
+from wham_ros.ort_session import (BoundSession, OrtOptions, chunks,
                                   input_numpy_dtype, join_chunks, open_session)
-
-#: Input names of each crop backend's export.
-INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, *TAP_INPUTS]}
-
-
-def hmr2_profile(crop_backend: str, max_batch: int) -> TrtProfile:
-    """Input shapes of 1 to ``max_batch`` crops for the graph of ``crop_backend``."""
-    if crop_backend == "device":
-        return crop_profile(max_batch, HMR2_INPUT_HW)
-    shape = (3,) + HMR2_INPUT_HW
-    return TrtProfile({ONNX_INPUT: ((1,) + shape, (max_batch,) + shape, (max_batch,) + shape)})
-
 
 class HMR2Onnx(HMR2Estimator):
     """HMR2.0 encoder on an ONNX Runtime session.
@@ -57,18 +45,10 @@ class HMR2Onnx(HMR2Estimator):
         options = options or OrtOptions()
         self.max_batch = 2 * max(1, options.max_people)  # crops + mirrored crops (flip-eval)
         model = open_session(path, providers, "HMR2", intra_op_threads, options,
-                             hmr2_profile(crop_backend, self.max_batch))
+                             graph_profile(crop_backend, self.max_batch, HMR2_INPUT_HW,
+                                           ONNX_INPUT))
         self.session, self.provider, self.placement = model.session, model.provider, model.placement
-        inputs = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        if inputs != INPUTS[crop_backend] or any(n not in outputs for n in OUTPUT_NAMES):
-            hint = " --device-crops" if crop_backend == "device" else ""
-            wanted = INPUTS[crop_backend]
-            wanted = f"input '{wanted[0]}'" if len(wanted) == 1 else f"inputs {wanted}"
-            raise ModelFileError(f"HMR2: '{path}' has inputs {inputs} and outputs {outputs}; "
-                                 f"expected {wanted} and outputs {list(OUTPUT_NAMES)} "
-                                 f"for crop_backend '{crop_backend}' "
-                                 f"(export it with wham-ros export hmr2{hint})")
+        check_graph_io(self.session, "HMR2", path, crop_backend, ONNX_INPUT, OUTPUT_NAMES)
         self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
         self.bound = BoundSession(self.session, self.provider, options.device_id)
         self.upload = upload or FrameUpload(self.bound.upload)

@@ -18,24 +18,12 @@ from typing import Optional
 import numpy as np
 
 from wham_ros.frontend.crops import VITPOSE_INPUT_HW
-from wham_ros.frontend.device_crops import (IMAGE_INPUT, TAP_INPUTS, CropTaps, FrameUpload,
-                                            check_image_fits_profile, crop_profile)
-from wham_ros.ort_session import (BoundSession, ModelFileError, OrtOptions, TrtProfile, chunks,
+from wham_ros.frontend.device_crops import (IMAGE_INPUT, CropTaps, FrameUpload, check_graph_io,
+                                            check_image_fits_profile, graph_profile)
+from wham_ros.ort_session import (BoundSession, OrtOptions, chunks,
                                   input_numpy_dtype, join_chunks, open_session)
 from wham_ros.vitpose.estimator import VitPoseEstimator
 from wham_ros.vitpose.model import ONNX_INPUT, ONNX_OUTPUT
-
-#: Input names of each crop backend's export.
-INPUTS = {"opencv": [ONNX_INPUT], "device": [IMAGE_INPUT, *TAP_INPUTS]}
-
-
-def vitpose_profile(crop_backend: str, max_batch: int) -> TrtProfile:
-    """Input shapes of 1 to ``max_batch`` crops for the graph of ``crop_backend``."""
-    if crop_backend == "device":
-        return crop_profile(max_batch, VITPOSE_INPUT_HW)
-    shape = (3,) + VITPOSE_INPUT_HW
-    return TrtProfile({ONNX_INPUT: ((1,) + shape, (max_batch,) + shape, (max_batch,) + shape)})
-
 
 class VitPoseOnnx(VitPoseEstimator):
     """ViTPose on an ONNX Runtime session.
@@ -64,18 +52,10 @@ class VitPoseOnnx(VitPoseEstimator):
         options = options or OrtOptions()
         self.max_batch = max(1, options.max_people) * (2 if flip_test else 1)
         model = open_session(path, providers, "ViTPose", intra_op_threads, options,
-                             vitpose_profile(crop_backend, self.max_batch))
+                             graph_profile(crop_backend, self.max_batch, VITPOSE_INPUT_HW,
+                                           ONNX_INPUT))
         self.session, self.provider, self.placement = model.session, model.provider, model.placement
-        inputs = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        if inputs != INPUTS[crop_backend] or ONNX_OUTPUT not in outputs:
-            hint = " --device-crops" if crop_backend == "device" else ""
-            wanted = INPUTS[crop_backend]
-            wanted = f"input '{wanted[0]}'" if len(wanted) == 1 else f"inputs {wanted}"
-            raise ModelFileError(f"ViTPose: '{path}' has inputs {inputs} and outputs {outputs}; "
-                                 f"expected {wanted} and output '{ONNX_OUTPUT}' "
-                                 f"for crop_backend '{crop_backend}' "
-                                 f"(export it with wham-ros export vitpose{hint})")
+        check_graph_io(self.session, "ViTPose", path, crop_backend, ONNX_INPUT, [ONNX_OUTPUT])
         self.input_dtype = input_numpy_dtype(self.session)  # float16 for --fp16 exports
         self.bound = BoundSession(self.session, self.provider, options.device_id)
         self.upload = upload or FrameUpload(self.bound.upload)
