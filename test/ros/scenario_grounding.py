@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
-from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -30,7 +29,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from scenario_node import CAMERA_FRAME, Probe, camera_info, image_msg  # noqa: E402
 from scenario_real import imu_msg  # noqa: E402
 from sensor_msgs.msg import Imu  # noqa: E402
-from spinning import NodeSpinner, wait_for  # noqa: E402
+from spinning import NodeSpinner, finish, wait_for  # noqa: E402
 from wham_ros.geometry.grounding import WorldGrounding  # noqa: E402
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
@@ -156,10 +155,7 @@ def main():
     out["camera_tf"] = [[(t - t0_ns) / NS, q.x, q.y, q.z, q.w] for t, q in cams]
     out["true_bias_end"] = true_bias[-1].tolist()
     spinners[0].transition("deactivate")
-    for spinner in spinners:
-        spinner.stop()
-    print_result(out)
-    rclpy.shutdown()
+    finish(spinners, out)
 
 
 if __name__ == "__main__":

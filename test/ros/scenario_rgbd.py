@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
-from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -30,7 +29,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from scenario_node import Probe  # noqa: E402
-from spinning import NodeSpinner, wait_for  # noqa: E402
+from spinning import NodeSpinner, finish, wait_for  # noqa: E402
 from scenario_real import model_parameters, set_stamp  # noqa: E402
 from wham_ros.ros.frame_input import stamp_ns  # noqa: E402
 from wham_ros.ros.node import WhamNode  # noqa: E402
@@ -163,10 +162,7 @@ def main():
            "invalid_inputs": node.stats.snapshot()["invalid_inputs"]}
     for spinner in spinners[:-1]:
         assert spinner.transition("deactivate") == TransitionCallbackReturn.SUCCESS
-    for spinner in spinners:
-        spinner.stop()
-    print_result(out)
-    rclpy.shutdown()
+    finish(spinners, out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ros_env  # noqa: E402
-from netns import print_result  # noqa: E402
 
 ros_env.activate()
 
@@ -38,7 +37,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from scenario_real import imu_msg  # noqa: E402
 from sensor_msgs.msg import Imu  # noqa: E402
-from spinning import NodeSpinner, wait_for  # noqa: E402
+from spinning import NodeSpinner, finish, wait_for  # noqa: E402
 from wham_ros.geometry.grounding import WorldGrounding  # noqa: E402
 from wham_ros.geometry.so3 import matrix_to_quat_xyzw  # noqa: E402
 from wham_ros.ros.node import WhamNode, pipeline_config  # noqa: E402
@@ -150,10 +149,7 @@ def main():
         spinners[1].call(probe.destroy_publisher, pub)  # (its event handlers: on the spin thread)
     with lock:
         out = {"starts": starts, "diagnostics": diags}
-    for spinner in spinners:
-        spinner.stop()
-    print_result(out)
-    rclpy.shutdown()
+    finish(spinners, out)
 
 
 if __name__ == "__main__":

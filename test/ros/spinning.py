@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 import time
 
+import rclpy
+from netns import print_result
 from rclpy.executors import SingleThreadedExecutor
 
 TIMEOUT_S = 60.0
@@ -60,3 +62,12 @@ class NodeSpinner:
         down: rclpy#1484, an abort at exit)."""
         self.executor.shutdown(timeout_sec=5.0)
         self.thread.join(timeout=10.0)
+
+
+def finish(spinners, result: dict) -> None:
+    """End a scenario: stop every spinner, print ``result`` (:func:`netns.print_result`) and
+    shut rclpy down, in that order (no spin thread inside rcl at shutdown)."""
+    for spinner in spinners:
+        spinner.stop()
+    print_result(result)
+    rclpy.shutdown()
