@@ -54,3 +54,14 @@ def test_doctor_prints_the_line_to_source(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "[warn] wham_ros.msg" in out and "not sourced" in out
     assert f"fix: source {checkout / 'tools' / 'ros_env.sh'}" in out
+
+
+def test_doctor_without_onnxruntime_says_fail_instead_of_crashing(tmp_path, monkeypatch):
+    """No onnxruntime (default providers 'auto'): one FAIL finding with the install line, and
+    the TensorRT check, which needs onnxruntime, adds nothing."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    findings = doctor.diagnose({"providers": "auto"}, str(tmp_path / "models"))
+    ort = [f for f in findings if f.topic == "onnxruntime"]
+    assert [f.level for f in ort] == [doctor.FAIL] and "pip install onnxruntime" in ort[0].fix
+    assert doctor.check_tensorrt_models({"providers": "tensorrt"}, str(tmp_path)) == []
+    assert "cannot start" in doctor.format_findings(findings)

@@ -110,8 +110,8 @@ def check_tensorrt_models(values: Dict[str, Any], cache_dir: Optional[str]) -> L
     """Front-end models TensorRT cannot take: over 2 GB of weights (fp32 ViT-H) they run on
     the CUDA provider (``wham_ros.ort_session.too_big_for_tensorrt``)."""
     providers = str(values.get("providers", "auto")).lower()
-    if providers not in ("auto", "tensorrt"):
-        return []
+    if providers not in ("auto", "tensorrt") or _version("onnxruntime") is None:
+        return []  # (a missing onnxruntime is check_onnxruntime's FAIL)
     import onnxruntime as ort
 
     from wham_ros.models.registry import resolve_model_paths
