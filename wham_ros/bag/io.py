@@ -41,7 +41,7 @@ class BagRecord:
     msgtype: str
     log_time_ns: int
     raw: bytes
-    msg: object  # the deserialised rosbags message
+    msg: object  # the deserialised rosbags message (None for 'tf': copied, not read)
 
 
 def _pick(connections, msgtypes, wanted: Optional[str], what: str) -> Optional[str]:
@@ -114,7 +114,10 @@ class InputBag:
         if self.image_topic is None:
             raise BagError(f"no sensor_msgs/Image or CompressedImage topic in '{self.path}'; "
                            f"topics: {sorted({c.topic for c in conns})}")
-        kinds = self._image_kinds(conns)
+        # The first message of each image topic: read only when a choice needs it (the
+        # colour topic, the depth topic); their frame ids serve first_frame_id
+        kinds = self._image_kinds(conns) if not image_topic or depth_topic else {}
+        self._frame_ids = {t: frame for t, (_, _, frame) in kinds.items()}
         if not image_topic and kinds:
             self.image_topic = self._colour_topic(kinds)
         if not camera_info_topic:
@@ -144,29 +147,31 @@ class InputBag:
             return conn.msgtype, self.reader.deserialize(raw, conn.msgtype)
         return None
 
-    def _image_kinds(self, conns) -> Dict[str, Tuple[str, str]]:
-        """Image topic -> (kind (:func:`image_kind`), encoding) of its first message."""
+    def _image_kinds(self, conns) -> Dict[str, Tuple[str, str, str]]:
+        """Image topic -> (kind (:func:`image_kind`), encoding, header frame id) of its first
+        message."""
         out = {}
         for topic in sorted({c.topic for c in conns if c.msgtype in (IMAGE, COMPRESSED)}):
             first = self._first([c for c in conns if c.topic == topic])
             if first is not None:
                 msgtype, msg = first
                 out[topic] = (image_kind(msgtype, msg),
-                              msg.format if msgtype == COMPRESSED else msg.encoding)
+                              msg.format if msgtype == COMPRESSED else msg.encoding,
+                              msg.header.frame_id)
         return out
 
-    def _colour_topic(self, kinds: Dict[str, Tuple[str, str]]) -> str:
+    def _colour_topic(self, kinds: Dict[str, Tuple[str, str, str]]) -> str:
         """The first colour image topic, else the first grey one (never depth)."""
         for wanted in ("colour", "mono"):
-            chosen = [t for t, (k, _) in kinds.items() if k == wanted]
+            chosen = [t for t, (k, _, _) in kinds.items() if k == wanted]
             if chosen:
-                others = [f"{t} ({e}, {k})" for t, (k, e) in kinds.items() if t != chosen[0]]
+                others = [f"{t} ({e}, {k})" for t, (k, e, _) in kinds.items() if t != chosen[0]]
                 self.image_choice = (f"image topic {chosen[0]} ({kinds[chosen[0]][1]}, {wanted})"
                                      + (f"; not {', '.join(others)}" if others else ""))
                 return chosen[0]
         raise BagError(f"no colour or grey image topic in '{self.path}' (depth images are not "
                        "camera images): image topics " + (", ".join(
-                           f"{t} ({e}, {k})" for t, (k, e) in kinds.items()) or "without messages"))
+                           f"{t} ({e}, {k})" for t, (k, e, _) in kinds.items()) or "without messages"))
 
     def _depth_topic(self, conns, kinds, wanted: Optional[str]) -> Optional[str]:
         """The aligned depth topic asked for (checked), or for 'auto' the depth topic in the
@@ -177,11 +182,11 @@ class InputBag:
             if not any(c.topic == wanted and c.msgtype == IMAGE for c in conns):
                 raise BagError(f"depth topic '{wanted}' is not a sensor_msgs/Image topic of the "
                                f"bag; its depth topics are "
-                               f"{sorted(t for t, (k, _) in kinds.items() if k == 'depth') or 'none'}")
+                               f"{sorted(t for t, (k, _, _) in kinds.items() if k == 'depth') or 'none'}")
             return wanted
-        frame = self.first_frame_id(self.image_topic, conns)
-        depth = [t for t, (k, _) in kinds.items() if k == "depth"]
-        aligned = [t for t in depth if self.first_frame_id(t, conns) == frame]
+        frame = self._frame_ids.get(self.image_topic)
+        depth = [t for t, (k, _, _) in kinds.items() if k == "depth"]
+        aligned = [t for t in depth if self._frame_ids[t] == frame]
         if not aligned:
             LOG.warning("depth_topic 'auto': no depth image topic in the colour image's frame "
                         "'%s' (depth topics: %s); running without depth", frame, depth or "none")
@@ -194,15 +199,16 @@ class InputBag:
         conn = next(c for c in self._conns if c.topic == topic)
         return conn.msgdef.data, getattr(conn.msgdef, "rihs01", "") or ""
 
-    def first_frame_id(self, topic: Optional[str], among=None) -> Optional[str]:
-        """``header.frame_id`` of the first message on ``topic`` (None: no such topic/message);
-        ``among``: the connections searched (default: the chosen topics')."""
-        conns = [c for c in (self._conns if among is None else among) if c.topic == topic]
+    def first_frame_id(self, topic: Optional[str]) -> Optional[str]:
+        """``header.frame_id`` of the first message on ``topic``, one of the chosen topics
+        (None: no such topic/message)."""
+        conns = [c for c in self._conns if c.topic == topic]
         if not conns:  # (an empty list would mean every connection to the reader)
             return None
-        for conn, _, raw in self.reader.messages(connections=conns):
-            return self.reader.deserialize(raw, conn.msgtype).header.frame_id
-        return None
+        if topic in self._frame_ids:  # an image topic read when the topics were chosen
+            return self._frame_ids[topic]
+        first = self._first(conns)
+        return None if first is None else first[1].header.frame_id
 
     def tf_messages(self, topic: str) -> Iterator[Tuple[int, object]]:
         """``(log time ns, tf2_msgs/TFMessage)`` on ``topic`` (``/tf`` or ``/tf_static``) in log order."""
@@ -234,8 +240,10 @@ class InputBag:
                 kind = "imu"
             else:
                 kind = "tf"
-            yield BagRecord(kind, conn.topic, conn.msgtype, log_time, bytes(raw),
-                            self.reader.deserialize(raw, conn.msgtype))
+            # TF records are only copied to the output (the runner reads TF through
+            # tf_messages), so they are not deserialised here
+            msg = None if kind == "tf" else self.reader.deserialize(raw, conn.msgtype)
+            yield BagRecord(kind, conn.topic, conn.msgtype, log_time, bytes(raw), msg)
 
     def close(self) -> None:
         self.reader.close()

@@ -603,8 +603,7 @@ def _run_bag(runner: OfflineRunner, out: OutputBag, source: InputBag, max_frames
 def _depth_covers(depth: DepthInput, rec) -> bool:
     """A depth image that may pair with the image (stamped at or after its stamp less
     ``depth_max_dt_s``) was read."""
-    newest = depth.store.newest_stamp_ns
-    return newest is not None and newest >= stamp_ns(rec.msg.header.stamp) - depth.store.max_dt_ns
+    return depth.store.wait_until_covered(stamp_ns(rec.msg.header.stamp), 0.0)
 
 
 def _sinks(pipe, values: Dict[str, Any], render: Optional[str], export_dir: Optional[str],
