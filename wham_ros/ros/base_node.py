@@ -139,7 +139,7 @@ class PipelineNodeBase(LifecycleNode):
         self._next_track_id = 1  # track ids continue across activations (never reused)
         self._tf: Optional[NodeTf] = None  # tf2 buffer + listener while active (see _start_tf)
         self._imu_frame = ""  # frame id of the IMU samples (R_cam_imu from TF)
-        self._camera_imu_from_tf = False  # R_cam_imu taken from TF already
+        self._imu_mount_pending = False  # R_cam_imu still to be taken from TF (see _start_tf)
         self._camera_parent = None  # (monotonic s, the camera frame's parent in TF) last seen
         self._log_handler: Optional[log_bridge.RosLogHandler] = log_bridge.install(self.get_logger())
 
@@ -300,7 +300,7 @@ class PipelineNodeBase(LifecycleNode):
         fixed = v.get("fixed_frame", "")
         mount = (v.get("camera_motion") == "imu"
                  and [float(q) for q in v.get("imu_to_camera_quat_xyzw", [])] == [0.0, 0.0, 0.0, 1.0])
-        self._camera_imu_from_tf = False
+        self._imu_mount_pending = mount  # a set imu_to_camera_quat_xyzw is never overridden
         self._camera_parent = None
         if not fixed and not mount and not v.get("publish_camera_tf", False):
             return True
@@ -350,16 +350,16 @@ class PipelineNodeBase(LifecycleNode):
     def _camera_imu_rotation(self, camera_frame: str) -> None:
         """Give the pipeline R_cam_imu from TF once the IMU and camera frames are known
         (``imu_to_camera_quat_xyzw`` left at identity; a set parameter overrides TF)."""
-        if self._camera_imu_from_tf or self._tf is None or not self._imu_frame:
+        if not self._imu_mount_pending or self._tf is None or not self._imu_frame:
             return
         if self._imu_frame == camera_frame:
-            self._camera_imu_from_tf = True
+            self._imu_mount_pending = False
             return
         R = self._tf.rotation(camera_frame, self._imu_frame)
         setter = getattr(self._pipe, "set_camera_imu_rotation", None)
         if R is not None and setter is not None:
             setter(R)
-            self._camera_imu_from_tf = True
+            self._imu_mount_pending = False
             self.get_logger().info(f"IMU -> camera rotation from TF ({self._imu_frame} -> "
                                    f"{camera_frame})")
 
