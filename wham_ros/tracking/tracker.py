@@ -236,8 +236,13 @@ class _Track:
         self.full_wh: Optional[np.ndarray] = None  # (2,) last size seen whole in the image
         self.box_filter = OneEuroFilter(cfg.box_min_cutoff_hz, cfg.box_beta, cfg.d_cutoff_hz)
         self.kp_filter = OneEuroFilter(cfg.kp_min_cutoff_hz, cfg.kp_beta, cfg.d_cutoff_hz)
-        self.smooth_box = self.box_filter(self.box, t_s)
+        self.box_filter(self.box, t_s)
         self.smooth_kp = None if kp is None else self.kp_filter(self.kp[:, :2], t_s)
+
+    @property
+    def smooth_box(self) -> np.ndarray:
+        """(4,) the One-Euro smoothed box (the box filter's state, a copy)."""
+        return self.box_filter.value
 
     def predicted_box(self, max_frames: int) -> np.ndarray:
         """Constant-velocity box (at most ``max_frames + 1`` frames ahead); sides that close
@@ -274,7 +279,7 @@ class _Track:
         self.misses = self.lost_count = self.occluded_count = 0
         self.last_seen_s = float(t_s)
         self.hits += 1
-        self.smooth_box = self.box_filter(self.box, t_s)
+        self.box_filter(self.box, t_s)
         if kp is not None:
             self.kp = kp.astype(np.float64)
             self.smooth_kp = self.kp_filter(self.kp[:, :2], t_s)
@@ -454,22 +459,18 @@ class MultiPersonTracker:
     def _compensate(self, H: np.ndarray) -> None:
         """Move every track and remembered identity into this frame's image by the camera's
         image motion ``H`` (3, 3), all boxes in one warp and all keypoints in another: a
-        track's last box and keypoints (what association predicts from), its smoothed box
-        and the box filter's state. The smoothed keypoints (WHAM's input) stay a function of
+        track's last box and keypoints (what association predicts from) and its smoothed box
+        (the box filter's state). The smoothed keypoints (WHAM's input) stay a function of
         the measurements alone, so a front-end with or without a rotation source gives WHAM
         the same inputs when it associates the same."""
         tracks, idents = self._tracks, self._identities
-        filtered = [(t, v) for t in tracks if (v := t.box_filter.value) is not None]
-        boxes = [t.box for t in tracks] + [t.smooth_box for t in tracks] + \
-            [v for _, v in filtered] + [i.box for i in idents]
+        boxes = [t.box for t in tracks] + [t.smooth_box for t in tracks] + [i.box for i in idents]
         if not boxes:
             return
         warped = iter(warp_boxes(H, np.stack(boxes)))
         for t in tracks:
             t.box = next(warped)
         for t in tracks:
-            t.smooth_box = next(warped)
-        for t, _ in filtered:
             t.box_filter.move(lambda _, moved=next(warped): moved)
         for i in idents:
             i.box = next(warped)
