@@ -207,7 +207,7 @@ def test_multi_person_placement_in_shared_world():
         1: (0, lambda s: p_cam + np.array([4.0, 1.0, -0.5]) + np.outer(s, [0.0, 1.2, 0.0]), 0.3),
         2: (30, lambda s: p_cam + np.array([5.0, -2.0, -0.5]) + np.outer(s, [-0.8, 0.3, 0.0]), 2.5),
     }
-    anchors, placed = {}, {k: [] for k in people}
+    anchors, start_pose, placed = {}, {}, {k: [] for k in people}
     prev = None
     for k, stamp in enumerate(stamps):
         m = motion.step(prev, int(stamp))
@@ -217,6 +217,7 @@ def test_multi_person_placement_in_shared_world():
         for tid, (k0, path, heading) in people.items():
             if k == k0:
                 anchors[tid] = TrackAnchor.begin(world)
+                start_pose[tid] = world.camera_pose()  # placed with its first output (below)
                 root_cam = C[k].T @ upright_root(heading)
                 init6 = anchors[tid].init_root_6d(root_cam)
                 # The track's WHAM world is level: its init_root is upright (up = -y).
@@ -231,7 +232,7 @@ def test_multi_person_placement_in_shared_world():
         a = anchors[tid]
         with pytest.raises(FrameError):
             a.position_to_world(trans_world)
-        a.set_origin(trans_cam0, trans_world[0])
+        a.place(*start_pose[tid], trans_cam0, trans_world[0])
         placed[tid] = a.position_to_world(trans_world)
         np.testing.assert_allclose(placed[tid], to_shared(hips), atol=0.02)
         rot_err = angle_between(a.rotation_to_world(poses_root_world), R_shared_sim @ roots)

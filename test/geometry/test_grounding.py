@@ -56,7 +56,7 @@ def test_imu_stream_end_to_end():
     init6 = g.start_track(7, root_cam)
     assert abs(init6[4] + 1.0) < 5e-3  # second row of the level-frame root: body up = -y (y-down world)
     hip_sim = np.array([5.0, 0.5, -0.4])
-    g.place_track(7, C[-1].T @ hip_sim, np.array([0.02, 0.0, 0.01]))
+    assert g.track_update(7, C[-1].T @ hip_sim, np.array([0.02, 0.0, 0.01]))  # first output: placed
     np.testing.assert_allclose(g.to_world(7, np.array([0.02, 0.0, 0.01])), R_shared_sim @ hip_sim, atol=0.02)
     g.end_track(7)
     assert 7 not in g.anchors

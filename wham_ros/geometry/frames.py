@@ -253,15 +253,14 @@ class TrackAnchor:
     """Places one track's WHAM world (y-down, origin at its start) into the shared world.
 
     Create with :meth:`begin` at the track's first frame (before WHAM runs it), give WHAM
-    :meth:`init_root_6d`, then call :meth:`set_origin` with the first WHAM output.
+    :meth:`init_root_6d`, then call :meth:`place` with the first WHAM output and the camera
+    pose of its frame.
 
     Attributes:
         R_gc: (3, 3) camera -> the track's WHAM world (level frame at the start).
         R_world_wham: (3, 3) track's WHAM world -> shared world.
-        R_world_cam0: (3, 3) camera orientation at the track start.
-        p_world_cam0: (3,) camera position at the track start.
         origin_world: (3,) hip centre at the placement frame in the shared world (after
-            set_origin / place).
+            :meth:`place`).
         trans_wham0: (3,) WHAM ``trans_world`` of the placement frame.
         offset_world: (3,) correction added to every position (``world_anchor: observed``,
             :mod:`wham_ros.geometry.anchoring`); zeros otherwise.
@@ -269,8 +268,6 @@ class TrackAnchor:
 
     R_gc: np.ndarray
     R_world_wham: np.ndarray
-    R_world_cam0: np.ndarray
-    p_world_cam0: np.ndarray
     origin_world: Optional[np.ndarray] = field(default=None)
     trans_wham0: Optional[np.ndarray] = field(default=None)
     offset_world: np.ndarray = field(default_factory=lambda: np.zeros(3))
@@ -285,9 +282,8 @@ class TrackAnchor:
         Returns:
             TrackAnchor: not yet placed (no origin).
         """
-        R_wc, p_wc = world.camera_pose()
         R_gc = world.level_rotation()
-        return cls(R_gc=R_gc, R_world_wham=R_wc @ R_gc.T, R_world_cam0=R_wc, p_world_cam0=p_wc)
+        return cls(R_gc=R_gc, R_world_wham=world.camera_pose()[0] @ R_gc.T)
 
     def init_root_6d(self, root_cam: np.ndarray) -> np.ndarray:
         """WHAM ``init_root`` (6,) for HMR2.0's camera-frame root (3, 3) at the first frame."""
@@ -295,19 +291,8 @@ class TrackAnchor:
 
     @property
     def placed(self) -> bool:
-        """True once :meth:`set_origin` was called."""
+        """True once :meth:`place` was called (and no :meth:`rotate` since)."""
         return self.origin_world is not None
-
-    def set_origin(self, trans_cam0: np.ndarray, trans_wham0: np.ndarray) -> None:
-        """Fix the track's origin from its first WHAM output.
-
-        Args:
-            trans_cam0 (np.ndarray): (3,) WHAM ``trans_cam`` (hip centre, camera optical frame) of
-                the first frame.
-            trans_wham0 (np.ndarray): (3,) WHAM ``trans_world`` (y-down) of the first frame
-                (WHAM's rollout starts with the first velocity, not at zero).
-        """
-        self.place(self.R_world_cam0, self.p_world_cam0, trans_cam0, trans_wham0)
 
     def place(self, R_world_cam: np.ndarray, p_world_cam: np.ndarray, trans_cam: np.ndarray,
               trans_wham: np.ndarray) -> None:
@@ -347,10 +332,10 @@ class TrackAnchor:
             np.ndarray: (..., 3).
 
         Raises:
-            FrameError: before :meth:`set_origin`.
+            FrameError: before :meth:`place`.
         """
         if not self.placed:
-            raise FrameError("TrackAnchor.set_origin must be called with the first WHAM output first")
+            raise FrameError("TrackAnchor.place must be called with the first WHAM output first")
         return transform_points(self.R_world_wham, self.origin_world + self.offset_world
                                 - self.R_world_wham @ self.trans_wham0, points_wham)
 

@@ -523,10 +523,6 @@ class WorldGrounding:
         self.anchors[track_id] = anchor
         return anchor.init_root_6d(root_cam)
 
-    def place_track(self, track_id: int, trans_cam0: np.ndarray, trans_world0: np.ndarray) -> None:
-        """Fix a track's origin from its first WHAM output (``trans_cam``, ``trans_world`` y-down)."""
-        self.anchors[track_id].set_origin(trans_cam0, trans_world0)
-
     def track_update(self, track_id: int, trans_cam: np.ndarray, trans_wham: np.ndarray,
                      world_valid: bool = True) -> bool:
         """Place, re-place or (``world_anchor: observed``) correct a track with one WHAM output.
