@@ -69,7 +69,7 @@ def test_depth_input_pairs_by_stamp_and_refuses_once_per_cause():
     # every refusal is counted; the caller logs each cause once
     assert warned == ["depth_encoding", "depth_encoding", "depth_frame"]
     assert (depth.received, depth.refused, depth.paired, depth.unpaired) == (4, 3, 2, 4)
-    assert depth.last_stamp_ns == 60_000_000
+    assert depth.store.newest_stamp_ns == 60_000_000
 
 
 def test_person_depth_crosses_the_split_in_person_observation(typestore):

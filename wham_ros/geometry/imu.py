@@ -481,13 +481,13 @@ class ImuIntegrator:
         self._last_rest_eval_ns = stamp
         stamps = np.asarray(self._stamps[lo:], dtype=np.int64)  # N
         gyro = np.asarray(self._gyro[lo:])  # N x 3
-        rest = self._window_at_rest(stamps, gyro, [a for a in self._accel[lo:] if a is not None])
+        accels = [a for a in self._accel[lo:] if a is not None]
+        rest = self._window_at_rest(stamps, gyro, accels)
         first_of_rest = rest and not self.at_rest
         self.at_rest = rest
         if not rest:
             return
         self._rest_mean = gyro.mean(axis=0)
-        accels = [a for a in self._accel[lo:] if a is not None]
         if len(accels) >= cfg.rest_min_samples:
             self._rest_accel = (np.mean(accels, axis=0), stamp)
         # The older half of the first quiet window may hold the motion's tail, unless the window

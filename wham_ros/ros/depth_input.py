@@ -47,7 +47,6 @@ class DepthInput:
     Attributes:
         received: depth images received; refused: paired ones that could not be used.
         paired: colour frames that got a depth image; unpaired: frames that did not.
-        last_stamp_ns: stamp of the newest depth image (None before one).
     """
 
     def __init__(self, warn: Warn, max_dt_s: float, topic: str = "depth",
@@ -56,7 +55,6 @@ class DepthInput:
         self.store = store if store is not None else DepthCache(int(round(max_dt_s * 1e9)))
         self.K: Optional[np.ndarray] = None
         self.received = self.refused = self.paired = self.unpaired = 0
-        self.last_stamp_ns: Optional[int] = None
 
     def set_camera_info(self, msg) -> None:
         """Keep the depth image's intrinsics (used to check a resampled depth image)."""
@@ -66,9 +64,7 @@ class DepthInput:
     def add(self, msg) -> None:
         """Keep one depth ``sensor_msgs/Image`` until its colour frame comes (decoded then)."""
         self.received += 1
-        t = stamp_ns(msg.header.stamp)
-        self.store.add(t, msg)
-        self.last_stamp_ns = t if self.last_stamp_ns is None else max(self.last_stamp_ns, t)
+        self.store.add(stamp_ns(msg.header.stamp), msg)
 
     def attach(self, frame: CameraFrame, header_frame_id: str) -> CameraFrame:
         """``frame`` with the paired, aligned depth image (``frame.depth``), if there is one.

@@ -156,14 +156,6 @@ class BagTf:
         self.advance(stamp_ns + self.lookahead_ns)
         return lookup_pose(self.core, fixed_frame, frame, stamp_ns)
 
-    def parent(self, frame: str) -> str:
-        """The parent of ``frame`` in the transforms read so far ('' if none)."""
-        return frame_parents(self.core).get(frame, "")
-
-    def frames(self) -> List[str]:
-        """Every frame read so far, sorted."""
-        return known_frames(self.core)
-
 
 def static_rotation(static: Iterable, target: str, source: str) -> Optional[np.ndarray]:
     """(3, 3) rotation ``target <- source`` through a bag's ``/tf_static`` (rosbags

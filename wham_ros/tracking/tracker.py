@@ -689,10 +689,10 @@ class MultiPersonTracker:
         usable = [c for c in cands if c.signature is not None]
         with_sig = [(tr, d) for tr, d in confirming if tr.signature is not None]
         if usable and with_sig and shape_of is not None:
-            need = [d for tr, d in with_sig if tr.shape is None]
-            shapes = shape_of(need) if need else None
+            need = [(tr, d) for tr, d in with_sig if tr.shape is None]
+            shapes = shape_of([d for _, d in need]) if need else None
             if shapes is not None:
-                for (tr, _), betas in zip([x for x in with_sig if x[0].shape is None], shapes):
+                for (tr, _), betas in zip(need, shapes):
                     tr.observe_shape(betas, 1.0)
         cost = np.full((len(confirming), len(usable)), np.inf)
         for i, (tr, _) in enumerate(confirming):
