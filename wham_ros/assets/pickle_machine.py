@@ -82,18 +82,20 @@ class PickleMachine:
         data: the bytes (``bytes``, ``bytearray`` or ``mmap``).
         extra_globals: ``module.name`` -> :class:`Global` beyond the plain ones (torch's).
         persistent_load: ``pid -> object`` for persistent ids, or None (refused).
-        foreign: placeholder classes of this file (shared by the pickles of one file).
         limits: the bounds.
+
+    The placeholder classes of foreign objects (:class:`ForeignClasses`) are shared by every
+    pickle one machine loads (the pickles of one file).
     """
 
     def __init__(self, data, extra_globals: Optional[Dict[str, Global]] = None,
                  persistent_load: Optional[Callable[[Any], Any]] = None,
-                 foreign: Optional[ForeignClasses] = None, limits: Limits = LIMITS):
+                 limits: Limits = LIMITS):
         self.data, self.limits = data, limits
         self._view = memoryview(data)
         self._extra = extra_globals or {}
         self._persistent_load = persistent_load
-        self._foreign = foreign or ForeignClasses()
+        self._foreign = ForeignClasses()
         self._by_id: Dict[int, Global] = {}
         self._depth: Dict[int, int] = {}
         self._buildable = set()
@@ -248,6 +250,15 @@ class PickleMachine:
             return result, self.pos
         finally:
             self.stack = self.marks = self.memo = None
+
+    def run(self, body: Callable[["PickleMachine"], Any]) -> Any:
+        """``body(self)`` (e.g. one :meth:`load`); on failure every container made is emptied
+        first (:meth:`release`), so dropping a deep structure cannot recurse."""
+        try:
+            return body(self)
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Empty every container made here, top-down, so dropping them cannot recurse."""

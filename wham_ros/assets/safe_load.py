@@ -31,10 +31,9 @@ import torch
 
 from wham_ros.assets import npy_files, torch_files
 from wham_ros.assets.allowlist import DICT_LIKE, INERT_PACKAGES, Inert
-from wham_ros.assets.file_errors import Malformed, ModelFileReadError, Refused, UnsafeModelFile
+from wham_ros.assets.file_errors import (Malformed, ModelFileReadError, PathLike, Refused,
+                                         UnsafeModelFile)
 from wham_ros.assets.pickle_machine import PickleMachine, map_file
-
-PathLike = Union[str, os.PathLike]
 
 MAX_DENSE_ELEMENTS = 1 << 24
 """Elements a sparse matrix from a file may be densified to (SMPL's regressor: 165 360)."""
@@ -84,13 +83,7 @@ def load_torch_file(path: PathLike, map_location: Union[str, torch.device] = "cp
 
 
 def _read_pickle(path: str) -> Any:
-    machine = PickleMachine(map_file(path))
-    try:
-        obj, _ = machine.load()
-        return obj
-    except BaseException:
-        machine.release()
-        raise
+    return PickleMachine(map_file(path)).run(lambda machine: machine.load()[0])
 
 
 def load_pickle_file(path: PathLike) -> Any:

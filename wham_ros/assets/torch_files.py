@@ -61,10 +61,10 @@ class StorageType:
 
 
 class _Storage:
-    """One storage of the file: its key, dtype and flat tensor (filled when read)."""
+    """One storage of the file: its dtype and flat tensor (filled when read)."""
 
-    def __init__(self, key: str, dtype: torch.dtype, flat: torch.Tensor):
-        self.key, self.dtype, self.flat = key, dtype, flat
+    def __init__(self, dtype: torch.dtype, flat: torch.Tensor):
+        self.dtype, self.flat = dtype, flat
 
 
 def _rebuild_tensor(reader, args):
@@ -171,8 +171,8 @@ def _swap_bytes(flat: torch.Tensor) -> None:
 class _ZipReader:
     """Storages of one torch zip file, read on first use."""
 
-    def __init__(self, path: str, zf: zipfile.ZipFile, fh, prefix: str, device: torch.device):
-        self.path, self.zf, self.fh, self.prefix, self.device = path, zf, fh, prefix, device
+    def __init__(self, zf: zipfile.ZipFile, fh, prefix: str, device: torch.device):
+        self.zf, self.fh, self.prefix, self.device = zf, fh, prefix, device
         self.file_size = os.fstat(fh.fileno()).st_size
         self.stored = self.inflated = 0
         self.storages: Dict[str, _Storage] = {}
@@ -214,7 +214,7 @@ class _ZipReader:
         dtype, key, numel = _check_pid(pid, 5)
         storage = self.storages.get(key)
         if storage is None:
-            storage = _Storage(key, dtype, self._read_storage(key, dtype, numel))
+            storage = _Storage(dtype, self._read_storage(key, dtype, numel))
             self.storages[key] = storage
         elif storage.dtype != dtype or storage.flat.numel() != numel:
             raise Malformed(f"storage {key} used with two types or sizes")
@@ -226,7 +226,7 @@ class _ZipReader:
             info = self.zf.getinfo(name)
         except KeyError:
             raise Malformed(f"storage {name} is missing") from None
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = numel * dtype.itemsize
         if info.file_size != nbytes:
             raise Malformed(f"storage {name} holds {info.file_size} bytes, its tensor "
                             f"needs {nbytes}")
@@ -271,20 +271,15 @@ def read_zip(path: str, device: torch.device) -> Any:
     """The object of a torch zip file (see the module docstring)."""
     with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
         info = _data_pkl(zf)
-        reader = _ZipReader(path, zf, fh, info.filename[:-len("data.pkl")], device)
+        reader = _ZipReader(zf, fh, info.filename[:-len("data.pkl")], device)
         data = reader.member(info, max(reader.file_size, 0) + MAX_INFLATED_BYTES)
         return run_pickles(data, reader.persistent_load, lambda machine: machine.load()[0])
 
 
 def run_pickles(data, persistent_load, body):
-    """Run ``body(machine)`` with a machine over ``data``; on failure every container made
-    is emptied first, so dropping a deep structure cannot recurse."""
-    machine = PickleMachine(data, _TORCH_GLOBALS, persistent_load)
-    try:
-        return body(machine)
-    except BaseException:
-        machine.release()
-        raise
+    """``body(machine)`` with a machine over ``data`` that knows torch's globals
+    (:meth:`PickleMachine.run`)."""
+    return PickleMachine(data, _TORCH_GLOBALS, persistent_load).run(body)
 
 
 def read_legacy(path: str) -> Any:
@@ -303,11 +298,11 @@ def read_legacy(path: str) -> Any:
             raise Malformed("legacy storage views are not read")
         storage = storages.get(key)
         if storage is None:
-            nbytes = numel * torch.empty((), dtype=dtype).element_size()
+            nbytes = numel * dtype.itemsize
             budget[0] -= nbytes
             if budget[0] < 0:
                 raise Malformed("storages larger than the file")
-            storage = storages[key] = _Storage(key, dtype, torch.empty(numel, dtype=dtype))
+            storage = storages[key] = _Storage(dtype, torch.empty(numel, dtype=dtype))
         elif storage.dtype != dtype or storage.flat.numel() != numel:
             raise Malformed(f"storage {key} used with two types or sizes")
         return storage
