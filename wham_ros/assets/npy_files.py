@@ -6,6 +6,7 @@
 the zip member, whose inflated size is taken from its header and capped) holds, and only
 the members asked for are read.
 """
+import math
 import os
 import zipfile
 from typing import Dict, Iterable, Optional
@@ -14,6 +15,7 @@ import numpy as np
 
 from wham_ros.assets.allowlist import plain_dtype
 from wham_ros.assets.file_errors import Malformed
+from wham_ros.assets.zip_members import ZipBudget, read_exactly
 
 MAX_NPZ_INFLATED_BYTES = 512 << 20
 """Bytes that the compressed members read from one ``.npz`` may inflate to, in total."""
@@ -44,20 +46,13 @@ def _read_array(fh, size: int, what: str) -> np.ndarray:
         dtype = plain_dtype(dtype)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
-    count = 1
-    for n in shape:
-        count *= n
+    count = math.prod(shape)
     nbytes = count * dtype.itemsize
     if nbytes != size - fh.tell():
         raise Malformed(f"{what}: header says shape {shape} {dtype} ({nbytes} bytes), the "
                         f"file holds {size - fh.tell()} bytes of data")
     buf = bytearray(nbytes)
-    view, done = memoryview(buf), 0
-    while done < nbytes:
-        n = fh.readinto(view[done:])
-        if not n:
-            raise Malformed(f"{what} is truncated")
-        done += n
+    read_exactly(fh, buf, what)
     return np.frombuffer(buf, dtype=dtype, count=count).reshape(
         shape, order="F" if fortran else "C")
 
@@ -81,24 +76,15 @@ def read_npz(path: str, names: Optional[Iterable[str]] = None) -> Dict[str, np.n
             :data:`MAX_NPZ_INFLATED_BYTES`, or is not a plain ``.npy``.
         OSError, zipfile.BadZipFile: the file cannot be read.
     """
-    out, inflated = {}, 0
+    out = {}
     with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-        file_size = os.fstat(fh.fileno()).st_size
+        budget = ZipBudget(os.fstat(fh.fileno()).st_size, MAX_NPZ_INFLATED_BYTES)
         members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
         for name in (sorted(members) if names is None else names):
             info = members.get(name)
             if info is None:
                 raise Malformed(f"no array '{name}' (found {sorted(members)[:10]})")
-            if info.compress_type == zipfile.ZIP_STORED:
-                if info.file_size != info.compress_size or info.file_size > file_size:
-                    raise Malformed(f"member {info.filename} is larger than the file")
-            elif info.compress_type == zipfile.ZIP_DEFLATED:
-                inflated += info.file_size
-                if inflated > MAX_NPZ_INFLATED_BYTES:
-                    raise Malformed(f"member {info.filename} inflates beyond "
-                                    f"{MAX_NPZ_INFLATED_BYTES} bytes (a zip bomb?)")
-            else:
-                raise Malformed(f"member {info.filename}: unsupported compression")
+            budget.charge(info)
             with zf.open(info) as member:
                 out[name] = _read_array(member, info.file_size,
                                         f"array '{name}'")

@@ -28,6 +28,7 @@ import torch
 from wham_ros.assets.allowlist import Global
 from wham_ros.assets.file_errors import Malformed
 from wham_ros.assets.pickle_machine import PickleMachine, map_file
+from wham_ros.assets.zip_members import ZipBudget, read_exactly
 
 MAX_INFLATED_BYTES = 256 << 20
 """Bytes that deflated zip members (storages, ``data.pkl``) may inflate to, in total."""
@@ -174,7 +175,7 @@ class _ZipReader:
     def __init__(self, zf: zipfile.ZipFile, fh, prefix: str, device: torch.device):
         self.zf, self.fh, self.prefix, self.device = zf, fh, prefix, device
         self.file_size = os.fstat(fh.fileno()).st_size
-        self.stored = self.inflated = 0
+        self.budget = ZipBudget(self.file_size, MAX_INFLATED_BYTES)
         self.storages: Dict[str, _Storage] = {}
         order = self._record("byteorder", 16)
         if order not in (None, b"little", b"big"):
@@ -193,22 +194,8 @@ class _ZipReader:
         if info.file_size > expected_max:
             raise Malformed(f"{info.filename} of {info.file_size} bytes (at most "
                             f"{expected_max} expected)")
-        self._budget(info)
+        self.budget.charge(info)
         return self.zf.read(info)
-
-    def _budget(self, info: zipfile.ZipInfo) -> None:
-        if info.compress_type == zipfile.ZIP_STORED:
-            self.stored += info.file_size
-            if info.compress_size != info.file_size or self.stored > self.file_size:
-                raise Malformed(f"{info.filename}: stored members larger than the file")
-        elif info.compress_type == zipfile.ZIP_DEFLATED:
-            self.inflated += info.file_size
-            if self.inflated > MAX_INFLATED_BYTES:
-                raise Malformed(f"{info.filename}: compressed members inflate to more than "
-                                f"{MAX_INFLATED_BYTES} bytes (a zip bomb?)")
-        else:
-            raise Malformed(f"{info.filename}: unsupported zip compression "
-                            f"{info.compress_type}")
 
     def persistent_load(self, pid):
         dtype, key, numel = _check_pid(pid, 5)
@@ -230,7 +217,7 @@ class _ZipReader:
         if info.file_size != nbytes:
             raise Malformed(f"storage {name} holds {info.file_size} bytes, its tensor "
                             f"needs {nbytes}")
-        self._budget(info)
+        self.budget.charge(info)
         buf = torch.empty(nbytes, dtype=torch.uint8)
         if info.compress_type == zipfile.ZIP_STORED:
             self._read_stored(info, buf.numpy())
@@ -251,12 +238,7 @@ class _ZipReader:
         if start + info.file_size > self.file_size:
             raise Malformed(f"{info.filename} reaches past the end of the file")
         self.fh.seek(start)
-        view, done = memoryview(out).cast("B"), 0
-        while done < info.file_size:
-            n = self.fh.readinto(view[done:])
-            if not n:
-                raise Malformed(f"{info.filename} is truncated")
-            done += n
+        read_exactly(self.fh, out, info.filename)
 
 
 def _data_pkl(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
